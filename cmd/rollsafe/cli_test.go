@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// rollsafe runs the CLI in-process and returns its exit code, stdout and stderr.
+func rollsafe(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := rollsafe(t, "--version")
+	assert.Equal(t, exitOK, code)
+	assert.Regexp(t, `^rollsafe \S+\n$`, out)
+}
+
+func TestHelp(t *testing.T) {
+	code, out, _ := rollsafe(t, "help")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "usage: rollsafe COMMAND")
+	assert.Contains(t, out, "exit codes")
+
+	code, out, _ = rollsafe(t, "help", "help")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "rollsafe help [COMMAND")
+
+	code, _, errOut := rollsafe(t, "help", "nosuch")
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut, `unknown command "nosuch"`)
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	code, _, errOut := rollsafe(t)
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut, "usage")
+
+	code, _, errOut = rollsafe(t, "frobnicate")
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut, `unknown command "rollsafe frobnicate"`)
+}
+
+// A command table with a group and a leaf, to exercise dispatch and flag
+// errors independently of the real commands.
+func TestDispatch(t *testing.T) {
+	var got []string
+	var level string
+	cmds := []command{{
+		name: "grp", summary: "a group",
+		subs: []command{{
+			name: "leaf", summary: "a leaf", usage: "rollsafe grp leaf [--level N] ARG",
+			flags: func(fs *flag.FlagSet) func(*env, []string) int {
+				fs.StringVar(&level, "level", "low", "how much")
+				return func(e *env, args []string) int {
+					got = args
+					return exitFailed
+				}
+			},
+		}},
+	}}
+	var out, errOut bytes.Buffer
+	e := &env{ctx: context.Background(), stdout: &out, stderr: &errOut}
+
+	assert.Equal(t, exitFailed, dispatch(e, cmds, []string{"grp", "leaf", "--level", "high", "x"}, "rollsafe"))
+	assert.Equal(t, []string{"x"}, got)
+	assert.Equal(t, "high", level)
+
+	assert.Equal(t, exitCantRun, dispatch(e, cmds, []string{"grp", "leaf", "--bogus"}, "rollsafe"))
+	assert.Contains(t, errOut.String(), "flag provided but not defined: -bogus")
+	assert.Contains(t, errOut.String(), "usage: rollsafe grp leaf")
+
+	out.Reset()
+	assert.Equal(t, exitOK, dispatch(e, cmds, []string{"grp", "leaf", "-h"}, "rollsafe"))
+	assert.Contains(t, out.String(), "-level")
+
+	errOut.Reset()
+	assert.Equal(t, exitCantRun, dispatch(e, cmds, []string{"grp"}, "rollsafe"))
+	assert.Contains(t, errOut.String(), "missing command")
+	assert.Contains(t, errOut.String(), "grp leaf")
+}
+
+func TestFormatFlag(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(new(bytes.Buffer))
+	f := newFormatFlag(fs, "text", "json")
+	assert.Equal(t, "text", f.String())
+	assert.NoError(t, fs.Parse([]string{"--format", "json"}))
+	assert.Equal(t, "json", f.String())
+	err := fs.Parse([]string{"--format", "xml"})
+	assert.ErrorContains(t, err, `unknown format "xml" (want text|json)`)
+}

@@ -1,0 +1,47 @@
+// Package dsn removes secrets from database connection strings before they
+// reach an error message or a log line.
+package dsn
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Redact returns s with any password replaced by "xxxxx". It understands URL
+// DSNs (postgres://user:pass@host/db), PostgreSQL keyword/value strings
+// (host=h password=p), and go-sql-driver/mysql DSNs (user:pass@tcp(host)/db).
+// A string it cannot parse is returned with everything between the first ':'
+// and the last '@' replaced, which errs on the side of hiding too much.
+func Redact(s string) string {
+	if s == "" {
+		return s
+	}
+	if strings.Contains(s, "://") {
+		if u, err := url.Parse(s); err == nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
+			q := u.Query()
+			if q.Has("password") {
+				q.Set("password", "xxxxx")
+				u.RawQuery = q.Encode()
+			}
+			return u.String()
+		}
+	}
+	if keywordPassword.MatchString(s) {
+		return keywordPassword.ReplaceAllString(s, "${1}xxxxx")
+	}
+	if at := strings.LastIndex(s, "@"); at > 0 {
+		userinfo := s[:at]
+		if colon := strings.Index(userinfo, ":"); colon >= 0 {
+			return userinfo[:colon+1] + "xxxxx" + s[at:]
+		}
+	}
+	return s
+}
+
+// keywordPassword matches password=... in a keyword/value connection string,
+// quoted ('p a s s') or bare.
+var keywordPassword = regexp.MustCompile(`((?:^|\s)password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
