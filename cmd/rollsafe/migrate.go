@@ -1,0 +1,12 @@
+package main
+
+func migrateCommand() command {
+	return command{
+		name:    "migrate",
+		summary: "check migrations for reversibility and compatibility; run them up and down",
+		usage:   "rollsafe migrate SUBCOMMAND [flags] DIR",
+		subs:    []command{
+			// sub-commands: one entry per file migrate_*.go
+		},
+	}
+}
