@@ -1,0 +1,142 @@
+package flags
+
+import (
+	"math/bits"
+	"sync/atomic"
+	"time"
+)
+
+// LatencyBuckets is the number of buckets of a [LatencyHistogram]. Bucket 0
+// holds calls shorter than 1µs; bucket i (i ≥ 1) holds calls of at least
+// 2^(i-1) µs and less than 2^i µs; the last bucket also holds everything
+// longer (about 17 minutes and more).
+const LatencyBuckets = 32
+
+// LatencyHistogram counts calls by duration in power-of-two buckets of
+// microseconds (see [LatencyBuckets]). Its zero value is empty.
+type LatencyHistogram struct {
+	Counts [LatencyBuckets]uint64
+}
+
+// BucketUpperBound is the exclusive upper bound of bucket i: 1µs for bucket
+// 0, 2^i µs for the others. The last bucket has no bound; its value is
+// returned nonetheless.
+func BucketUpperBound(i int) time.Duration {
+	return time.Duration(uint64(1)<<uint(i)) * time.Microsecond
+}
+
+func latencyBucket(d time.Duration) int {
+	if d < time.Microsecond {
+		return 0
+	}
+	return min(bits.Len64(uint64(d/time.Microsecond)), LatencyBuckets-1)
+}
+
+// Quantile returns the upper bound of the bucket that holds the q-quantile
+// (0 ≤ q ≤ 1) of the counted calls: the p99 is Quantile(0.99). It returns 0
+// when the histogram is empty, and treats q outside [0, 1] as the nearest
+// bound.
+func (h LatencyHistogram) Quantile(q float64) time.Duration {
+	var total uint64
+	for _, c := range h.Counts {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	q = min(max(q, 0), 1)
+	rank := max(uint64(q*float64(total)+0.5), 1)
+	var seen uint64
+	for i, c := range h.Counts {
+		seen += c
+		if seen >= rank {
+			return BucketUpperBound(i)
+		}
+	}
+	return BucketUpperBound(LatencyBuckets - 1)
+}
+
+// PathStats are the counts of one path of a [Switch] since it was created.
+type PathStats struct {
+	// Calls is how many times the path was called.
+	Calls uint64
+	// Errors is how many of those calls failed: returned an error
+	// (a cancelled context's included) or, on the new path, panicked.
+	Errors uint64
+	// Panics is how many calls of the new path panicked (counted in Errors
+	// too). Panics of the old path are not recovered.
+	Panics uint64
+	// Latency is the sum of the durations of all calls.
+	Latency time.Duration
+	// Histogram counts the calls by duration.
+	Histogram LatencyHistogram
+}
+
+// MeanLatency is Latency / Calls, or 0 before the first call.
+func (p PathStats) MeanLatency() time.Duration {
+	if p.Calls == 0 {
+		return 0
+	}
+	return p.Latency / time.Duration(p.Calls)
+}
+
+// ErrorRatio is Errors / Calls, or 0 before the first call.
+func (p PathStats) ErrorRatio() float64 {
+	if p.Calls == 0 {
+		return 0
+	}
+	return float64(p.Errors) / float64(p.Calls)
+}
+
+// SwitchStats is a snapshot of a [Switch]'s counts, taken by
+// [Switch.Stats]. The counters are read one by one while calls may run, so
+// they can differ by the calls that were in flight.
+type SwitchStats struct {
+	// Flag is the key of the Switch's flag.
+	Flag string
+	// State is the Switch's state when the snapshot was taken.
+	State SwitchState
+	// New and Old count the calls of each path.
+	New, Old PathStats
+	// Rejected is how many calls whose flag was on took the old path because
+	// the breaker was open or half-open and full, or the Switch was killed.
+	Rejected uint64
+	// Retried is how many failed new-path calls were retried on the old path
+	// ([WithRetryOnOld]); they are counted in Old too.
+	Retried uint64
+	// EvaluationErrors is how many flag evaluations returned an error, each
+	// of which sent its call to the old path.
+	EvaluationErrors uint64
+}
+
+// pathCounters is the lock-free form of PathStats.
+type pathCounters struct {
+	calls, errors, panics atomic.Uint64
+	latency               atomic.Int64
+	buckets               [LatencyBuckets]atomic.Uint64
+}
+
+func (p *pathCounters) observe(d time.Duration, failed, panicked bool) {
+	p.calls.Add(1)
+	if failed {
+		p.errors.Add(1)
+	}
+	if panicked {
+		p.panics.Add(1)
+	}
+	p.latency.Add(int64(d))
+	p.buckets[latencyBucket(d)].Add(1)
+}
+
+func (p *pathCounters) snapshot() PathStats {
+	s := PathStats{
+		Calls:   p.calls.Load(),
+		Errors:  p.errors.Load(),
+		Panics:  p.panics.Load(),
+		Latency: time.Duration(p.latency.Load()),
+	}
+	for i := range p.buckets {
+		s.Histogram.Counts[i] = p.buckets[i].Load()
+	}
+	return s
+}
