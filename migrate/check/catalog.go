@@ -1,0 +1,236 @@
+package check
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// The open-source atlas does not inspect views, triggers or PostgreSQL
+// sequences; this file reads them from each dialect's catalog.
+
+func (in *inspector) catalog(ctx context.Context, s *Snapshot) error {
+	var err error
+	switch in.dialect {
+	case "sqlite":
+		err = in.sqliteCatalog(ctx, s)
+	case "postgres":
+		err = in.postgresCatalog(ctx, s)
+	case "mysql":
+		err = in.mysqlCatalog(ctx, s)
+	}
+	if err != nil {
+		return fmt.Errorf("check: read %s catalog: %w", in.dialect, err)
+	}
+	return nil
+}
+
+func (in *inspector) sqliteCatalog(ctx context.Context, s *Snapshot) error {
+	rows, err := in.conn.QueryContext(ctx, `SELECT type, name, tbl_name, sql FROM sqlite_master WHERE type IN ('view', 'trigger') ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	type object struct{ typ, name, table, sql string }
+	var objs []object
+	for rows.Next() {
+		var o object
+		var def sql.NullString
+		if err := rows.Scan(&o.typ, &o.name, &o.table, &def); err != nil {
+			rows.Close()
+			return err
+		}
+		o.sql = foldSpace(def.String)
+		objs = append(objs, o)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if ignoredTable(o.table) {
+			continue
+		}
+		switch o.typ {
+		case "view":
+			cols, err := in.strings(ctx, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, o.name)
+			if err != nil {
+				return err
+			}
+			s.Views = append(s.Views, View{Name: o.name, Def: o.sql, Columns: cols})
+		case "trigger":
+			s.Triggers = append(s.Triggers, Trigger{Name: o.name, Table: o.table, Def: o.sql})
+		}
+	}
+	return nil
+}
+
+func (in *inspector) postgresCatalog(ctx context.Context, s *Snapshot) error {
+	rows, err := in.conn.QueryContext(ctx, `
+SELECT c.relname, pg_get_viewdef(c.oid, true)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('v', 'm')
+ORDER BY c.relname`, in.schema)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var v View
+		if err := rows.Scan(&v.Name, &v.Def); err != nil {
+			rows.Close()
+			return err
+		}
+		v.Def = foldSpace(v.Def)
+		s.Views = append(s.Views, v)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	for i := range s.Views {
+		cols, err := in.strings(ctx, `
+SELECT a.attname FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum`, in.schema, s.Views[i].Name)
+		if err != nil {
+			return err
+		}
+		s.Views[i].Columns = cols
+	}
+
+	rows, err = in.conn.QueryContext(ctx, `
+SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid)
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND NOT t.tgisinternal
+ORDER BY t.tgname`, in.schema)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var t Trigger
+		if err := rows.Scan(&t.Name, &t.Table, &t.Def); err != nil {
+			rows.Close()
+			return err
+		}
+		t.Def = in.unqualify(foldSpace(t.Def))
+		if !ignoredTable(t.Table) {
+			s.Triggers = append(s.Triggers, t)
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+
+	// Sequences that an identity column owns (deptype 'i') belong to the
+	// column; a serial column's (deptype 'a') is listed with its owner.
+	rows, err = in.conn.QueryContext(ctx, `
+SELECT s.sequencename, s.data_type::text, s.start_value, s.increment_by,
+       COALESCE(oc.relname || '.' || a.attname, ''), COALESCE(d.deptype::text, '')
+FROM pg_sequences s
+JOIN pg_namespace n ON n.nspname = s.schemaname
+JOIN pg_class sc ON sc.relname = s.sequencename AND sc.relnamespace = n.oid
+LEFT JOIN pg_depend d ON d.objid = sc.oid AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+LEFT JOIN pg_class oc ON oc.oid = d.refobjid
+LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE s.schemaname = $1
+ORDER BY s.sequencename`, in.schema)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var q Sequence
+		var dep string
+		if err := rows.Scan(&q.Name, &q.Type, &q.Start, &q.Increment, &q.OwnedBy, &dep); err != nil {
+			rows.Close()
+			return err
+		}
+		owner, _, _ := strings.Cut(q.OwnedBy, ".")
+		if dep == "i" || (owner != "" && ignoredTable(owner)) {
+			continue
+		}
+		s.Sequences = append(s.Sequences, q)
+	}
+	return closeRows(rows)
+}
+
+func (in *inspector) mysqlCatalog(ctx context.Context, s *Snapshot) error {
+	rows, err := in.conn.QueryContext(ctx, `
+SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS
+WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME`, in.schema)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var v View
+		if err := rows.Scan(&v.Name, &v.Def); err != nil {
+			rows.Close()
+			return err
+		}
+		v.Def = in.unqualify(foldSpace(v.Def))
+		s.Views = append(s.Views, v)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	for i := range s.Views {
+		cols, err := in.strings(ctx, `
+SELECT COLUMN_NAME FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, in.schema, s.Views[i].Name)
+		if err != nil {
+			return err
+		}
+		s.Views[i].Columns = cols
+	}
+	rows, err = in.conn.QueryContext(ctx, `
+SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT
+FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY TRIGGER_NAME`, in.schema)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var t Trigger
+		var timing, event, body string
+		if err := rows.Scan(&t.Name, &t.Table, &timing, &event, &body); err != nil {
+			rows.Close()
+			return err
+		}
+		t.Def = strings.ToLower(timing+" "+event) + " for each row " + in.unqualify(foldSpace(body))
+		if !ignoredTable(t.Table) {
+			s.Triggers = append(s.Triggers, t)
+		}
+	}
+	return closeRows(rows)
+}
+
+// unqualify removes the scratch schema's name from catalog text, so that the
+// same definition reads the same in every scratch database.
+func (in *inspector) unqualify(s string) string {
+	for _, q := range []string{"`" + in.schema + "`.", `"` + in.schema + `".`, in.schema + "."} {
+		s = strings.ReplaceAll(s, q, "")
+	}
+	return s
+}
+
+func (in *inspector) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := in.conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, closeRows(rows)
+}
+
+func closeRows(rows *sql.Rows) error {
+	err := rows.Err()
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
