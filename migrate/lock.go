@@ -1,0 +1,162 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/pressly/goose/v3/lock"
+)
+
+// The lockers below block until the lock is free or the context ends, and
+// derive their lock id from the database (and schema) they are connected to,
+// so that services sharing a server never wait for one another. goose's own
+// lockers poll every few seconds with one fixed id, and it has none for
+// SQLite.
+//
+// A Runner takes the lock on a connection of its own and lets goose work on
+// another, so that the lock covers the whole call (goose reads the applied
+// versions, decides, then applies) and Down can check for irreversible
+// migrations under the same lock.
+var (
+	_ lock.SessionLocker = (*postgresLocker)(nil)
+	_ lock.SessionLocker = (*mysqlLocker)(nil)
+	_ lock.SessionLocker = (*sqliteLocker)(nil)
+)
+
+// unlockTimeout bounds a release that runs after the caller's context ended.
+const unlockTimeout = 30 * time.Second
+
+func newLocker(d Dialect) lock.SessionLocker {
+	switch d {
+	case Postgres:
+		return &postgresLocker{}
+	case MySQL:
+		return &mysqlLocker{}
+	}
+	return &sqliteLocker{}
+}
+
+// lockKey hashes the names that identify a database (and schema).
+func lockKey(parts ...string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("rollsafe/migrate")) // hash.Hash.Write never fails
+	for _, p := range parts {
+		_, _ = h.Write([]byte{0})
+		_, _ = h.Write([]byte(p))
+	}
+	return h.Sum64()
+}
+
+// lockErr turns a failed lock query into the context's error when the
+// context ended, and into ErrLockUnavailable otherwise.
+func lockErr(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("waiting for the migration lock: %w", context.Cause(ctx))
+	}
+	return fmt.Errorf("%w: %s: %w", ErrLockUnavailable, what, err)
+}
+
+// postgresLocker holds a session-level advisory lock whose key is derived
+// from current_database() and current_schema(): one lock per schema, since
+// goose's version table lives in the current schema.
+type postgresLocker struct {
+	key int64
+}
+
+func (l *postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	var dbName, schema string
+	err := conn.QueryRowContext(ctx, "SELECT current_database(), COALESCE(current_schema(), '')").Scan(&dbName, &schema)
+	if err != nil {
+		return lockErr(ctx, "reading the current database", err)
+	}
+	l.key = int64(lockKey("postgres", dbName, schema))
+	// pg_advisory_lock waits in the server; the driver cancels the query
+	// when ctx ends.
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", l.key); err != nil {
+		if ctx.Err() != nil {
+			// The cancel may have raced with the grant: release in case.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+			_, _ = conn.ExecContext(uctx, "SELECT pg_advisory_unlock($1)", l.key) // best effort; the session ends with the connection anyway
+			cancel()
+		}
+		return lockErr(ctx, "pg_advisory_lock", err)
+	}
+	return nil
+}
+
+func (l *postgresLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	var released bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_advisory_unlock($1)", l.key).Scan(&released); err != nil {
+		return fmt.Errorf("releasing the migration lock: %w", err)
+	}
+	if !released {
+		return fmt.Errorf("releasing the migration lock: advisory lock %d was not held", l.key)
+	}
+	return nil
+}
+
+// mysqlLocker holds a named lock (GET_LOCK) per database. GET_LOCK waits in
+// the server for at most its timeout, so the locker asks again every second
+// until the lock is granted or ctx ends.
+type mysqlLocker struct {
+	name string
+}
+
+// mysqlLockNameMax is the longest lock name MySQL and MariaDB accept.
+const mysqlLockNameMax = 64
+
+func (l *mysqlLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	var dbName sql.NullString
+	if err := conn.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&dbName); err != nil {
+		return lockErr(ctx, "reading the current database", err)
+	}
+	l.name = "rollsafe.migrate." + dbName.String
+	if len(l.name) > mysqlLockNameMax {
+		l.name = "rollsafe.migrate." + strconv.FormatUint(lockKey("mysql", dbName.String), 16)
+	}
+	for {
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 1)", l.name).Scan(&got); err != nil {
+			return lockErr(ctx, "GET_LOCK", err)
+		}
+		switch {
+		case !got.Valid:
+			return fmt.Errorf("%w: GET_LOCK(%q) returned NULL", ErrLockUnavailable, l.name)
+		case got.Int64 == 1:
+			return nil
+		}
+		if ctx.Err() != nil {
+			return lockErr(ctx, "GET_LOCK", ctx.Err())
+		}
+	}
+}
+
+func (l *mysqlLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	var released sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT RELEASE_LOCK(?)", l.name).Scan(&released); err != nil {
+		return fmt.Errorf("releasing the migration lock: %w", err)
+	}
+	if !released.Valid || released.Int64 != 1 {
+		return fmt.Errorf("releasing the migration lock: named lock %q was not held", l.name)
+	}
+	return nil
+}
+
+// errNotHeld reports an unlock without a lock.
+var errNotHeld = errors.New("releasing the migration lock: not held")
+
+// discardConn makes database/sql close the connection instead of returning
+// it to the pool.
+func discardConn(conn *sql.Conn) error {
+	err := conn.Raw(func(any) error { return driver.ErrBadConn })
+	if errors.Is(err, driver.ErrBadConn) {
+		return nil
+	}
+	return err
+}

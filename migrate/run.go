@@ -1,0 +1,221 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/pressly/goose/v3"
+)
+
+// Up applies every pending migration, in version order, under the database
+// lock. It returns the migrations it applied (none when the database is up to
+// date). When one fails, the error is a *PartialError and the results are
+// those applied before it.
+func (r *Runner) Up(ctx context.Context) ([]Result, error) {
+	return r.up(ctx, "up", math.MaxInt64)
+}
+
+// UpTo is Up that stops after version (applying it if it exists and is
+// pending). version must be at least 1.
+func (r *Runner) UpTo(ctx context.Context, version int64) ([]Result, error) {
+	if version < 1 {
+		return nil, fmt.Errorf("migrate: up to %d: versions start at 1", version)
+	}
+	return r.up(ctx, fmt.Sprintf("up to %d", version), version)
+}
+
+// Down rolls back the most recently applied migration under the database
+// lock, and returns it (nothing when no migration is applied). A migration
+// marked `-- rollsafe:irreversible` is refused with an *IrreversibleError
+// (ErrIrreversible) unless the Runner has WithAllowIrreversible. A failure is
+// a *PartialError.
+func (r *Runner) Down(ctx context.Context) ([]Result, error) {
+	return r.down(ctx, "down", -1)
+}
+
+// DownTo rolls back, most recent first, every applied migration above version
+// (version itself stays applied; 0 rolls back everything). Before rolling
+// anything back it checks the whole range: if a migration in it is marked
+// `-- rollsafe:irreversible`, it rolls back nothing and returns an
+// *IrreversibleError naming that migration, unless the Runner has
+// WithAllowIrreversible.
+func (r *Runner) DownTo(ctx context.Context, version int64) ([]Result, error) {
+	if version < 0 {
+		return nil, fmt.Errorf("migrate: down to %d: version must not be negative", version)
+	}
+	return r.down(ctx, fmt.Sprintf("down to %d", version), version)
+}
+
+func (r *Runner) up(ctx context.Context, op string, target int64) (res []Result, err error) {
+	ctx, end := r.tel.begin(ctx, "up", r.dialect)
+	defer func() { end(res, err) }()
+	err = r.withLock(ctx, op, func(ctx context.Context) error {
+		ctx, log := withStatementLog(ctx)
+		var out []*goose.MigrationResult
+		var gerr error
+		if target == math.MaxInt64 {
+			out, gerr = r.provider.Up(ctx)
+		} else {
+			out, gerr = r.provider.UpTo(ctx, target)
+		}
+		if gerr != nil {
+			res, err = r.failure(op, "up", gerr, log)
+			return err
+		}
+		res = r.fromGooseAll(out)
+		r.logResults(ctx, res)
+		return nil
+	})
+	return res, err
+}
+
+// down rolls back to target, or one step when target is -1.
+func (r *Runner) down(ctx context.Context, op string, target int64) (res []Result, err error) {
+	ctx, end := r.tel.begin(ctx, "down", r.dialect)
+	defer func() { end(res, err) }()
+	err = r.withLock(ctx, op, func(ctx context.Context) error {
+		plan, next, err := r.rollbackPlan(ctx, target)
+		if err != nil {
+			return fmt.Errorf("migrate: %s: %w", op, err)
+		}
+		if len(plan) == 0 {
+			return nil
+		}
+		if !r.cfg.allowIrreversible {
+			for _, m := range plan {
+				if m.Irreversible != "" {
+					return &IrreversibleError{Migration: m, Target: next}
+				}
+			}
+		}
+		ctx, log := withStatementLog(ctx)
+		var out []*goose.MigrationResult
+		var gerr error
+		if target < 0 {
+			var one *goose.MigrationResult
+			if one, gerr = r.provider.Down(ctx); gerr == nil {
+				out = []*goose.MigrationResult{one}
+			}
+		} else {
+			out, gerr = r.provider.DownTo(ctx, target)
+		}
+		if gerr != nil {
+			res, err = r.failure(op, "down", gerr, log)
+			return err
+		}
+		res = r.fromGooseAll(out)
+		r.logResults(ctx, res)
+		return nil
+	})
+	return res, err
+}
+
+// rollbackPlan lists the migrations that goose will roll back, in the order
+// it will, and the version the database will be at afterwards. target -1
+// means one step. It mirrors goose: applied versions in the order they were
+// applied, most recent first, down to (not including) target.
+func (r *Runner) rollbackPlan(ctx context.Context, target int64) (plan []Migration, next int64, err error) {
+	if err := r.ensureTable(ctx); err != nil {
+		return nil, 0, err
+	}
+	applied, err := r.store.ListMigrations(ctx, r.db)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading %s: %w", r.cfg.table, err)
+	}
+	byOne := target < 0
+	limit := max(target, 0)
+	for _, a := range applied {
+		if a.Version <= limit || (byOne && len(plan) == 1) {
+			break
+		}
+		m, ok := r.migration(a.Version)
+		if !ok {
+			return nil, 0, fmt.Errorf("version %d is applied but no migration has it (was its file removed?)", a.Version)
+		}
+		plan = append(plan, m)
+	}
+	if !byOne {
+		return plan, target, nil
+	}
+	if len(applied) > 1 {
+		next = applied[1].Version
+	}
+	return plan, next, nil
+}
+
+// failure turns goose's error into the package's errors.
+func (r *Runner) failure(op, direction string, err error, log *statementLog) ([]Result, error) {
+	var pe *goose.PartialError
+	if !errors.As(err, &pe) || pe.Failed == nil {
+		return nil, fmt.Errorf("migrate: %s: %w", op, err)
+	}
+	failed := r.fromGoose(pe.Failed)
+	noTx := failed.NoTxUp
+	if direction == "down" {
+		noTx = failed.NoTxDown
+	}
+	applied := r.fromGooseAll(pe.Applied)
+	perr := &PartialError{
+		Dialect:       r.dialect,
+		Direction:     direction,
+		Applied:       applied,
+		Failed:        failed,
+		Started:       log.of(failed.Version),
+		Transactional: !noTx,
+		Err:           err,
+	}
+	r.cfg.log.ErrorContext(context.Background(), "migration failed", "error", perr.Error())
+	return applied, perr
+}
+
+func isGoosePartial(err error) bool {
+	_, ok := err.(*goose.PartialError)
+	return ok
+}
+
+func (r *Runner) logResults(ctx context.Context, res []Result) {
+	for _, x := range res {
+		r.cfg.log.InfoContext(ctx, "migration "+x.Direction, "version", x.Version, "source", x.Name(),
+			"duration", x.Duration, "empty", x.Empty)
+	}
+}
+
+// withLock runs fn while holding the database lock on a connection of its
+// own. goose works on other connections of the pool, so the pool must allow
+// at least two.
+func (r *Runner) withLock(ctx context.Context, op string, fn func(context.Context) error) (err error) {
+	if r.cfg.noLock {
+		return fn(ctx)
+	}
+	if r.db.Stats().MaxOpenConnections == 1 {
+		return fmt.Errorf("migrate: %s: %w: the pool allows one connection, and the lock holds one while the migrations need another; allow two (SetMaxOpenConns) or use WithoutLock", op, ErrLockUnavailable)
+	}
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %s: connecting: %w", op, err)
+	}
+	l := newLocker(r.dialect)
+	start := time.Now()
+	r.cfg.log.DebugContext(ctx, "waiting for the migration lock", "op", op)
+	if err := l.SessionLock(ctx, conn); err != nil {
+		return errors.Join(fmt.Errorf("migrate: %s: %w", op, err), conn.Close())
+	}
+	waited := time.Since(start)
+	r.tel.lockWaited(ctx, waited, r.dialect)
+	r.cfg.log.DebugContext(ctx, "migration lock taken", "op", op, "waited", waited)
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+		defer cancel()
+		if uerr := l.SessionUnlock(uctx, conn); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("migrate: %s: %w", op, uerr))
+		}
+		if cerr := conn.Close(); cerr != nil && !errors.Is(cerr, sql.ErrConnDone) {
+			err = errors.Join(err, fmt.Errorf("migrate: %s: %w", op, cerr))
+		}
+	}()
+	return fn(ctx)
+}
