@@ -1,0 +1,206 @@
+package version
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Peer is one peer to negotiate with.
+type Peer struct {
+	// Source is the peer's base URL ("http://10.0.0.7:8080/", to which the
+	// manifest path is appended), the full URL of its manifest
+	// ("http://10.0.0.7:8080/meta/manifest.json"), or, when Manifest is set,
+	// any name that says where the manifest came from (a file, a registry
+	// address).
+	Source string
+	// Manifest, when not nil, is the peer's manifest as JSON; it is parsed
+	// instead of fetching Source.
+	Manifest []byte
+}
+
+// URLs returns a peer for each URL.
+func URLs(urls ...string) []Peer {
+	peers := make([]Peer, len(urls))
+	for i, u := range urls {
+		peers[i] = Peer{Source: u}
+	}
+	return peers
+}
+
+// Report is the outcome of one negotiation.
+type Report struct {
+	// Self is our own manifest, resolved.
+	Self Manifest
+	// Peers holds a result per peer in the order given, then one [Missing]
+	// result per required service that no valid manifest came from, in name
+	// order.
+	Peers []PeerResult
+}
+
+// Count returns how many results have the verdict v.
+func (r Report) Count(v Verdict) int {
+	n := 0
+	for _, p := range r.Peers {
+		if p.Verdict == v {
+			n++
+		}
+	}
+	return n
+}
+
+// Negotiate fetches every peer's manifest concurrently, each fetch bounded
+// by the timeout ([WithTimeout]), and returns a verdict per peer. A peer that
+// hangs, refuses or answers garbage costs its own verdict and at most one
+// timeout, never the whole negotiation; Negotiate never fails because of a
+// peer. It returns an error only for an invalid self or a bad option.
+// Applying a policy to the report is separate: see [Checker.Evaluate].
+func Negotiate(ctx context.Context, self Manifest, peers []Peer, opts ...Option) (Report, error) {
+	c, err := NewChecker(self, opts...)
+	if err != nil {
+		return Report{Self: self}, err
+	}
+	return c.Negotiate(ctx, peers), nil
+}
+
+// Negotiate is [Negotiate] with this checker's manifest, options and cache.
+func (c *Checker) Negotiate(ctx context.Context, peers []Peer) Report {
+	results := make([]PeerResult, len(peers))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(c.cfg.concurrency, len(peers)) {
+		wg.Go(func() {
+			for i := range work {
+				results[i] = c.negotiateOne(ctx, peers[i])
+			}
+		})
+	}
+	for i := range peers {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+
+	answered := make(map[string]bool, len(results))
+	for _, r := range results {
+		if r.Verdict == Compatible || r.Verdict == Incompatible {
+			answered[r.Service] = true
+		}
+	}
+	for _, name := range sortedKeys(c.self.m.Requires) {
+		if !answered[name] {
+			results = append(results, PeerResult{
+				Service: name, Verdict: Missing,
+				Reasons: []string{fmt.Sprintf("%s requires %s %q but no peer of %s answered",
+					c.self.m.Service, name, c.self.m.Requires[name], name)},
+			})
+		}
+	}
+	for _, r := range results {
+		c.verdicts.Add(ctx, 1, metric.WithAttributes(
+			attribute.String("service", c.self.m.Service),
+			attribute.String("verdict", string(r.Verdict))))
+	}
+	return Report{Self: c.self.m, Peers: results}
+}
+
+func (c *Checker) negotiateOne(ctx context.Context, p Peer) PeerResult {
+	data := p.Manifest
+	if data == nil {
+		var res *PeerResult
+		data, res = c.fetch(ctx, p.Source)
+		if res != nil {
+			return *res
+		}
+	}
+	m, err := ParseManifest(data)
+	if err != nil {
+		return PeerResult{Source: p.Source, Verdict: Invalid, Reasons: []string{err.Error()}}
+	}
+	r := c.Check(m)
+	r.Source = p.Source
+	return r
+}
+
+// fetch reads a peer's manifest over HTTP, or returns the verdict that
+// explains why it could not.
+func (c *Checker) fetch(ctx context.Context, source string) ([]byte, *PeerResult) {
+	fail := func(v Verdict, format string, args ...any) ([]byte, *PeerResult) {
+		return nil, &PeerResult{Source: source, Verdict: v, Reasons: []string{fmt.Sprintf(format, args...)}}
+	}
+	target, err := ManifestURL(source, c.cfg.path)
+	if err != nil {
+		return fail(Unreachable, "%v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return fail(Unreachable, "peer %s: %v", source, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.cfg.client.Do(req)
+	if err != nil {
+		return fail(Unreachable, "%s", c.noAnswer(ctx, target, err))
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 500:
+		return fail(Unreachable, "GET %s answered %s", target, resp.Status)
+	case resp.StatusCode != http.StatusOK:
+		return fail(Invalid, "GET %s answered %s, not a manifest", target, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
+	if err != nil {
+		return fail(Unreachable, "%s", c.noAnswer(ctx, target, err))
+	}
+	if len(data) > MaxManifestSize {
+		return fail(Invalid, "GET %s answered more than %d bytes", target, MaxManifestSize)
+	}
+	return data, nil
+}
+
+func (c *Checker) noAnswer(ctx context.Context, target string, err error) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("GET %s: no answer within %v", target, c.cfg.timeout)
+	}
+	return fmt.Sprintf("GET %s: %v", target, unwrapURLError(err))
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// ManifestURL returns the URL to fetch a peer's manifest from. A source whose
+// path is empty or ends in '/' is a base URL and gets path appended
+// (path "" means [DefaultPath]); any other path is taken as the manifest's
+// own URL. Only http and https are accepted.
+func ManifestURL(source, path string) (string, error) {
+	if path == "" {
+		path = DefaultPath
+	}
+	u, err := url.Parse(source)
+	if err != nil {
+		return "", fmt.Errorf("peer %q is not a URL: %v", source, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("peer %q is not an http or https URL", source)
+	}
+	if u.Path == "" || strings.HasSuffix(u.Path, "/") {
+		u.Path = strings.TrimSuffix(u.Path, "/") + path
+		u.RawPath = ""
+	}
+	return u.String(), nil
+}

@@ -1,0 +1,146 @@
+package version_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollsafe/rollsafe/version"
+)
+
+func TestNegotiateRealPeers(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	goodPayments := version.Manifest{Service: "payments", Version: "1.5.0", Requires: map[string]string{"orders": "^2"}}
+	tooNewPayments := version.Manifest{Service: "payments", Version: "2.0.0"}
+	usersWantsNewOrders := version.Manifest{Service: "users", Version: "3.2.0", Requires: map[string]string{"orders": ">=3.0.0"}}
+
+	type want struct {
+		verdict version.Verdict
+		service string
+		reason  string
+	}
+	cases := []struct {
+		name   string
+		source string
+		want   want
+	}{
+		{"compatible", servePeer(t, goodPayments), want{version.Compatible, "payments", ""}},
+		{"incompatible: ours on the peer", servePeer(t, tooNewPayments),
+			want{version.Incompatible, "payments", `orders 2.4.0 requires payments ">=1.2.0 <2.0.0" but found 2.0.0`}},
+		{"incompatible: the peer's on us", servePeer(t, usersWantsNewOrders),
+			want{version.Incompatible, "users", `users 3.2.0 requires orders ">=3.0.0" but we are 2.4.0`}},
+		{"slow but within the timeout", slowPeer(t, goodPayments, timeout/6), want{version.Compatible, "payments", ""}},
+		{"hanging", hangingPeer(t), want{version.Unreachable, "", "no answer within 300ms"}},
+		{"garbage", serveFunc(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>hello</html>")) }),
+			want{version.Invalid, "", "not a JSON manifest"}},
+		{"valid JSON, bad manifest", serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(`{"service":"payments","version":"v1"}`))
+		}), want{version.Invalid, "", `manifest field "version": "v1"`}},
+		{"not found", serveFunc(t, http.NotFound), want{version.Invalid, "", "answered 404 Not Found, not a manifest"}},
+		{"server error", serveFunc(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 503) }),
+			want{version.Unreachable, "", "answered 503 Service Unavailable"}},
+		{"connection refused", closedURL(t), want{version.Unreachable, "", "connection refused"}},
+		{"not a URL", "ftp://example.com/", want{version.Unreachable, "", `peer "ftp://example.com/" is not an http or https URL`}},
+	}
+	peers := make([]version.Peer, len(cases))
+	for i, c := range cases {
+		peers[i] = version.Peer{Source: c.source}
+	}
+	start := time.Now()
+	r, err := version.Negotiate(context.Background(), orders, peers, version.WithTimeout(timeout))
+	elapsed := time.Since(start)
+	require.NoError(t, err)
+	// The generous upper bound the negotiation promises: one timeout for the
+	// hanging peer, not one per peer.
+	assert.Less(t, elapsed, timeout+2*time.Second)
+
+	// orders requires payments and users, and both answered: nothing is
+	// missing, so there is exactly one result per peer.
+	require.Len(t, r.Peers, len(cases))
+	for i, c := range cases {
+		got := r.Peers[i]
+		t.Run(c.name, func(t *testing.T) {
+			assert.Equal(t, c.source, got.Source)
+			assert.Equal(t, c.want.verdict, got.Verdict, "reasons: %v", got.Reasons)
+			assert.Equal(t, c.want.service, got.Service)
+			if c.want.reason == "" {
+				assert.Empty(t, got.Reasons)
+				require.NotNil(t, got.Manifest)
+				return
+			}
+			require.NotEmpty(t, got.Reasons)
+			assert.Contains(t, got.Reasons[0], c.want.reason)
+		})
+	}
+	assert.Equal(t, 0, r.Count(version.Missing))
+}
+
+func TestNegotiateMissingAndURLs(t *testing.T) {
+	payments := version.Manifest{Service: "payments", Version: "1.9.0"}
+	base := servePeer(t, payments)
+	full := base + ".well-known/rollsafe"
+	custom := serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/meta/manifest.json" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(`{"service":"payments","version":"1.2.0"}`))
+	})
+	r, err := version.Negotiate(context.Background(), orders,
+		version.URLs(base, full, custom+"meta/manifest.json"))
+	require.NoError(t, err)
+	require.Len(t, r.Peers, 4)
+	for _, p := range r.Peers[:3] {
+		assert.Equal(t, version.Compatible, p.Verdict, "%s: %v", p.Source, p.Reasons)
+	}
+	missing := r.Peers[3]
+	assert.Equal(t, version.PeerResult{Service: "users", Verdict: version.Missing,
+		Reasons: []string{`orders requires users "^3" but no peer of users answered`}}, missing)
+
+	// A peer given as a manifest (a file, a registry entry) is not fetched.
+	r, err = version.Negotiate(context.Background(), orders, []version.Peer{
+		{Source: "users.json", Manifest: []byte(`{"service":"users","version":"3.4.5"}`)},
+		{Source: "broken.json", Manifest: []byte(`{"service":`)},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, version.Compatible, r.Peers[0].Verdict)
+	assert.Equal(t, "users.json", r.Peers[0].Source)
+	assert.Equal(t, version.Invalid, r.Peers[1].Verdict)
+	assert.Equal(t, []version.Verdict{version.Missing}, []version.Verdict{r.Peers[2].Verdict})
+	assert.Equal(t, "payments", r.Peers[2].Service)
+}
+
+func TestNegotiateCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := version.Negotiate(ctx, orders, version.URLs(hangingPeer(t)))
+	require.NoError(t, err)
+	assert.Equal(t, version.Unreachable, r.Peers[0].Verdict)
+}
+
+func TestManifestURL(t *testing.T) {
+	tests := []struct{ in, path, want, wantErr string }{
+		{in: "http://10.0.0.7:8080", want: "http://10.0.0.7:8080/.well-known/rollsafe"},
+		{in: "http://10.0.0.7:8080/", want: "http://10.0.0.7:8080/.well-known/rollsafe"},
+		{in: "https://h/orders/", want: "https://h/orders/.well-known/rollsafe"},
+		{in: "http://h/", path: "/meta", want: "http://h/meta"},
+		{in: "http://h/custom/manifest.json", want: "http://h/custom/manifest.json"},
+		{in: "10.0.0.7:8080", wantErr: "is not a URL"},
+		{in: "orders.internal", wantErr: "is not an http or https URL"},
+		{in: "http://", wantErr: "is not an http or https URL"},
+		{in: "http://h/%zz", wantErr: "is not a URL"},
+	}
+	for _, tt := range tests {
+		got, err := version.ManifestURL(tt.in, tt.path)
+		if tt.wantErr != "" {
+			assert.ErrorContains(t, err, tt.wantErr, tt.in)
+			continue
+		}
+		require.NoError(t, err, tt.in)
+		assert.Equal(t, tt.want, got, tt.in)
+	}
+}
