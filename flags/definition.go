@@ -1,0 +1,181 @@
+package flags
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// State says whether a flag is evaluated at all.
+type State string
+
+// The two states of a flag. A disabled flag evaluates to the caller's default
+// value with reason DISABLED.
+const (
+	Enabled  State = "ENABLED"
+	Disabled State = "DISABLED"
+)
+
+// Kind is the one JSON type that all variants of a flag share.
+type Kind int
+
+// The kinds of flags. A number flag answers Float evaluations, and Int
+// evaluations whenever the chosen variant is a whole number.
+const (
+	KindBool Kind = iota + 1
+	KindString
+	KindNumber
+	KindObject
+)
+
+// String returns the kind as the flagd format names its JSON type.
+func (k Kind) String() string {
+	switch k {
+	case KindBool:
+		return "boolean"
+	case KindString:
+		return "string"
+	case KindNumber:
+		return "number"
+	case KindObject:
+		return "object"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Weight is one variant's share of a fractional split. Weights are relative:
+// {on 1, off 999} sends one user in a thousand to "on".
+type Weight struct {
+	Variant string
+	Weight  int
+}
+
+// ErrInvalid is wrapped by every error that refuses flag definitions; the
+// error is a [*ValidationError] listing each problem.
+var ErrInvalid = errors.New("invalid flag definitions")
+
+// ErrNotFound is returned by writes that name a flag the definitions do not
+// hold.
+var ErrNotFound = errors.New("flag not found")
+
+// Problem is one thing wrong with flag definitions. Flag is empty for
+// problems of the document itself; Field is the JSON field, dotted for nested
+// ones ("variants.on", "targeting").
+type Problem struct {
+	Flag    string
+	Field   string
+	Message string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Flag != "" {
+		fmt.Fprintf(&b, "flag %q: ", p.Flag)
+	}
+	if p.Field != "" {
+		fmt.Fprintf(&b, "%s: ", p.Field)
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// ValidationError lists every problem found in flag definitions, ordered by
+// flag key and field. It wraps [ErrInvalid].
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return "invalid flag definitions: " + strings.Join(lines, "; ")
+}
+
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// Set is a parsed, validated and immutable set of flag definitions: what a
+// [Source] delivers and a [Provider] evaluates. Build one with [Parse] or
+// [ParseYAML]. The zero Set holds no flags.
+type Set struct {
+	flags    map[string]*flag
+	metadata map[string]any
+	// evaluators keeps the shared rules, so that the set can be written back
+	// in the flagd format with its $ref references intact.
+	evaluators map[string]any
+}
+
+// Keys returns the keys of the flags in the set, sorted.
+func (s *Set) Keys() []string {
+	if s == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(s.flags))
+	for k := range s.flags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Kind returns the kind of the flag named key, and false when the set has no
+// such flag.
+func (s *Set) Kind(key string) (Kind, bool) {
+	f := s.lookup(key)
+	if f == nil {
+		return 0, false
+	}
+	return f.kind, true
+}
+
+// State returns the state of the flag named key, and false when the set has
+// no such flag.
+func (s *Set) State(key string) (State, bool) {
+	f := s.lookup(key)
+	if f == nil {
+		return "", false
+	}
+	return f.state, true
+}
+
+// Metadata returns the set-level metadata. The map is shared: do not change
+// it.
+func (s *Set) Metadata() map[string]any {
+	if s == nil {
+		return nil
+	}
+	return s.metadata
+}
+
+func (s *Set) lookup(key string) *flag {
+	if s == nil {
+		return nil
+	}
+	return s.flags[key]
+}
+
+// flag is one flag definition, prepared for evaluation.
+type flag struct {
+	key            string
+	state          State
+	kind           Kind
+	variants       map[string]any // bool, string, float64, int64 or map[string]any
+	defaultVariant string         // "" when the definition has none
+	// targeting is the rule with every $ref resolved, decoded once so that
+	// no evaluation re-parses JSON; nil when the flag has no targeting.
+	targeting any
+	// rawTargeting is the rule as written, $ref references kept.
+	rawTargeting any
+	// split is set when the whole rule is one fractional with literal
+	// arguments: it is then evaluated without the JsonLogic interpreter.
+	split *fractionalRule
+	// metadata is the set's metadata overlaid with the flag's own, built once
+	// so that every evaluation hands out the same map.
+	metadata     map[string]any
+	flagMetadata map[string]any // the flag's own, for writing back
+	// fingerprint identifies the definition as evaluated, to tell which flags
+	// a new set changes.
+	fingerprint string
+}

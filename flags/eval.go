@@ -1,0 +1,269 @@
+package flags
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/diegoholiveira/jsonlogic/v3"
+	"github.com/open-feature/go-sdk/openfeature"
+)
+
+// result is the outcome of evaluating one flag. value is nil where the
+// caller's default applies (DISABLED, DEFAULT without a default variant,
+// errors).
+type result struct {
+	value    any
+	variant  string
+	reason   openfeature.Reason
+	err      openfeature.ResolutionError
+	failed   bool
+	metadata map[string]any
+}
+
+func failure(err openfeature.ResolutionError) result {
+	return result{reason: openfeature.ErrorReason, err: err, failed: true}
+}
+
+// traceKey is where an evaluation's trace travels in the data given to the
+// JsonLogic interpreter: the only way for operators, which the library calls
+// with (arguments, data) alone, to report back.
+const traceKey = "$rollsafe"
+
+// evalTrace is what operators report during one evaluation.
+type evalTrace struct {
+	key    string
+	splits []string // variants that fractional chose
+	err    error
+	buf    [2]string
+}
+
+func traceOf(data any) *evalTrace {
+	if m, ok := data.(map[string]any); ok {
+		if t, ok := m[traceKey].(*evalTrace); ok {
+			return t
+		}
+	}
+	return nil
+}
+
+func (t *evalTrace) fail(err error) {
+	if t != nil && t.err == nil {
+		t.err = err
+	}
+}
+
+func (t *evalTrace) split(variant string) {
+	if t != nil {
+		if t.splits == nil {
+			t.splits = t.buf[:0]
+		}
+		t.splits = append(t.splits, variant)
+	}
+}
+
+func (t *evalTrace) flagKey() string {
+	if t == nil {
+		return ""
+	}
+	return t.key
+}
+
+// evaluate answers flag key for the flattened evaluation context, checking
+// that the flag is of kind want. now is $flagd.timestamp.
+func (s *Set) evaluate(key string, want Kind, flat openfeature.FlattenedContext, now func() time.Time) result {
+	f := s.lookup(key)
+	if f == nil {
+		return failure(openfeature.NewFlagNotFoundResolutionError(fmt.Sprintf("flag %q not found", key)))
+	}
+	if want != 0 && f.kind != want {
+		r := failure(openfeature.NewTypeMismatchResolutionError(
+			fmt.Sprintf("flag %q is a %s flag, not %s", key, f.kind, want)))
+		r.metadata = f.metadata
+		return r
+	}
+	r := f.resolve(flat, now)
+	r.metadata = f.metadata
+	return r
+}
+
+func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time) result {
+	if f.state == Disabled {
+		return result{reason: openfeature.DisabledReason}
+	}
+	if f.targeting == nil {
+		if f.defaultVariant == "" {
+			return result{reason: openfeature.DefaultReason}
+		}
+		return result{value: f.variants[f.defaultVariant], variant: f.defaultVariant, reason: openfeature.StaticReason}
+	}
+	if f.split != nil {
+		tk, _ := flat[openfeature.TargetingKey].(string)
+		if tk == "" {
+			return f.fallback()
+		}
+		v := pickVariant(bucketHash(splitKey(f.key, tk)), f.split.weights, f.split.total)
+		return result{value: f.variants[v], variant: v, reason: openfeature.SplitReason}
+	}
+	tr := &evalTrace{key: f.key}
+	out, err := applyRule(f.targeting, ruleData(f.key, flat, now, tr))
+	if err == nil {
+		err = tr.err
+	}
+	if err != nil {
+		return failure(openfeature.NewGeneralResolutionError(fmt.Sprintf("targeting of flag %q: %v", f.key, err)))
+	}
+	var name string
+	switch x := out.(type) {
+	case nil:
+		return f.fallback()
+	case string:
+		name = x
+	case bool:
+		name = strconv.FormatBool(x)
+	default:
+		return failure(openfeature.NewGeneralResolutionError(
+			fmt.Sprintf("targeting of flag %q returned %s, not a variant name", f.key, describe(out))))
+	}
+	if name == "" {
+		return f.fallback()
+	}
+	v, ok := f.variants[name]
+	if !ok {
+		return failure(openfeature.NewGeneralResolutionError(
+			fmt.Sprintf("targeting of flag %q chose variant %q, which the flag does not have", f.key, name)))
+	}
+	reason := openfeature.TargetingMatchReason
+	for _, s := range tr.splits {
+		if s == name {
+			reason = openfeature.SplitReason
+			break
+		}
+	}
+	return result{value: v, variant: name, reason: reason}
+}
+
+// fallback is the answer when targeting chooses nothing.
+func (f *flag) fallback() result {
+	if f.defaultVariant == "" {
+		return result{reason: openfeature.DefaultReason}
+	}
+	return result{value: f.variants[f.defaultVariant], variant: f.defaultVariant, reason: openfeature.DefaultReason}
+}
+
+// applyRule runs the interpreter. It recovers by itself too: the library's
+// own recover re-panics on a panic that carries no error.
+func applyRule(rule, data any) (out any, err error) {
+	registerOperators()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("rule failed: %v", r)
+		}
+	}()
+	return jsonlogic.ApplyInterface(rule, data)
+}
+
+// ruleData is what a rule's "var" reads: the context's attributes, the
+// targeting key, $flagd.flagKey and $flagd.timestamp (unix seconds).
+func ruleData(key string, flat openfeature.FlattenedContext, now func() time.Time, tr *evalTrace) map[string]any {
+	data := make(map[string]any, len(flat)+2)
+	for k, v := range flat {
+		data[k] = normalize(v)
+	}
+	data["$flagd"] = map[string]any{
+		"flagKey":   key,
+		"timestamp": float64(now().Unix()),
+	}
+	data[traceKey] = tr
+	return data
+}
+
+// normalize converts what Go callers put into an evaluation context into the
+// few types the interpreter handles: float64 or int numbers, strings,
+// booleans, []any and map[string]any.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case nil, string, bool, float64, int:
+		return v
+	case int64:
+		return float64(x)
+	case int32:
+		return float64(x)
+	case int16:
+		return float64(x)
+	case int8:
+		return float64(x)
+	case uint:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	case uint32:
+		return float64(x)
+	case uint16:
+		return float64(x)
+	case uint8:
+		return float64(x)
+	case float32:
+		return float64(x)
+	case time.Time:
+		return float64(x.Unix())
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalize(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = normalize(e)
+		}
+		return out
+	case []string:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = e
+		}
+		return out
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.String:
+		return rv.String()
+	case reflect.Bool:
+		return rv.Bool()
+	case reflect.Slice, reflect.Array:
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = normalize(rv.Index(i).Interface())
+		}
+		return out
+	}
+	return fmt.Sprint(v)
+}
+
+// asInt converts a number variant for an Int evaluation.
+func asInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case float64:
+		if x == math.Trunc(x) && x >= math.MinInt64 && x < math.MaxInt64 {
+			return int64(x), true
+		}
+	}
+	return 0, false
+}
+
+// asFloat converts a number variant for a Float evaluation.
+func asFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}

@@ -1,0 +1,305 @@
+package flags
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-feature/go-sdk/openfeature"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// ProviderName is the name a [Provider] gives OpenFeature.
+const ProviderName = "rollsafe"
+
+// eventBuffer is how many events wait for the OpenFeature SDK, which drains
+// the channel continuously once the provider is registered. A full buffer
+// drops the event (and logs it) rather than hold up a reload.
+const eventBuffer = 64
+
+// Provider is an OpenFeature provider over a [Source] of flag definitions in
+// the flagd format. Register it with the OpenFeature API of your choice
+// (openfeature.SetProviderAndWait, or an isolated API): rollsafe never
+// registers it for you. Evaluation reads the current definitions through an
+// atomic pointer and takes no lock.
+//
+// Init starts watching the source and returns when the first definitions have
+// arrived; Shutdown stops watching. Events:
+//
+//   - READY: sent by the SDK after a successful Init, and by the provider when
+//     good definitions arrive after a STALE or ERROR event.
+//   - CONFIGURATION_CHANGED: new definitions replaced the old ones; FlagChanges
+//     lists the keys added, removed or changed.
+//   - STALE: a change was refused (it did not parse or validate, or could not
+//     be read); the last good definitions keep serving. It is not ERROR
+//     because in the SDK's state machine only READY leaves ERROR, and nothing
+//     is broken: every evaluation still answers.
+//   - ERROR: the source can no longer follow changes, or the first
+//     definitions were refused (then Init returns the error too).
+type Provider struct {
+	src    Source
+	cfg    providerConfig
+	set    atomic.Pointer[Set]
+	noSet  atomic.Pointer[error] // why there is no set yet, while set is nil
+	events chan openfeature.Event
+	loads  metric.Int64Counter
+
+	mu      sync.Mutex // serialises Init and Shutdown
+	cancel  context.CancelFunc
+	stopped chan struct{}
+
+	// Only the watching goroutine touches these.
+	degraded bool // a STALE or ERROR event was sent since the last good set
+	first    chan error
+}
+
+var (
+	_ openfeature.FeatureProvider          = (*Provider)(nil)
+	_ openfeature.ContextAwareStateHandler = (*Provider)(nil)
+	_ openfeature.EventHandler             = (*Provider)(nil)
+)
+
+// ProviderOption configures a [Provider]. Options validate their argument:
+// [NewProvider] returns the error of the first option that refuses it.
+type ProviderOption func(*providerConfig) error
+
+type providerConfig struct {
+	logger *slog.Logger
+	meter  metric.MeterProvider
+	now    func() time.Time
+}
+
+// WithLogger sets where the provider logs loaded and refused definitions. The
+// default discards the log.
+func WithLogger(l *slog.Logger) ProviderOption {
+	return func(c *providerConfig) error {
+		if l == nil {
+			return errors.New("flags: WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithMeterProvider sets the OpenTelemetry meter provider for the
+// rollsafe.flags.definitions.loads counter (attribute outcome=loaded|refused).
+// The default is the global one, otel.GetMeterProvider().
+func WithMeterProvider(mp metric.MeterProvider) ProviderOption {
+	return func(c *providerConfig) error {
+		if mp == nil {
+			return errors.New("flags: WithMeterProvider: nil meter provider")
+		}
+		c.meter = mp
+		return nil
+	}
+}
+
+// WithClock sets the clock that $flagd.timestamp reads. The default is
+// time.Now.
+func WithClock(now func() time.Time) ProviderOption {
+	return func(c *providerConfig) error {
+		if now == nil {
+			return errors.New("flags: WithClock: nil clock")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// NewProvider returns a provider over src. It reads nothing until Init.
+func NewProvider(src Source, opts ...ProviderOption) (*Provider, error) {
+	if src == nil {
+		return nil, errors.New("flags: NewProvider: nil source")
+	}
+	cfg := providerConfig{
+		logger: slog.New(slog.DiscardHandler),
+		now:    time.Now,
+	}
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.meter == nil {
+		cfg.meter = otel.GetMeterProvider()
+	}
+	loads, err := cfg.meter.Meter("github.com/rollsafe/rollsafe/flags").Int64Counter(
+		"rollsafe.flags.definitions.loads",
+		metric.WithDescription("Flag definitions loaded or refused by a provider, by outcome."),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("flags: create metric: %w", err)
+	}
+	return &Provider{
+		src:    src,
+		cfg:    cfg,
+		events: make(chan openfeature.Event, eventBuffer),
+		loads:  loads,
+	}, nil
+}
+
+// Metadata implements openfeature.FeatureProvider.
+func (p *Provider) Metadata() openfeature.Metadata {
+	return openfeature.Metadata{Name: ProviderName}
+}
+
+// Hooks implements openfeature.FeatureProvider: the provider has none.
+func (p *Provider) Hooks() []openfeature.Hook { return nil }
+
+// EventChannel implements openfeature.EventHandler.
+func (p *Provider) EventChannel() <-chan openfeature.Event { return p.events }
+
+// Init implements openfeature.StateHandler; see [Provider.InitWithContext].
+func (p *Provider) Init(evalCtx openfeature.EvaluationContext) error {
+	return p.InitWithContext(context.Background(), evalCtx)
+}
+
+// InitWithContext starts watching the source and waits, until ctx is done,
+// for its first definitions. It returns an error when they are refused (the
+// provider keeps watching, and a later good change makes it READY) or when
+// the source fails at once. Calling it on a running provider does nothing.
+func (p *Provider) InitWithContext(ctx context.Context, _ openfeature.EvaluationContext) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel != nil {
+		return nil
+	}
+	watchCtx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	stopped := make(chan struct{})
+	p.cancel, p.stopped, p.first, p.degraded = cancel, stopped, first, false
+	go func() {
+		defer close(stopped)
+		err := p.src.Watch(watchCtx, p.changed)
+		if err == nil || watchCtx.Err() != nil {
+			return
+		}
+		err = fmt.Errorf("flags: source stopped following changes: %w", err)
+		p.cfg.logger.Error("flag source failed", "err", err)
+		if !p.signalFirst(err) {
+			p.emit(openfeature.ProviderError, err.Error(), nil)
+		}
+	}()
+	select {
+	case err := <-first:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("flags: waiting for the first flag definitions: %w", ctx.Err())
+	}
+}
+
+// Shutdown implements openfeature.StateHandler; see
+// [Provider.ShutdownWithContext].
+func (p *Provider) Shutdown() {
+	_ = p.ShutdownWithContext(context.Background())
+}
+
+// ShutdownWithContext stops watching the source and waits, until ctx is
+// done, for the watch to end. Evaluations then answer PROVIDER_NOT_READY.
+func (p *Provider) ShutdownWithContext(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel == nil {
+		return nil
+	}
+	p.cancel()
+	select {
+	case <-p.stopped:
+	case <-ctx.Done():
+		return fmt.Errorf("flags: waiting for the flag source to stop: %w", ctx.Err())
+	}
+	p.cancel, p.stopped = nil, nil
+	p.set.Store(nil)
+	p.noSet.Store(nil)
+	return nil
+}
+
+// changed receives the source's definitions; it runs on the watching
+// goroutine only.
+func (p *Provider) changed(set *Set, err error) {
+	ctx := context.Background()
+	if err != nil {
+		p.loads.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "refused")))
+		if p.set.Load() == nil {
+			p.noSet.Store(&err)
+			p.cfg.logger.Error("flag definitions refused; no earlier definitions to serve", "err", err)
+			if !p.signalFirst(fmt.Errorf("flags: first flag definitions refused: %w", err)) {
+				p.degraded = true
+				p.emit(openfeature.ProviderError, err.Error(), nil)
+			}
+			return
+		}
+		p.cfg.logger.Warn("flag definitions refused; the last good definitions keep serving", "err", err)
+		p.degraded = true
+		p.emit(openfeature.ProviderStale, "flag definitions refused, last good definitions serving: "+err.Error(), nil)
+		return
+	}
+	p.loads.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "loaded")))
+	old := p.set.Swap(set)
+	changedKeys := diffKeys(old, set)
+	p.cfg.logger.Info("flag definitions loaded", "flags", len(set.flags), "changed", changedKeys)
+	if old == nil && p.signalFirst(nil) {
+		return // the SDK sends READY when Init returns
+	}
+	if p.degraded || old == nil {
+		p.degraded = false
+		p.emit(openfeature.ProviderReady, "flag definitions loaded", nil)
+	}
+	if old != nil && len(changedKeys) > 0 {
+		p.emit(openfeature.ProviderConfigChange, "flag definitions changed", changedKeys)
+	}
+}
+
+// signalFirst ends Init's wait; false when Init is no longer waiting.
+func (p *Provider) signalFirst(err error) bool {
+	if p.first == nil {
+		return false
+	}
+	p.first <- err
+	p.first = nil
+	return true
+}
+
+func (p *Provider) emit(t openfeature.EventType, msg string, changed []string) {
+	ev := openfeature.Event{
+		ProviderName: ProviderName,
+		EventType:    t,
+		ProviderEventDetails: openfeature.ProviderEventDetails{
+			Message:     msg,
+			FlagChanges: changed,
+		},
+	}
+	if t == openfeature.ProviderError {
+		ev.ErrorCode = openfeature.GeneralCode
+	}
+	select {
+	case p.events <- ev:
+	default:
+		p.cfg.logger.Warn("flag provider event dropped: nobody reads the event channel", "event", string(t))
+	}
+}
+
+// diffKeys lists, sorted, the keys whose definitions differ between two sets.
+func diffKeys(old, next *Set) []string {
+	var keys []string
+	for _, k := range next.Keys() {
+		o := old.lookup(k)
+		if o == nil || o.fingerprint != next.flags[k].fingerprint {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range old.Keys() {
+		if next.lookup(k) == nil {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}

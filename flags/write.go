@@ -1,0 +1,140 @@
+package flags
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// MarshalJSON writes the set in the flagd format that [Parse] reads, with its
+// $evaluators and $ref references as they were written.
+func (s *Set) MarshalJSON() ([]byte, error) {
+	return json.Marshal(s.document())
+}
+
+func (s *Set) document() map[string]any {
+	doc := map[string]any{}
+	flagsDoc := map[string]any{}
+	if s != nil {
+		for key, f := range s.flags {
+			flagsDoc[key] = f.document()
+		}
+		if len(s.metadata) > 0 {
+			doc["metadata"] = s.metadata
+		}
+		if len(s.evaluators) > 0 {
+			doc["$evaluators"] = s.evaluators
+		}
+	}
+	doc["flags"] = flagsDoc
+	return doc
+}
+
+func (f *flag) document() map[string]any {
+	d := map[string]any{
+		"state":    string(f.state),
+		"variants": f.variants,
+	}
+	if f.defaultVariant != "" {
+		d["defaultVariant"] = f.defaultVariant
+	} else {
+		d["defaultVariant"] = nil
+	}
+	if f.rawTargeting != nil {
+		d["targeting"] = f.rawTargeting
+	}
+	if len(f.flagMetadata) > 0 {
+		d["metadata"] = f.flagMetadata
+	}
+	return d
+}
+
+// rebuild parses a changed document, so that a written set passes exactly the
+// validation that a loaded one does.
+func rebuild(doc map[string]any) (*Set, error) {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode flag definitions: %w", err)
+	}
+	return Parse(b)
+}
+
+// withState returns a copy of s in which the flag named key has state.
+func (s *Set) withState(key string, state State) (*Set, error) {
+	if state != Enabled && state != Disabled {
+		return nil, fmt.Errorf("flag %q: state %q is not ENABLED or DISABLED", key, state)
+	}
+	f := s.lookup(key)
+	if f == nil {
+		return nil, fmt.Errorf("flag %q: %w", key, ErrNotFound)
+	}
+	doc := s.document()
+	fd := f.document()
+	fd["state"] = string(state)
+	doc["flags"].(map[string]any)[key] = fd
+	return rebuild(doc)
+}
+
+// withWeights returns a copy of s in which the fractional split of the flag
+// named key has weights.
+func (s *Set) withWeights(key string, weights []Weight) (*Set, error) {
+	f := s.lookup(key)
+	if f == nil {
+		return nil, fmt.Errorf("flag %q: %w", key, ErrNotFound)
+	}
+	if len(weights) == 0 {
+		return nil, fmt.Errorf("flag %q: no weights given", key)
+	}
+	entries := make([]any, len(weights))
+	for i, w := range weights {
+		if w.Weight < 0 {
+			return nil, fmt.Errorf("flag %q: weight of variant %q is negative", key, w.Variant)
+		}
+		entries[i] = []any{w.Variant, float64(w.Weight)}
+	}
+	var found int
+	targeting := replaceFractional(f.rawTargeting, entries, &found)
+	switch {
+	case found == 0:
+		return nil, fmt.Errorf("flag %q: its targeting holds no fractional split of its own", key)
+	case found > 1:
+		return nil, fmt.Errorf("flag %q: its targeting holds %d fractional splits; set the weights by replacing the definitions", key, found)
+	}
+	doc := s.document()
+	fd := f.document()
+	fd["targeting"] = targeting
+	doc["flags"].(map[string]any)[key] = fd
+	return rebuild(doc)
+}
+
+// replaceFractional copies rule with the variant list of each fractional
+// replaced by entries, counting them in found. $ref rules are shared with
+// other flags and are left alone.
+func replaceFractional(rule any, entries []any, found *int) any {
+	switch x := rule.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, v := range x {
+			if k == "fractional" && len(x) == 1 {
+				if args, ok := v.([]any); ok {
+					*found++
+					bucketBy, hasBucketBy, _ := splitArgs(args)
+					var next []any
+					if hasBucketBy {
+						next = append(next, bucketBy)
+					}
+					out[k] = append(next, entries...)
+					continue
+				}
+			}
+			out[k] = replaceFractional(v, entries, found)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, v := range x {
+			out[i] = replaceFractional(v, entries, found)
+		}
+		return out
+	}
+	return rule
+}
