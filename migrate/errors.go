@@ -104,7 +104,7 @@ func (e *PartialError) Error() string {
 	case len(e.Ran()) > 0:
 		why := "it ran without a transaction"
 		if e.Transactional {
-			why = "MySQL commits DDL by itself"
+			why = "MySQL commits DDL, and what ran before it, by itself"
 		}
 		fmt.Fprintf(&b, "; %s, so these %d statements stay applied:", why, len(e.Ran()))
 		for i, s := range e.Ran() {
@@ -140,7 +140,7 @@ func cause(err error) error {
 
 // abbreviate puts a statement on one line of at most 80 characters.
 func abbreviate(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.TrimRight(strings.Join(strings.Fields(s), " "), ";")
 	if r := []rune(s); len(r) > 80 {
 		return string(r[:77]) + "..."
 	}

@@ -1,0 +1,163 @@
+package migrate_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/pressly/goose/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollsafe/rollsafe/internal/testdb"
+	"github.com/rollsafe/rollsafe/migrate"
+)
+
+// sideEffects is a set of migrations that each record themselves in a table
+// that has no unique key, so a migration applied twice shows as two rows.
+func sideEffects(n int) fstest.MapFS {
+	fsys := fstest.MapFS{
+		"00001_log.sql": sqlFile(
+			"CREATE TABLE applied_log (version INTEGER NOT NULL);\nINSERT INTO applied_log (version) VALUES (1);",
+			"DROP TABLE applied_log;"),
+	}
+	for v := 2; v <= n; v++ {
+		fsys[fmt.Sprintf("%05d_step.sql", v)] = sqlFile(
+			fmt.Sprintf("CREATE TABLE step%d (id INTEGER PRIMARY KEY);\nINSERT INTO applied_log (version) VALUES (%d);", v, v),
+			fmt.Sprintf("DROP TABLE step%d;", v))
+	}
+	return fsys
+}
+
+func TestConcurrentRunnersApplyEachVersionOnce(t *testing.T) {
+	const runners, migrations = 8, 6
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		results := make([][]migrate.Result, runners)
+		errs := make([]error, runners)
+		for i := range runners {
+			// Each runner has its own pool, as separate instances would.
+			r := newRunner(t, db.Open(t), db.Dialect, sideEffects(migrations))
+			wg.Go(func() {
+				<-start
+				results[i], errs[i] = r.Up(ctx)
+			})
+		}
+		close(start)
+		wg.Wait()
+
+		total := 0
+		for i := range runners {
+			require.NoError(t, errs[i], "runner %d", i)
+			total += len(results[i])
+		}
+		assert.Equal(t, migrations, total, "every version applied by exactly one runner")
+
+		for v := 1; v <= migrations; v++ {
+			var logged, recorded int
+			require.NoError(t, db.QueryRowContext(ctx,
+				placeholder(db.Dialect, "SELECT COUNT(*) FROM applied_log WHERE version = "), v).Scan(&logged))
+			require.NoError(t, db.QueryRowContext(ctx,
+				placeholder(db.Dialect, "SELECT COUNT(*) FROM goose_db_version WHERE version_id = "), v).Scan(&recorded))
+			assert.Equal(t, 1, logged, "version %d ran %d times", v, logged)
+			assert.Equal(t, 1, recorded, "version %d recorded %d times", v, recorded)
+		}
+	})
+}
+
+// placeholder appends the dialect's first bind parameter to q.
+func placeholder(d testdb.Dialect, q string) string {
+	if d == testdb.Postgres {
+		return q + "$1"
+	}
+	return q + "?"
+}
+
+// signalHandler closes ch when a record with message msg is logged.
+type signalHandler struct {
+	msg  string
+	once *sync.Once
+	ch   chan struct{}
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.ch) })
+	}
+	return nil
+}
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h signalHandler) WithGroup(string) slog.Handler      { return h }
+
+// holder returns a Runner whose migration 1 blocks, holding the lock, until
+// release is closed; entered is closed once it runs.
+func holder(t *testing.T, db *sql.DB, d testdb.Dialect) (r *migrate.Runner, entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
+	block := goose.NewGoMigration(1, &goose.GoFunc{RunTx: func(ctx context.Context, _ *sql.Tx) error {
+		close(entered)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}, nil)
+	r, err := migrate.New(db, migrate.Dialect(d), nil, migrate.WithGoMigrations(block))
+	require.NoError(t, err)
+	return r, entered, release
+}
+
+func TestLockBlocksUntilFreeAndHonoursContext(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		a, entered, release := holder(t, db.Open(t), db.Dialect)
+		var wg sync.WaitGroup
+		var aRes []migrate.Result
+		var aErr error
+		wg.Go(func() { aRes, aErr = a.Up(ctx) })
+		<-entered
+
+		// B waits for A's lock until its context is cancelled, having done
+		// nothing.
+		waiting := make(chan struct{})
+		logger := slog.New(signalHandler{msg: "waiting for the migration lock", once: new(sync.Once), ch: waiting})
+		b := newRunner(t, db.Open(t), db.Dialect, threeTables(), migrate.WithLogger(logger))
+		bctx, cancel := context.WithCancel(ctx)
+		var bErr error
+		var bRes []migrate.Result
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			bRes, bErr = b.Up(bctx)
+		}()
+		<-waiting
+		cancel()
+		<-done
+		require.ErrorIs(t, bErr, context.Canceled)
+		assert.Empty(t, bRes)
+		assert.False(t, tableExists(t, db.DB, "t1"), "B ran while A held the lock")
+
+		// A database (PostgreSQL: schema) of its own has a lock of its own.
+		other := testdb.New(t, db.Dialect)
+		res, err := newRunner(t, other.DB, other.Dialect, threeTables()).Up(ctx)
+		require.NoError(t, err)
+		assert.Len(t, res, 3)
+
+		close(release)
+		wg.Wait()
+		require.NoError(t, aErr)
+		assert.Len(t, aRes, 1)
+
+		// Released, the lock can be taken again.
+		res, err = newRunner(t, db.Open(t), db.Dialect, threeTables(), migrate.WithTableName("b_versions")).Up(ctx)
+		require.NoError(t, err)
+		assert.Len(t, res, 3)
+	})
+}
