@@ -37,8 +37,8 @@ type PeerResult struct {
 	// address. Empty for a [Missing] service.
 	Source string `json:"source"`
 	// Service and Version are the peer's, empty when unknown.
-	Service string `json:"service"`
-	Version string `json:"version"`
+	Service string  `json:"service"`
+	Version string  `json:"version"`
 	Verdict Verdict `json:"verdict"`
 	// Reasons explain any verdict but Compatible, in words for a person.
 	Reasons []string `json:"reasons"`

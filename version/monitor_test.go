@@ -1,0 +1,102 @@
+package version_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/rollsafe/rollsafe/version"
+)
+
+// noLeaks fails the test if goroutines it started outlive it. It runs after
+// every other cleanup, when the test's HTTP servers have closed.
+func noLeaks(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
+
+// peerSet is a discovery whose peers a test changes between rounds.
+type peerSet struct {
+	mu   sync.Mutex
+	urls []string
+}
+
+func (s *peerSet) set(urls ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.urls = urls
+}
+
+func (s *peerSet) Peers(context.Context) ([]version.Peer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return version.URLs(s.urls...), nil
+}
+
+// An incompatible peer that appears after start-up makes the readiness check
+// fail at the next round, and its departure makes it pass again.
+func TestMonitorReadinessFollowsPeers(t *testing.T) {
+	noLeaks(t)
+	ctx := context.Background()
+	good := servePeer(t, version.Manifest{Service: "payments", Version: "1.4.0"})
+	bad := servePeer(t, version.Manifest{Service: "payments", Version: "2.0.0"})
+	down := closedURL(t)
+	peers := &peerSet{}
+	peers.set(good)
+
+	ticks := make(chan time.Time)
+	rounds := make(chan version.Report)
+	m, err := version.Startup(ctx, orders, peers, version.WithTicks(ticks),
+		version.WithObserver(func(r version.Report, _ error) { rounds <- r }))
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, m.Check(ctx))
+
+	round := func() version.Report {
+		ticks <- time.Time{}
+		return <-rounds
+	}
+
+	peers.set(good, bad)
+	r := round()
+	assert.Equal(t, 1, r.Count(version.Incompatible))
+	err = m.Check(ctx)
+	require.ErrorIs(t, err, version.ErrIncompatible)
+	assert.ErrorContains(t, err, `payments 2.0.0 at `+bad+`: orders 2.4.0 requires payments ">=1.2.0 <2.0.0" but found 2.0.0`)
+
+	// An unreachable peer does not take us out of rotation.
+	peers.set(good, down)
+	r = round()
+	assert.Equal(t, 1, r.Count(version.Unreachable))
+	assert.NoError(t, m.Check(ctx))
+
+	require.NoError(t, m.Close())
+	require.NoError(t, m.Close())
+	assert.ErrorIs(t, m.Start(ctx), version.ErrClosed)
+}
+
+func TestMonitorStartRunsFirstRound(t *testing.T) {
+	noLeaks(t)
+	bad := servePeer(t, version.Manifest{Service: "users", Version: "4.0.0"})
+	rounds := make(chan error, 1)
+	m, err := version.NewMonitor(orders, version.Static{bad}, version.WithInterval(time.Hour),
+		version.WithObserver(func(_ version.Report, err error) { rounds <- err }))
+	require.NoError(t, err)
+	assert.NoError(t, m.Check(context.Background()), "nothing is known before the first round")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	require.NoError(t, m.Start(ctx))
+	assert.ErrorContains(t, m.Start(ctx), "already started")
+	assert.ErrorIs(t, <-rounds, version.ErrIncompatible)
+	assert.ErrorIs(t, m.Check(ctx), version.ErrIncompatible)
+	cancel() // the context given to Start also stops the goroutine
+	require.NoError(t, m.Close())
+
+	_, err = version.NewMonitor(orders, nil)
+	assert.ErrorContains(t, err, "nil discovery")
+}
