@@ -40,7 +40,7 @@ func (in *inspector) sqliteCatalog(ctx context.Context, s *Snapshot) error {
 			rows.Close()
 			return err
 		}
-		o.sql = foldSpace(def.String)
+		o.sql = collapseSpace(def.String)
 		objs = append(objs, o)
 	}
 	if err := closeRows(rows); err != nil {
@@ -79,7 +79,7 @@ ORDER BY c.relname`, in.schema)
 			rows.Close()
 			return err
 		}
-		v.Def = foldSpace(v.Def)
+		v.Def = collapseSpace(v.Def)
 		s.Views = append(s.Views, v)
 	}
 	if err := closeRows(rows); err != nil {
@@ -111,7 +111,7 @@ ORDER BY t.tgname`, in.schema)
 			rows.Close()
 			return err
 		}
-		t.Def = in.unqualify(foldSpace(t.Def))
+		t.Def = in.unqualify(collapseSpace(t.Def))
 		if !ignoredTable(t.Table) {
 			s.Triggers = append(s.Triggers, t)
 		}
@@ -165,7 +165,7 @@ WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME`, in.schema)
 			rows.Close()
 			return err
 		}
-		v.Def = in.unqualify(foldSpace(v.Def))
+		v.Def = in.unqualify(collapseSpace(v.Def))
 		s.Views = append(s.Views, v)
 	}
 	if err := closeRows(rows); err != nil {
@@ -193,7 +193,7 @@ FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY TRIGGER_NAME`
 			rows.Close()
 			return err
 		}
-		t.Def = strings.ToLower(timing+" "+event) + " for each row " + in.unqualify(foldSpace(body))
+		t.Def = strings.ToLower(timing+" "+event) + " for each row " + in.unqualify(collapseSpace(body))
 		if !ignoredTable(t.Table) {
 			s.Triggers = append(s.Triggers, t)
 		}

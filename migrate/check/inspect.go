@@ -150,7 +150,7 @@ func (in *inspector) table(t *schema.Table) Table {
 	}
 	for _, a := range t.Attrs {
 		if ck, ok := a.(*schema.Check); ok {
-			expr := foldSpace(ck.Expr)
+			expr := collapseSpace(ck.Expr)
 			c := Check{Name: ck.Name, Expr: expr}
 			if c.Name == "" || in.generatedCheckName(t.Name, c.Name) {
 				c.Name, c.Generated = t.Name+"_check_"+shortHash(expr), true
@@ -186,7 +186,7 @@ func (in *inspector) column(c *schema.Column) Column {
 	for _, a := range c.Attrs {
 		switch a := a.(type) {
 		case *schema.GeneratedExpr:
-			out.Generated = foldSpace(a.Expr)
+			out.Generated = collapseSpace(a.Expr)
 		case *postgres.Identity:
 			out.AutoIncrement = true
 		case *mysql.AutoIncrement:
@@ -206,7 +206,7 @@ func exprText(x schema.Expr) string {
 	case *schema.Literal:
 		return x.V
 	case *schema.RawExpr:
-		return foldSpace(x.X)
+		return collapseSpace(x.X)
 	}
 	return fmt.Sprint(x)
 }
@@ -246,7 +246,7 @@ func (in *inspector) typeText(ct *schema.ColumnType) string {
 			raw = f
 		}
 	}
-	t := strings.ToLower(foldSpace(raw))
+	t := strings.ToLower(collapseSpace(raw))
 	if in.dialect == "sqlite" {
 		// SQLite keeps the declared text; only its spacing and case vary.
 		return t
@@ -277,9 +277,9 @@ func (in *inspector) index(table string, ix *schema.Index) Index {
 	for _, a := range ix.Attrs {
 		switch a := a.(type) {
 		case *sqlite.IndexPredicate:
-			out.Where = foldSpace(a.P)
+			out.Where = collapseSpace(a.P)
 		case *postgres.IndexPredicate:
-			out.Where = foldSpace(a.P)
+			out.Where = collapseSpace(a.P)
 		}
 	}
 	if in.generatedIndexName(table, ix, out.Parts) {
@@ -402,5 +402,5 @@ func shortHash(s string) string {
 
 var reSpace = regexp.MustCompile(`\s+`)
 
-// foldSpace trims s and replaces each run of white space by one space.
-func foldSpace(s string) string { return strings.TrimSpace(reSpace.ReplaceAllString(s, " ")) }
+// collapseSpace trims s and replaces each run of white space by one space.
+func collapseSpace(s string) string { return strings.TrimSpace(reSpace.ReplaceAllString(s, " ")) }

@@ -1,0 +1,162 @@
+package check
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"time"
+)
+
+// rowSet is the content of one table: each row as one string per column
+// (columns sorted by name), keyed by the primary key where there is one.
+type rowSet struct {
+	cols []string
+	key  []int // positions in cols of the primary key; nil when none
+	rows [][]string
+}
+
+// rowSetRead reads every table of snap.
+func rowSetRead(ctx context.Context, db *sql.DB, dialect string, snap *Snapshot) (map[string]*rowSet, error) {
+	out := make(map[string]*rowSet, len(snap.Tables))
+	for i := range snap.Tables {
+		t := &snap.Tables[i]
+		rs, err := rowSetReadTable(ctx, db, dialect, t)
+		if err != nil {
+			return nil, fmt.Errorf("check: read rows of %s: %w", t.Name, err)
+		}
+		out[t.Name] = rs
+	}
+	return out, nil
+}
+
+func rowSetReadTable(ctx context.Context, db *sql.DB, dialect string, t *Table) (*rowSet, error) {
+	rs := &rowSet{}
+	for _, c := range t.Columns {
+		rs.cols = append(rs.cols, c.Name)
+	}
+	slices.Sort(rs.cols)
+	if t.PrimaryKey != nil {
+		for _, p := range t.PrimaryKey.Parts {
+			i := slices.Index(rs.cols, p)
+			if i < 0 {
+				rs.key = nil // an expression: compare whole rows
+				break
+			}
+			rs.key = append(rs.key, i)
+		}
+	}
+	quoted := make([]string, len(rs.cols))
+	for i, c := range rs.cols {
+		quoted[i] = seedQuote(dialect, c)
+	}
+	rows, err := db.QueryContext(ctx, "SELECT "+strings.Join(quoted, ", ")+" FROM "+seedQuote(dialect, t.Name))
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]any, len(rs.cols))
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		row := make([]string, len(vals))
+		for i, v := range vals {
+			row[i] = rowSetText(v)
+		}
+		rs.rows = append(rs.rows, row)
+	}
+	return rs, closeRows(rows)
+}
+
+// rowSetText renders a scanned value; NULL is distinct from every string.
+func rowSetText(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "\x00NULL"
+	case []byte:
+		return "x" + hex.EncodeToString(v)
+	case time.Time:
+		return "t" + v.UTC().Format(time.RFC3339Nano)
+	case string:
+		return "s" + v
+	}
+	return fmt.Sprintf("%T:%v", v, v)
+}
+
+// rowSetDiff compares the rows of before with after over the columns both
+// have, and returns how many rows were lost and how many changed.
+func rowSetDiff(before, after *rowSet) (lost, changed int) {
+	var common []string
+	for _, c := range before.cols {
+		if slices.Contains(after.cols, c) {
+			common = append(common, c)
+		}
+	}
+	pick := func(rs *rowSet, row []string) uint64 {
+		h := fnv.New64a()
+		for _, c := range common {
+			h.Write([]byte(row[slices.Index(rs.cols, c)]))
+			h.Write([]byte{0})
+		}
+		return h.Sum64()
+	}
+	keyOf := func(rs *rowSet, row []string) (string, bool) {
+		if rs.key == nil {
+			return "", false
+		}
+		var b strings.Builder
+		for _, i := range rs.key {
+			b.WriteString(row[i])
+			b.WriteByte(0)
+		}
+		return b.String(), true
+	}
+	keyed := before.key != nil && after.key != nil && keyCols(before) == keyCols(after)
+	if keyed {
+		afterBy := make(map[string]uint64, len(after.rows))
+		for _, r := range after.rows {
+			k, _ := keyOf(after, r)
+			afterBy[k] = pick(after, r)
+		}
+		for _, r := range before.rows {
+			k, _ := keyOf(before, r)
+			h, ok := afterBy[k]
+			switch {
+			case !ok:
+				lost++
+			case h != pick(before, r):
+				changed++
+			}
+		}
+		return lost, changed
+	}
+	counts := make(map[uint64]int, len(after.rows))
+	for _, r := range after.rows {
+		counts[pick(after, r)]++
+	}
+	for _, r := range before.rows {
+		h := pick(before, r)
+		if counts[h] > 0 {
+			counts[h]--
+			continue
+		}
+		lost++
+	}
+	return lost, 0
+}
+
+func keyCols(rs *rowSet) string {
+	names := make([]string, len(rs.key))
+	for i, k := range rs.key {
+		names[i] = rs.cols[k]
+	}
+	return strings.Join(names, ",")
+}

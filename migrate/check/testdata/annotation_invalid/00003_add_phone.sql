@@ -1,0 +1,6 @@
+-- rollsafe:irreversable reason="typo in the annotation name"
+-- +goose Up
+ALTER TABLE users ADD COLUMN phone TEXT;
+
+-- +goose Down
+ALTER TABLE users DROP COLUMN phone;

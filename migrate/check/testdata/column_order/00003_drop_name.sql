@@ -1,0 +1,5 @@
+-- +goose Up
+ALTER TABLE users DROP COLUMN name;
+
+-- +goose Down
+ALTER TABLE users ADD COLUMN name TEXT;

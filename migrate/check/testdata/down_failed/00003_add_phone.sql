@@ -1,0 +1,6 @@
+-- +goose Up
+ALTER TABLE users ADD COLUMN phone TEXT;
+
+-- +goose Down
+ALTER TABLE users DROP COLUMN phone;
+DROP TABLE user_phones;

@@ -1,0 +1,5 @@
+-- +goose Up
+UPDATE users SET name = name;
+
+-- +goose Down
+DELETE FROM orders;
