@@ -30,7 +30,8 @@ type compatOptions struct {
 	Disabled bool
 	// Since limits contract errors to migrations after this version; 0
 	// means every migration (WithSince).
-	Since int64
+	Since    int64
+	Timeouts bool // WithTimeoutCheck: warn when a locking migration sets no lock timeout
 }
 
 // WithDatabase checks on a scratch database created on the server that
