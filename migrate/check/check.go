@@ -109,7 +109,9 @@ type checker struct {
 
 func (c *checker) run(ctx context.Context, migs []migration) (*Report, error) {
 	rep := &Report{Dialect: c.cfg.dialect, Migrations: make([]MigrationReport, 0, len(migs))}
-	// compatibility analysis: dirFindings
+	// The sum file is read before any migration runs; its findings are
+	// placed once every migration has its report.
+	defer placeDirFindings(rep, dirFindings(c.fsys, migrationSources(migs), c.cfg.compat))
 	cur, err := c.ins.snapshot(ctx)
 	if err != nil {
 		return nil, err
@@ -222,7 +224,11 @@ func (c *checker) step(ctx context.Context, m *migration, s0 *Snapshot, mr *Migr
 	if err != nil {
 		return nil, "", err
 	}
-	// compatibility analysis: compatFindings
+	for _, f := range compatFindings(stepInput{Dialect: c.cfg.dialect, Version: m.version, Source: src,
+		UpSQL: m.upSQL, DownSQL: m.downSQL, Annotations: m.annotations, Before: s0, After: s1,
+		NoTransaction: m.noTx, Go: m.goMig}, c.cfg.compat) {
+		mr.add(f)
+	}
 
 	if a, ok := m.annotations.Get(annotation.Irreversible); ok {
 		mr.add(Finding{Code: CodeIrreversible, Severity: SeverityInfo,

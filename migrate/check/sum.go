@@ -276,3 +276,31 @@ func dirFindings(fsys fs.FS, _ []string, _ compatOptions) []Finding {
 	}
 	return findings
 }
+
+// migrationSources lists the file names of migs, in order.
+func migrationSources(migs []migration) []string {
+	out := make([]string, len(migs))
+	for i, m := range migs {
+		out[i] = m.source
+	}
+	return out
+}
+
+// placeDirFindings adds the directory findings to rep: those of a migration
+// the report lists to that migration, the others to rep.Findings.
+func placeDirFindings(rep *Report, findings []Finding) {
+	for _, f := range findings {
+		placed := false
+		for i := range rep.Migrations {
+			if m := &rep.Migrations[i]; f.Version != 0 && m.Version == f.Version && m.Source == f.Source {
+				m.Findings = append(m.Findings, f)
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			rep.Findings = append(rep.Findings, f)
+		}
+	}
+	rep.setOK()
+}
