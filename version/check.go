@@ -107,10 +107,11 @@ func NewChecker(self Manifest, opts ...Option) (*Checker, error) {
 func (c *Checker) Self() Manifest { return c.self.m }
 
 // Check returns the verdict on a peer's manifest: Compatible, Incompatible
-// or, when the manifest is not valid, Invalid. The returned Reasons slice is
-// shared with the cache and must not be modified.
+// or, when the manifest is not valid, Invalid. The result's Source and
+// Manifest are left empty. The returned Reasons slice is shared with the
+// cache and must not be modified.
 func (c *Checker) Check(peer Manifest) PeerResult {
-	r := PeerResult{Service: peer.Service, Version: peer.Version, Manifest: &peer}
+	r := PeerResult{Service: peer.Service, Version: peer.Version}
 	key := checkKey{service: peer.Service, version: peer.Version, onUs: peer.Requires[c.self.m.Service]}
 	c.mu.RLock()
 	hit, ok := c.cache[key]
@@ -125,9 +126,6 @@ func (c *Checker) Check(peer Manifest) PeerResult {
 		c.mu.Unlock()
 	}
 	r.Verdict, r.Reasons = hit.verdict, hit.reasons
-	if r.Verdict == Invalid {
-		r.Manifest = nil
-	}
 	return r
 }
 

@@ -127,6 +127,9 @@ func (c *Checker) negotiateOne(ctx context.Context, p Peer) PeerResult {
 	}
 	r := c.Check(m)
 	r.Source = p.Source
+	if r.Verdict != Invalid {
+		r.Manifest = &m
+	}
 	return r
 }
 
