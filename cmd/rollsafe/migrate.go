@@ -5,8 +5,9 @@ func migrateCommand() command {
 		name:    "migrate",
 		summary: "check migrations for reversibility and compatibility; run them up and down",
 		usage:   "rollsafe migrate SUBCOMMAND [flags] DIR",
-		subs:    []command{
+		subs: []command{
 			// sub-commands: one entry per file migrate_*.go
+			migrateCheckCommand(),
 		},
 	}
 }
