@@ -153,8 +153,9 @@ func printMigrationText(w io.Writer, m check.MigrationReport) {
 	fmt.Fprintf(w, "%-4s %s\n", status, m.Source)
 	for _, f := range m.Findings {
 		fmt.Fprintf(w, "     %s %s: %s\n", f.Severity, f.Code, f.Message)
-		if f.Detail != "" {
-			for _, line := range strings.Split(strings.TrimRight(f.Detail, "\n"), "\n") {
+		// A one-line detail repeats the message.
+		if lines := strings.Split(strings.TrimRight(f.Detail, "\n"), "\n"); len(lines) > 1 {
+			for _, line := range lines {
 				fmt.Fprintf(w, "       %s\n", line)
 			}
 		}
