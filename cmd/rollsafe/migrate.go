@@ -7,6 +7,9 @@ func migrateCommand() command {
 		usage:   "rollsafe migrate SUBCOMMAND [flags] DIR",
 		subs: []command{
 			// sub-commands: one entry per file migrate_*.go
+			migrateUpCommand(),
+			migrateDownCommand(),
+			migrateStatusCommand(),
 			migrateCheckCommand(),
 		},
 	}

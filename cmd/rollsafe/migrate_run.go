@@ -1,0 +1,392 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	"github.com/rollsafe/rollsafe/internal/dsn"
+	"github.com/rollsafe/rollsafe/migrate"
+)
+
+// pingTimeout bounds how long the runner commands wait for the database to
+// answer before they give up with exit code 2.
+const pingTimeout = 15 * time.Second
+
+const runnerExitCodes = `
+Exit codes: 0 done (or nothing to do); 1 a migration failed, or a rollback was
+refused by a migration marked irreversible; 2 could not run (bad usage, no
+such directory, a malformed migration, a database that does not answer).`
+
+func migrateUpCommand() command {
+	return command{
+		name:    "up",
+		summary: "apply pending migrations, under the database lock",
+		usage: "rollsafe migrate up [--to VERSION] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
+			"Applies the pending migrations in DIR, in version order (up to VERSION with --to)." + runnerExitCodes,
+		flags: func(fs *flag.FlagSet) func(*env, []string) int {
+			rf := newRunnerFlags(fs)
+			to := &versionFlag{min: 1}
+			fs.Var(to, "to", "apply up to and including this `VERSION` (default: all)")
+			return func(e *env, args []string) int {
+				return rf.run(e, "up", args, func(ctx context.Context, r *migrate.Runner) ([]migrate.Result, error) {
+					if to.set {
+						return r.UpTo(ctx, to.v)
+					}
+					return r.Up(ctx)
+				})
+			}
+		},
+	}
+}
+
+func migrateDownCommand() command {
+	return command{
+		name:    "down",
+		summary: "roll back the last migration (or down to a version), under the database lock",
+		usage: "rollsafe migrate down [--to VERSION] [--force] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
+			"Rolls back the most recently applied migration, or with --to every migration above\n" +
+			"VERSION (0: all). A migration marked `-- rollsafe:irreversible` stops it before\n" +
+			"anything is rolled back, unless --force." + runnerExitCodes,
+		flags: func(fs *flag.FlagSet) func(*env, []string) int {
+			rf := newRunnerFlags(fs)
+			to := &versionFlag{min: 0}
+			fs.Var(to, "to", "roll back every migration above this `VERSION`, 0 for all (default: only the last one)")
+			fs.BoolVar(&rf.force, "force", false, "roll back migrations marked irreversible too")
+			return func(e *env, args []string) int {
+				return rf.run(e, "down", args, func(ctx context.Context, r *migrate.Runner) ([]migrate.Result, error) {
+					if to.set {
+						return r.DownTo(ctx, to.v)
+					}
+					return r.Down(ctx)
+				})
+			}
+		},
+	}
+}
+
+func migrateStatusCommand() command {
+	return command{
+		name:    "status",
+		summary: "list migrations with their state and when they were applied",
+		usage: "rollsafe migrate status [--format text|json] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
+			"Lists every migration in DIR: version, state (applied or pending), when it was\n" +
+			"applied, and its file. It does not wait for the migration lock." + runnerExitCodes,
+		flags: func(fs *flag.FlagSet) func(*env, []string) int {
+			rf := newRunnerFlags(fs)
+			return func(e *env, args []string) int {
+				return rf.status(e, args)
+			}
+		},
+	}
+}
+
+// versionFlag is --to: a migration version of at least min, or unset.
+type versionFlag struct {
+	v   int64
+	min int64
+	set bool
+}
+
+func (f *versionFlag) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return strconv.FormatInt(f.v, 10)
+}
+
+func (f *versionFlag) Set(s string) error {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < f.min {
+		return fmt.Errorf("%q is not a version (a whole number from %d)", s, f.min)
+	}
+	f.v, f.set = v, true
+	return nil
+}
+
+// runnerFlags are the flags shared by up, down and status.
+type runnerFlags struct {
+	dialect string
+	dsn     string
+	table   string
+	force   bool
+	format  *formatFlag
+}
+
+func newRunnerFlags(fs *flag.FlagSet) *runnerFlags {
+	rf := &runnerFlags{}
+	fs.StringVar(&rf.dialect, "dialect", "", "database `dialect`: sqlite, postgres or mysql (MariaDB too)")
+	fs.StringVar(&rf.dsn, "dsn", "", "database connection string (SQLite: a file path)")
+	fs.StringVar(&rf.table, "table", "goose_db_version", "version `table`, goose's by default")
+	rf.format = newFormatFlag(fs, "text", "json")
+	return rf
+}
+
+// open checks the arguments, opens and pings the database and builds the
+// runner. On failure it has printed why and returns the exit code.
+func (rf *runnerFlags) open(e *env, cmd string, args []string) (*sql.DB, *migrate.Runner, int) {
+	fail := func(format string, a ...any) (*sql.DB, *migrate.Runner, int) {
+		e.errorf("migrate %s: %s", cmd, rf.scrub(fmt.Sprintf(format, a...)))
+		return nil, nil, exitCantRun
+	}
+	if len(args) != 1 {
+		return fail("want exactly one migration directory, got %d arguments", len(args))
+	}
+	dir := args[0]
+	if rf.dialect == "" || rf.dsn == "" {
+		return fail("--dialect and --dsn are required")
+	}
+	d, err := migrate.ParseDialect(rf.dialect)
+	if err != nil {
+		return fail("--dialect: %v", err)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fail("%s is not a directory", dir)
+	}
+	driver, source, err := driverDSN(d, rf.dsn)
+	if err != nil {
+		return fail("--dsn %s: %v", dsn.Redact(rf.dsn), err)
+	}
+	db, err := sql.Open(driver, source)
+	if err != nil {
+		return fail("open %s: %v", dsn.Redact(rf.dsn), err)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, pingTimeout)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close() // the ping error is what matters
+		return fail("database %s does not answer: %v", dsn.Redact(rf.dsn), err)
+	}
+	var opts []migrate.Option
+	if rf.table != "" {
+		opts = append(opts, migrate.WithTableName(rf.table))
+	}
+	if rf.force {
+		opts = append(opts, migrate.WithAllowIrreversible())
+	}
+	r, err := migrate.New(db, d, os.DirFS(dir), opts...)
+	if err != nil {
+		_ = db.Close() // the runner error is what matters
+		return fail("%s: %v", dir, err)
+	}
+	return db, r, exitOK
+}
+
+// runResult is the JSON form of up and down.
+type runResult struct {
+	Dialect   string       `json:"dialect"`
+	Direction string       `json:"direction"`
+	Applied   []resultJSON `json:"applied"`
+	Failed    *resultJSON  `json:"failed,omitempty"`
+	Version   *int64       `json:"version,omitempty"`
+	Error     string       `json:"error,omitempty"`
+}
+
+type resultJSON struct {
+	Version    int64   `json:"version"`
+	Source     string  `json:"source"`
+	DurationMS float64 `json:"duration_ms"`
+	Empty      bool    `json:"empty,omitempty"`
+}
+
+func toJSON(r migrate.Result) resultJSON {
+	return resultJSON{Version: r.Version, Source: r.Name(), DurationMS: float64(r.Duration.Microseconds()) / 1000, Empty: r.Empty}
+}
+
+func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Context, *migrate.Runner) ([]migrate.Result, error)) int {
+	db, r, code := rf.open(e, cmd, args)
+	if code != exitOK {
+		return code
+	}
+	defer db.Close()
+	res, err := do(e.ctx, r)
+	out := runResult{Dialect: string(r.Dialect()), Direction: cmd, Applied: []resultJSON{}}
+	for _, x := range res {
+		out.Applied = append(out.Applied, toJSON(x))
+		if rf.format.String() == "text" {
+			fmt.Fprintf(e.stdout, "%-4s %s (%s)\n", x.Direction, x.Name(), x.Duration.Round(time.Microsecond))
+		}
+	}
+	code = exitOK
+	var pe *migrate.PartialError
+	switch {
+	case err == nil:
+	case errors.As(err, &pe):
+		f := toJSON(pe.Failed)
+		out.Failed = &f
+		code = exitFailed
+	case errors.Is(err, migrate.ErrIrreversible):
+		code = exitFailed
+	default:
+		code = exitCantRun
+	}
+	if err != nil {
+		out.Error = rf.scrub(err.Error())
+		e.errorf("%s", out.Error)
+	}
+	// A fresh context: the version is worth reporting even after ctx ended.
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), pingTimeout)
+	defer cancel()
+	if v, verr := r.Version(vctx); verr == nil {
+		out.Version = &v
+		if rf.format.String() == "text" {
+			if len(res) == 0 && err == nil {
+				fmt.Fprintf(e.stdout, "nothing to do; database at version %d\n", v)
+			} else {
+				fmt.Fprintf(e.stdout, "database at version %d\n", v)
+			}
+		}
+	}
+	if rf.format.String() == "json" {
+		if jerr := json.NewEncoder(e.stdout).Encode(out); jerr != nil {
+			e.errorf("migrate %s: writing JSON: %v", cmd, jerr)
+			return exitCantRun
+		}
+	}
+	return code
+}
+
+type statusJSON struct {
+	Dialect    string          `json:"dialect"`
+	Version    int64           `json:"version"`
+	Pending    int             `json:"pending"`
+	Migrations []migrationJSON `json:"migrations"`
+}
+
+type migrationJSON struct {
+	Version      int64      `json:"version"`
+	Source       string     `json:"source"`
+	Type         string     `json:"type"`
+	State        string     `json:"state"`
+	AppliedAt    *time.Time `json:"applied_at,omitempty"`
+	Irreversible string     `json:"irreversible,omitempty"`
+}
+
+func (rf *runnerFlags) status(e *env, args []string) int {
+	db, r, code := rf.open(e, "status", args)
+	if code != exitOK {
+		return code
+	}
+	defer db.Close()
+	st, err := r.Status(e.ctx)
+	if err != nil {
+		e.errorf("%s", rf.scrub(err.Error()))
+		return exitCantRun
+	}
+	out := statusJSON{Dialect: string(r.Dialect()), Migrations: []migrationJSON{}}
+	for _, s := range st {
+		m := migrationJSON{Version: s.Version, Source: s.Name(), Type: string(s.Type), State: string(s.State), Irreversible: s.Irreversible}
+		if s.State == migrate.Applied {
+			at := s.AppliedAt.UTC()
+			m.AppliedAt = &at
+			out.Version = max(out.Version, s.Version)
+		} else {
+			out.Pending++
+		}
+		out.Migrations = append(out.Migrations, m)
+	}
+	if rf.format.String() == "json" {
+		if err := json.NewEncoder(e.stdout).Encode(out); err != nil {
+			e.errorf("migrate status: writing JSON: %v", err)
+			return exitCantRun
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tSOURCE")
+	for _, m := range out.Migrations {
+		at := "-"
+		if m.AppliedAt != nil {
+			at = m.AppliedAt.Format(time.RFC3339)
+		}
+		src := m.Source
+		if m.Irreversible != "" {
+			src += " (irreversible)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.Version, m.State, at, src)
+	}
+	if err := tw.Flush(); err != nil {
+		e.errorf("migrate status: %v", err)
+		return exitCantRun
+	}
+	fmt.Fprintf(e.stdout, "%d applied, %d pending\n", len(out.Migrations)-out.Pending, out.Pending)
+	return exitOK
+}
+
+// driverDSN returns the database/sql driver for d and the DSN to give it:
+// MySQL DSNs get parseTime=true (goose scans timestamps), SQLite DSNs a busy
+// timeout unless they set one.
+func driverDSN(d migrate.Dialect, s string) (driver, source string, err error) {
+	switch d {
+	case migrate.Postgres:
+		return "pgx", s, nil
+	case migrate.MySQL:
+		cfg, err := mysql.ParseDSN(s)
+		if err != nil {
+			return "", "", err
+		}
+		cfg.ParseTime = true
+		return "mysql", cfg.FormatDSN(), nil
+	}
+	if !strings.Contains(s, "busy_timeout") {
+		sep := "?"
+		if strings.Contains(s, "?") {
+			sep = "&"
+		}
+		s += sep + "_pragma=busy_timeout(5000)"
+	}
+	return "sqlite", s, nil
+}
+
+// scrub removes the DSN and its password from a message, wherever a driver
+// may have quoted them.
+func (rf *runnerFlags) scrub(msg string) string {
+	if rf.dsn == "" {
+		return msg
+	}
+	if red := dsn.Redact(rf.dsn); red != rf.dsn {
+		msg = strings.ReplaceAll(msg, rf.dsn, red)
+	}
+	if pw := dsnPassword(rf.dsn); pw != "" {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		if esc := url.QueryEscape(pw); esc != pw {
+			msg = strings.ReplaceAll(msg, esc, "xxxxx")
+		}
+	}
+	return msg
+}
+
+var keywordPassword = regexp.MustCompile(`(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)`)
+
+// dsnPassword returns the password written in a DSN, "" when there is none.
+func dsnPassword(s string) string {
+	if strings.Contains(s, "://") {
+		if u, err := url.Parse(s); err == nil {
+			if pw, ok := u.User.Password(); ok {
+				return pw
+			}
+			return u.Query().Get("password")
+		}
+	}
+	if m := keywordPassword.FindStringSubmatch(s); m != nil {
+		return strings.Trim(m[1], "'")
+	}
+	if cfg, err := mysql.ParseDSN(s); err == nil {
+		return cfg.Passwd
+	}
+	return ""
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollsafe/rollsafe/internal/testdb"
+)
+
+// runnerFixtures holds three migrations; the third is marked irreversible.
+const runnerFixtures = "../../migrate/testdata/runner"
+
+func TestMigrateRunnerCommands(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		conn := []string{"--dialect", string(db.Dialect), "--dsn", db.DSN}
+		args := func(cmd string, extra ...string) []string {
+			return append(append(append([]string{"migrate", cmd}, conn...), extra...), runnerFixtures)
+		}
+
+		code, out, errOut := rollsafe(t, args("up", "--to", "2")...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Regexp(t, `(?m)^up   00001_create_users.sql \(.+\)\nup   00002_add_users_name.sql \(.+\)\ndatabase at version 2\n$`, out)
+
+		code, out, errOut = rollsafe(t, args("status")...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Regexp(t, `(?m)^VERSION\s+STATE\s+APPLIED AT\s+SOURCE$`, out)
+		assert.Regexp(t, `(?m)^1\s+applied\s+\d{4}-\d\d-\d\dT\S+\s+00001_create_users.sql$`, out)
+		assert.Regexp(t, `(?m)^3\s+pending\s+-\s+00003_purge_unverified.sql \(irreversible\)$`, out)
+		assert.Contains(t, out, "2 applied, 1 pending\n")
+
+		code, out, errOut = rollsafe(t, args("up")...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Contains(t, out, "up   00003_purge_unverified.sql")
+
+		code, out, _ = rollsafe(t, args("up")...)
+		assert.Equal(t, exitOK, code)
+		assert.Equal(t, "nothing to do; database at version 3\n", out)
+
+		code, out, errOut = rollsafe(t, args("status", "--format", "json")...)
+		require.Equal(t, exitOK, code, errOut)
+		var st statusJSON
+		require.NoError(t, json.Unmarshal([]byte(out), &st))
+		assert.Equal(t, string(db.Dialect), st.Dialect)
+		assert.Equal(t, int64(3), st.Version)
+		assert.Equal(t, 0, st.Pending)
+		require.Len(t, st.Migrations, 3)
+		assert.NotNil(t, st.Migrations[2].AppliedAt)
+		assert.Equal(t, "deletes unverified sign-ups; a down cannot bring them back", st.Migrations[2].Irreversible)
+
+		// The irreversible migration stops a rollback: exit 1, nothing done.
+		code, out, errOut = rollsafe(t, args("down", "--to", "0")...)
+		assert.Equal(t, exitFailed, code)
+		assert.Contains(t, errOut, "stopped at 00003_purge_unverified.sql")
+		assert.Contains(t, out, "database at version 3")
+
+		code, out, errOut = rollsafe(t, args("down", "--force", "--format", "json")...)
+		require.Equal(t, exitOK, code, errOut)
+		var rr runResult
+		require.NoError(t, json.Unmarshal([]byte(out), &rr))
+		require.Len(t, rr.Applied, 1)
+		assert.Equal(t, "00003_purge_unverified.sql", rr.Applied[0].Source)
+		require.NotNil(t, rr.Version)
+		assert.Equal(t, int64(2), *rr.Version)
+
+		code, out, errOut = rollsafe(t, args("down", "--to", "0")...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Contains(t, out, "down 00002_add_users_name.sql")
+		assert.Contains(t, out, "down 00001_create_users.sql")
+		assert.Contains(t, out, "database at version 0")
+	})
+}
+
+func TestMigrateRunnerFailureExitsOne(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00001_ok.sql"),
+		[]byte("-- +goose Up\nCREATE TABLE ok (id INTEGER);\n-- +goose Down\nDROP TABLE ok;\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00002_broken.sql"),
+		[]byte("-- +goose Up\nCREATE TABLE half (id INTEGER);\nINSERT INTO nowhere VALUES (1);\n-- +goose Down\nDROP TABLE half;\n"), 0o600))
+	dbPath := filepath.Join(t.TempDir(), "app.db")
+
+	code, out, errOut := rollsafe(t, "migrate", "up", "--dialect", "sqlite", "--dsn", dbPath, "--format", "json", dir)
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "migrate: up 00002_broken.sql failed")
+	assert.Contains(t, errOut, "its transaction was rolled back; applied before it: 00001_ok.sql")
+	var rr runResult
+	require.NoError(t, json.Unmarshal([]byte(out), &rr))
+	require.Len(t, rr.Applied, 1)
+	require.NotNil(t, rr.Failed)
+	assert.Equal(t, "00002_broken.sql", rr.Failed.Source)
+	assert.Contains(t, rr.Error, "no such table: nowhere")
+	require.NotNil(t, rr.Version)
+	assert.Equal(t, int64(1), *rr.Version)
+}
+
+func TestMigrateRunnerCannotRun(t *testing.T) {
+	sqlite := filepath.Join(t.TempDir(), "app.db")
+	badAnnotation := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(badAnnotation, "00001_x.sql"),
+		[]byte("-- rollsafe:irreversible\n-- +goose Up\nSELECT 1;\n"), 0o600))
+
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no directory", []string{"up", "--dialect", "sqlite", "--dsn", sqlite}, "want exactly one migration directory"},
+		{"no dialect", []string{"up", "--dsn", sqlite, runnerFixtures}, "--dialect and --dsn are required"},
+		{"unknown dialect", []string{"status", "--dialect", "oracle", "--dsn", sqlite, runnerFixtures}, `unknown dialect "oracle"`},
+		{"missing directory", []string{"up", "--dialect", "sqlite", "--dsn", sqlite, "no/such/dir"}, "no/such/dir is not a directory"},
+		{"bad annotation", []string{"up", "--dialect", "sqlite", "--dsn", sqlite, badAnnotation}, "00001_x.sql"},
+		{"bad format", []string{"status", "--format", "xml", "--dialect", "sqlite", "--dsn", sqlite, runnerFixtures}, `unknown format "xml"`},
+		{"bad mysql dsn", []string{"up", "--dialect", "mysql", "--dsn", "not a dsn", runnerFixtures}, "--dsn"},
+		{"postgres unreachable", []string{"up", "--dialect", "postgres", "--dsn",
+			"postgres://app:s3cr3t-pw@127.0.0.1:1/app?sslmode=disable&connect_timeout=5", runnerFixtures}, "does not answer"},
+		{"mysql unreachable", []string{"down", "--dialect", "mysql", "--dsn",
+			"app:s3cr3t-pw@tcp(127.0.0.1:1)/app?timeout=5s", runnerFixtures}, "does not answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := rollsafe(t, append([]string{"migrate"}, tt.args...)...)
+			assert.Equal(t, exitCantRun, code)
+			assert.Contains(t, errOut, tt.want)
+			assert.NotContains(t, errOut+out, "s3cr3t-pw", "a password leaked")
+		})
+	}
+}
+
+func TestDSNPassword(t *testing.T) {
+	tests := []struct{ dsn, want string }{
+		{"postgres://u:p%40ss@h/db", "p@ss"},
+		{"postgres://u@h/db?password=qp", "qp"},
+		{"host=h user=u password='a b' dbname=d", "a b"},
+		{"host=h password=plain dbname=d", "plain"},
+		{"u:mypw@tcp(h:3306)/db", "mypw"},
+		{"/var/lib/app.db", ""},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, dsnPassword(tt.dsn), tt.dsn)
+	}
+	rf := &runnerFlags{dsn: "postgres://u:p%40ss@h/db"}
+	assert.Equal(t, "failed for postgres://u:xxxxx@h/db: auth xxxxx", rf.scrub("failed for postgres://u:p%40ss@h/db: auth p@ss"))
+}
+
+func TestVersionFlag(t *testing.T) {
+	up := &versionFlag{min: 1}
+	assert.Equal(t, "", up.String())
+	require.NoError(t, up.Set("12"))
+	assert.Equal(t, "12", up.String())
+	assert.ErrorContains(t, up.Set("0"), `"0" is not a version (a whole number from 1)`)
+	assert.ErrorContains(t, up.Set("v3"), `"v3" is not a version`)
+	down := &versionFlag{min: 0}
+	require.NoError(t, down.Set("0"))
+	assert.True(t, down.set)
+}
