@@ -210,7 +210,8 @@ func buildFlag(ps *problems, set *Set, key string, raw any) *flag {
 			ps.add(key, "targeting", "must be a JsonLogic object, not %s", jsonType(t))
 		case len(tm) > 0: // {} means no targeting, as in flagd
 			f.rawTargeting = toFloats(tm)
-			resolved, err := resolveRefs(f.rawTargeting, set.evaluators, nil)
+			budget := maxRuleNodes
+			resolved, err := resolveRefs(f.rawTargeting, set.evaluators, nil, &budget)
 			if err != nil {
 				ps.add(key, "targeting", "%v", err)
 				break
@@ -314,9 +315,18 @@ func mergeMetadata(set, own map[string]any) map[string]any {
 	return out
 }
 
+// maxRuleNodes bounds a rule with its $ref references expanded: shared rules
+// that refer to one another several times over would otherwise grow
+// exponentially.
+const maxRuleNodes = 100_000
+
 // resolveRefs replaces every {"$ref": "name"} in rule with the shared rule of
-// that name. seen holds the names being resolved, to refuse cycles.
-func resolveRefs(rule any, evaluators map[string]any, seen []string) (any, error) {
+// that name. seen holds the names being resolved, to refuse cycles; budget
+// counts down the nodes still allowed.
+func resolveRefs(rule any, evaluators map[string]any, seen []string, budget *int) (any, error) {
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("the rule exceeds %d nodes once its $ref references are expanded", maxRuleNodes)
+	}
 	switch x := rule.(type) {
 	case map[string]any:
 		if ref, ok := x["$ref"]; ok && len(x) == 1 {
@@ -331,11 +341,11 @@ func resolveRefs(rule any, evaluators map[string]any, seen []string) (any, error
 			if !ok {
 				return nil, fmt.Errorf("$ref %q names no entry of $evaluators", name)
 			}
-			return resolveRefs(target, evaluators, append(seen, name))
+			return resolveRefs(target, evaluators, append(seen, name), budget)
 		}
 		out := make(map[string]any, len(x))
 		for k, v := range x {
-			r, err := resolveRefs(v, evaluators, seen)
+			r, err := resolveRefs(v, evaluators, seen, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -345,7 +355,7 @@ func resolveRefs(rule any, evaluators map[string]any, seen []string) (any, error
 	case []any:
 		out := make([]any, len(x))
 		for i, v := range x {
-			r, err := resolveRefs(v, evaluators, seen)
+			r, err := resolveRefs(v, evaluators, seen, budget)
 			if err != nil {
 				return nil, err
 			}

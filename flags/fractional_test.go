@@ -1,0 +1,162 @@
+package flags
+
+import (
+	"math"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/murmur3"
+)
+
+// These tests work on the bucketing function itself, not through the
+// provider, so that 100,000 keys stay fast under -race.
+
+func totalOf(ws []Weight) uint64 {
+	var t uint64
+	for _, w := range ws {
+		t += uint64(w.Weight)
+	}
+	return t
+}
+
+func TestBucketHashKnownVectors(t *testing.T) {
+	// Published MurmurHash3 x86 32-bit vectors (seed 0), and the buckets they
+	// give by bucket = hash*total >> 32, worked out by hand once from those
+	// hashes: 0x248bfa47*100 >> 32 = 14, 0x2e4ff723*100 >> 32 = 18,
+	// 0x178ce5c5*100 >> 32 = 9.
+	tests := []struct {
+		value  string
+		hash   uint32
+		bucket uint64 // of 100
+	}{
+		{"", 0, 0},
+		{"hello", 0x248bfa47, 14},
+		{"Hello, world!", 0xc0363e43, 75},
+		{"The quick brown fox jumps over the lazy dog", 0x2e4ff723, 18},
+		{"checkout-ramp" + "user-42", 0x178ce5c5, 9},
+	}
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			h := bucketHash(tc.value)
+			assert.Equal(t, tc.hash, h)
+			assert.Equal(t, tc.bucket, (uint64(h)*100)>>32)
+		})
+	}
+	// Bucket 9 of [10, 90] is the first variant; bucket 14 of [10, 90] the second.
+	ramp := []Weight{{"new", 10}, {"old", 90}}
+	assert.Equal(t, "new", pickVariant(0x178ce5c5, ramp, 100))
+	assert.Equal(t, "old", pickVariant(0x248bfa47, ramp, 100))
+}
+
+func TestPickVariantFollowsTheDefinition(t *testing.T) {
+	weights := []Weight{{"a", 3}, {"b", 0}, {"c", 5}, {"d", 2}}
+	total := totalOf(weights)
+	for i := range 2000 {
+		key := "flag" + "user-" + strconv.Itoa(i)
+		h := murmur3.StringSum32(key)
+		bucket := (uint64(h) * total) >> 32
+		var want string
+		switch {
+		case bucket < 3:
+			want = "a"
+		case bucket < 8:
+			want = "c"
+		default:
+			want = "d"
+		}
+		require.Equal(t, want, pickVariant(bucketHash(key), weights, total), key)
+	}
+	assert.Equal(t, "a", pickVariant(0, weights, total))
+	assert.Equal(t, "d", pickVariant(math.MaxUint32, weights, total))
+}
+
+func TestFractionalDistribution(t *testing.T) {
+	const n = 100_000
+	tests := []struct {
+		name    string
+		weights []Weight
+	}{
+		{"even", []Weight{{"a", 1}, {"b", 1}}},
+		{"ramp", []Weight{{"new", 10}, {"old", 90}}},
+		{"three", []Weight{{"x", 20}, {"y", 30}, {"z", 50}}},
+		{"sub-percent", []Weight{{"on", 5}, {"off", 995}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			total := totalOf(tc.weights)
+			counts := map[string]int{}
+			for i := range n {
+				counts[pickVariant(bucketHash(splitKey("rollout", "user-"+strconv.Itoa(i))), tc.weights, total)]++
+			}
+			for _, w := range tc.weights {
+				want := float64(w.Weight) / float64(total)
+				got := float64(counts[w.Variant]) / n
+				assert.InDelta(t, want, got, 0.01, "variant %s: %.4f of users, want %.4f", w.Variant, got, want)
+			}
+		})
+	}
+}
+
+func TestFractionalIsStableAndRampsOneWay(t *testing.T) {
+	at10 := []Weight{{"new", 10}, {"old", 90}}
+	at50 := []Weight{{"new", 50}, {"old", 50}}
+	moved := 0
+	for i := range 100_000 {
+		key := splitKey("checkout", "user-"+strconv.Itoa(i))
+		before := pickVariant(bucketHash(key), at10, 100)
+		require.Equal(t, before, pickVariant(bucketHash(key), at10, 100), "same key, same variant")
+		after := pickVariant(bucketHash(key), at50, 100)
+		if before == "new" {
+			require.Equal(t, "new", after, "%s went back from new to old when the ramp widened", key)
+		}
+		if before != after {
+			moved++
+		}
+	}
+	assert.InDelta(t, 40_000, moved, 1_000, "widening 10%% to 50%% moves about 40%% of users")
+}
+
+func TestParseWeights(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries []any
+		want    []Weight
+		err     string
+	}{
+		{"default weight 1", []any{[]any{"a"}, []any{"b"}}, []Weight{{"a", 1}, {"b", 1}}, ""},
+		{"zero allowed", []any{[]any{"a", 0.0}, []any{"b", 3.0}}, []Weight{{"a", 0}, {"b", 3}}, ""},
+		{"empty", []any{}, nil, "at least one"},
+		{"negative", []any{[]any{"a", -1.0}}, nil, "non-negative whole number"},
+		{"fraction", []any{[]any{"a", 1.5}}, nil, "non-negative whole number"},
+		{"not a string", []any{[]any{1.0, 1.0}}, nil, "must be a string"},
+		{"too long", []any{[]any{"a", 1.0, 2.0}}, nil, "[variant] or [variant, weight]"},
+		{"all zero", []any{[]any{"a", 0.0}}, nil, "add up to zero"},
+		{"too heavy", []any{[]any{"a", float64(math.MaxUint32)}, []any{"b", 1.0}}, nil, "more than"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, total, err := parseWeights(tc.entries)
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, totalOf(tc.want), total)
+		})
+	}
+}
+
+func TestOpFractionalNeverPanics(t *testing.T) {
+	inputs := []any{nil, "x", 1.0, []any{}, []any{nil}, []any{map[string]any{}}, []any{[]any{}}, []any{"k", []any{"a", "w"}}}
+	for _, in := range inputs {
+		tr := &evalTrace{key: "f"}
+		assert.NotPanics(t, func() { opFractional(in, map[string]any{traceKey: tr, "targetingKey": "u"}) })
+		assert.NotPanics(t, func() { opFractional(in, nil) })
+	}
+	tr := &evalTrace{key: "f"}
+	assert.Nil(t, opFractional([]any{"k", []any{"a", "w"}}, map[string]any{traceKey: tr}))
+	assert.ErrorContains(t, tr.err, "weight")
+}
