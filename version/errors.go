@@ -19,6 +19,8 @@ var (
 	// ErrNotRegistered: a registry heartbeat named an instance that is not
 	// (or no longer) in the registry.
 	ErrNotRegistered = errors.New("instance not registered")
+	// ErrUnreachable: a peer did not answer (see [Fetch]).
+	ErrUnreachable = errors.New("peer unreachable")
 	// ErrClosed: the monitor or membership was closed.
 	ErrClosed = errors.New("closed")
 )

@@ -116,7 +116,7 @@ func (c *Checker) negotiateOne(ctx context.Context, p Peer) PeerResult {
 	data := p.Manifest
 	if data == nil {
 		var res *PeerResult
-		data, res = c.fetch(ctx, p.Source)
+		data, res = fetch(ctx, c.cfg, p.Source)
 		if res != nil {
 			return *res
 		}
@@ -135,24 +135,24 @@ func (c *Checker) negotiateOne(ctx context.Context, p Peer) PeerResult {
 
 // fetch reads a peer's manifest over HTTP, or returns the verdict that
 // explains why it could not.
-func (c *Checker) fetch(ctx context.Context, source string) ([]byte, *PeerResult) {
+func fetch(ctx context.Context, cfg *config, source string) ([]byte, *PeerResult) {
 	fail := func(v Verdict, format string, args ...any) ([]byte, *PeerResult) {
 		return nil, &PeerResult{Source: source, Verdict: v, Reasons: []string{fmt.Sprintf(format, args...)}}
 	}
-	target, err := ManifestURL(source, c.cfg.path)
+	target, err := ManifestURL(source, cfg.path)
 	if err != nil {
 		return fail(Unreachable, "%v", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return fail(Unreachable, "peer %s: %v", source, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.cfg.client.Do(req)
+	resp, err := cfg.client.Do(req)
 	if err != nil {
-		return fail(Unreachable, "%s", c.noAnswer(ctx, target, err))
+		return fail(Unreachable, "%s", noAnswer(ctx, cfg, target, err))
 	}
 	defer resp.Body.Close()
 	switch {
@@ -163,7 +163,7 @@ func (c *Checker) fetch(ctx context.Context, source string) ([]byte, *PeerResult
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
 	if err != nil {
-		return fail(Unreachable, "%s", c.noAnswer(ctx, target, err))
+		return fail(Unreachable, "%s", noAnswer(ctx, cfg, target, err))
 	}
 	if len(data) > MaxManifestSize {
 		return fail(Invalid, "GET %s answered more than %d bytes", target, MaxManifestSize)
@@ -171,9 +171,9 @@ func (c *Checker) fetch(ctx context.Context, source string) ([]byte, *PeerResult
 	return data, nil
 }
 
-func (c *Checker) noAnswer(ctx context.Context, target string, err error) string {
+func noAnswer(ctx context.Context, cfg *config, target string, err error) string {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Sprintf("GET %s: no answer within %v", target, c.cfg.timeout)
+		return fmt.Sprintf("GET %s: no answer within %v", target, cfg.timeout)
 	}
 	return fmt.Sprintf("GET %s: %v", target, unwrapURLError(err))
 }
@@ -184,6 +184,31 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// Fetch reads and validates the manifest that source (a base URL or a
+// manifest URL, see [ManifestURL]) serves, within the timeout
+// ([WithTimeout]; [WithHTTPClient] and [WithPath] also apply). A peer that
+// cannot be reached yields an error wrapping [ErrUnreachable]; one that
+// answers something other than a valid manifest, [ErrInvalidManifest].
+func Fetch(ctx context.Context, source string, opts ...Option) (Manifest, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return Manifest{}, err
+	}
+	data, res := fetch(ctx, cfg, source)
+	if res != nil {
+		sentinel := ErrUnreachable
+		if res.Verdict == Invalid {
+			sentinel = ErrInvalidManifest
+		}
+		return Manifest{}, fmt.Errorf("%w: %s", sentinel, strings.Join(res.Reasons, "; "))
+	}
+	m, err := ParseManifest(data)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("%s: %w", source, err)
+	}
+	return m, nil
 }
 
 // ManifestURL returns the URL to fetch a peer's manifest from. A source whose

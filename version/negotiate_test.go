@@ -144,3 +144,21 @@ func TestManifestURL(t *testing.T) {
 		assert.Equal(t, tt.want, got, tt.in)
 	}
 }
+
+func TestFetch(t *testing.T) {
+	ctx := context.Background()
+	m, err := version.Fetch(ctx, servePeer(t, orders))
+	require.NoError(t, err)
+	assert.Equal(t, orders, m)
+
+	_, err = version.Fetch(ctx, closedURL(t))
+	assert.ErrorIs(t, err, version.ErrUnreachable)
+	_, err = version.Fetch(ctx, hangingPeer(t), version.WithTimeout(50*time.Millisecond))
+	assert.ErrorIs(t, err, version.ErrUnreachable)
+	assert.ErrorContains(t, err, "no answer within 50ms")
+	_, err = version.Fetch(ctx, serveFunc(t, http.NotFound))
+	assert.ErrorIs(t, err, version.ErrInvalidManifest)
+	_, err = version.Fetch(ctx, serveFunc(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("{}")) }))
+	assert.ErrorIs(t, err, version.ErrInvalidManifest)
+	assert.ErrorContains(t, err, `manifest field "version": "" is missing`)
+}

@@ -53,6 +53,7 @@ func commands() []command {
 	return []command{
 		helpCommand(),
 		migrateCommand(),
+		versionCommand(),
 	}
 }
 

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	rsversion "github.com/rollsafe/rollsafe/version"
+)
+
+func versionCommand() command {
+	return command{
+		name:    "version",
+		summary: "check a build's version manifest against its peers (can-i-deploy); show a manifest",
+		usage:   "rollsafe version SUBCOMMAND [flags] ...",
+		subs:    []command{versionCheckCommand(), versionShowCommand()},
+	}
+}
+
+// stringList is a flag that may be repeated.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+func (s *stringList) Set(v string) error {
+	if v == "" {
+		return errors.New("empty value")
+	}
+	*s = append(*s, v)
+	return nil
+}
+
+func versionCheckCommand() command {
+	return command{
+		name:    "check",
+		summary: "may this build run beside these peers? (exit 0 yes, 1 no, 2 could not tell)",
+		usage: `rollsafe version check --self FILE --against FILE|URL [--against ...] [--require-all] [--format text|json]
+
+Negotiates the manifest in --self with every --against: a manifest file, a
+peer's base URL (/.well-known/rollsafe is appended) or the URL of a
+manifest. A peer is compatible when our constraint on it admits its version
+and its constraint on us admits ours. Verdicts: compatible, incompatible,
+unreachable, invalid, and missing (a service in our requires that no
+--against answers for; it fails the check only with --require-all).
+Exit status: 0 every peer compatible, 1 any other verdict that fails the
+check, 2 bad usage, an unreadable file or a malformed --self manifest.`,
+		flags: func(fs *flag.FlagSet) func(e *env, args []string) int {
+			self := fs.String("self", "", "this build's manifest `FILE` (required)")
+			var against stringList
+			fs.Var(&against, "against", "a peer: manifest `FILE`, base URL or manifest URL (repeatable)")
+			requireAll := fs.Bool("require-all", false, "fail when a required service has no peer (verdict missing)")
+			prereleases := fs.Bool("prereleases", false, "let constraints admit prerelease versions (beware: >=1.2.0 <2.0.0 then admits 2.0.0-rc.1)")
+			timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for each URL")
+			format := newFormatFlag(fs, "text", "json")
+			return func(e *env, args []string) int {
+				return runVersionCheck(e, args, versionCheckFlags{
+					self: *self, against: against, requireAll: *requireAll,
+					prereleases: *prereleases, timeout: *timeout, format: format.String(),
+				})
+			}
+		},
+	}
+}
+
+type versionCheckFlags struct {
+	self        string
+	against     []string
+	requireAll  bool
+	prereleases bool
+	timeout     time.Duration
+	format      string
+}
+
+// checkOutput is the JSON the check prints: a stable contract for tools.
+type checkOutput struct {
+	OK    bool                   `json:"ok"`
+	Peers []rsversion.PeerResult `json:"peers"`
+}
+
+func runVersionCheck(e *env, args []string, f versionCheckFlags) int {
+	const cmd = "version check"
+	const usage = "usage: rollsafe version check --self FILE --against FILE|URL [--against ...] [--require-all] [--format text|json]"
+	if len(args) > 0 {
+		e.errorf("%s: unexpected argument %q (peers are given with --against)", cmd, args[0])
+		fmt.Fprintln(e.stderr, usage)
+		return exitCantRun
+	}
+	if f.self == "" {
+		e.errorf("%s: --self is required", cmd)
+		fmt.Fprintln(e.stderr, usage)
+		return exitCantRun
+	}
+	if f.timeout <= 0 {
+		e.errorf("%s: --timeout %v is not positive", cmd, f.timeout)
+		return exitCantRun
+	}
+	data, err := os.ReadFile(f.self)
+	if err != nil {
+		e.errorf("%s: --self: %v", cmd, err)
+		return exitCantRun
+	}
+	self, err := rsversion.ParseManifest(data)
+	if err != nil {
+		e.errorf("%s: --self %s: %v", cmd, f.self, err)
+		return exitCantRun
+	}
+	peers := make([]rsversion.Peer, 0, len(f.against))
+	for _, a := range f.against {
+		if isURL(a) {
+			peers = append(peers, rsversion.Peer{Source: a})
+			continue
+		}
+		data, err := os.ReadFile(a)
+		if err != nil {
+			e.errorf("%s: --against: %v", cmd, err)
+			return exitCantRun
+		}
+		if data == nil {
+			data = []byte{}
+		}
+		peers = append(peers, rsversion.Peer{Source: a, Manifest: data})
+	}
+	opts := []rsversion.Option{rsversion.WithTimeout(f.timeout)}
+	if f.prereleases {
+		opts = append(opts, rsversion.WithPrereleases())
+	}
+	report, err := rsversion.Negotiate(e.ctx, self, peers, opts...)
+	if err != nil {
+		e.errorf("%s: %v", cmd, err)
+		return exitCantRun
+	}
+	problems := rsversion.Refuse.Problems(report, f.requireAll)
+	out := checkOutput{OK: len(problems) == 0, Peers: report.Peers}
+	if out.Peers == nil {
+		out.Peers = []rsversion.PeerResult{}
+	}
+	for i := range out.Peers {
+		if out.Peers[i].Reasons == nil {
+			out.Peers[i].Reasons = []string{}
+		}
+	}
+	if f.format == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			e.errorf("%s: %v", cmd, err)
+			return exitCantRun
+		}
+	} else {
+		printCheckText(e.stdout, self, out, f.requireAll)
+	}
+	if !out.OK {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+func printCheckText(w io.Writer, self rsversion.Manifest, out checkOutput, requireAll bool) {
+	fmt.Fprintf(w, "%s %s against %d peer(s):\n", self.Service, self.Version, len(out.Peers)-countVerdict(out.Peers, rsversion.Missing))
+	who := make([]string, len(out.Peers))
+	width := 0
+	for i, p := range out.Peers {
+		who[i] = strings.TrimSpace(p.Service + " " + p.Version)
+		if who[i] == "" {
+			who[i] = "?"
+		}
+		width = max(width, len(who[i]))
+	}
+	for i, p := range out.Peers {
+		line := fmt.Sprintf("  %-12s  %-*s  %s", p.Verdict, width, who[i], p.Source)
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+		for _, r := range p.Reasons {
+			fmt.Fprintf(w, "      - %s\n", r)
+		}
+	}
+	var counts []string
+	for _, v := range []rsversion.Verdict{rsversion.Compatible, rsversion.Incompatible, rsversion.Unreachable, rsversion.Invalid, rsversion.Missing} {
+		if n := countVerdict(out.Peers, v); n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, v))
+		}
+	}
+	if len(counts) == 0 {
+		counts = append(counts, "no peers")
+	}
+	verdict := "ok"
+	if !out.OK {
+		verdict = "FAILED"
+	}
+	note := ""
+	if !requireAll && countVerdict(out.Peers, rsversion.Missing) > 0 {
+		note = " (missing services do not fail the check without --require-all)"
+	}
+	fmt.Fprintf(w, "%s: %s%s\n", verdict, strings.Join(counts, ", "), note)
+}
+
+func countVerdict(ps []rsversion.PeerResult, v rsversion.Verdict) int {
+	n := 0
+	for _, p := range ps {
+		if p.Verdict == v {
+			n++
+		}
+	}
+	return n
+}
+
+func versionShowCommand() command {
+	return command{
+		name:    "show",
+		summary: "validate a version manifest (file or URL) and print it",
+		usage: `rollsafe version show [--format text|json] FILE|URL
+
+Reads a manifest from a file, a peer's base URL or a manifest URL, validates
+it and prints it. Exit status: 0 valid, 1 invalid, 2 unreadable or
+unreachable.`,
+		flags: func(fs *flag.FlagSet) func(e *env, args []string) int {
+			format := newFormatFlag(fs, "text", "json")
+			timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for a URL")
+			return func(e *env, args []string) int {
+				return runVersionShow(e, args, format.String(), *timeout)
+			}
+		},
+	}
+}
+
+func runVersionShow(e *env, args []string, format string, timeout time.Duration) int {
+	const cmd = "version show"
+	if len(args) != 1 {
+		e.errorf("%s: want one manifest file or URL, got %d arguments", cmd, len(args))
+		fmt.Fprintln(e.stderr, "usage: rollsafe version show [--format text|json] FILE|URL")
+		return exitCantRun
+	}
+	if timeout <= 0 {
+		e.errorf("%s: --timeout %v is not positive", cmd, timeout)
+		return exitCantRun
+	}
+	src := args[0]
+	var m rsversion.Manifest
+	var err error
+	if isURL(src) {
+		m, err = rsversion.Fetch(e.ctx, src, rsversion.WithTimeout(timeout))
+	} else {
+		var data []byte
+		if data, err = os.ReadFile(src); err != nil {
+			e.errorf("%s: %v", cmd, err)
+			return exitCantRun
+		}
+		if m, err = rsversion.ParseManifest(data); err != nil {
+			err = fmt.Errorf("%s: %w", src, err)
+		}
+	}
+	switch {
+	case errors.Is(err, rsversion.ErrInvalidManifest):
+		e.errorf("%s: %v", cmd, err)
+		return exitFailed
+	case err != nil:
+		e.errorf("%s: %v", cmd, err)
+		return exitCantRun
+	}
+	if format == "json" {
+		data, err := m.JSON()
+		if err != nil {
+			e.errorf("%s: %v", cmd, err)
+			return exitCantRun
+		}
+		fmt.Fprintf(e.stdout, "%s\n", data)
+		return exitOK
+	}
+	printManifest(e.stdout, m)
+	return exitOK
+}
+
+func printManifest(w io.Writer, m rsversion.Manifest) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "service\t%s\n", m.Service)
+	fmt.Fprintf(tw, "version\t%s\n", m.Version)
+	label := "requires"
+	names := make([]string, 0, len(m.Requires))
+	for name := range m.Requires {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		fmt.Fprintf(tw, "%s\t%s %s\n", label, name, m.Requires[name])
+		label = ""
+	}
+	if len(names) == 0 {
+		fmt.Fprintf(tw, "requires\t(nothing)\n")
+	}
+	schema := m.Schema
+	if schema == "" {
+		schema = "(any)"
+	}
+	fmt.Fprintf(tw, "schema\t%s\n", schema)
+	if m.ReleaseID != "" {
+		fmt.Fprintf(tw, "release\t%s\n", m.ReleaseID)
+	}
+	if len(m.APIs) > 0 {
+		fmt.Fprintf(tw, "apis\t%s\n", strings.Join(m.APIs, ", "))
+	}
+	if b := m.Build; b != nil {
+		var parts []string
+		if b.Revision != "" {
+			rev := "revision " + b.Revision
+			if b.Modified {
+				rev += " (modified)"
+			}
+			parts = append(parts, rev)
+		}
+		if b.Time != "" {
+			parts = append(parts, b.Time)
+		}
+		if b.GoVersion != "" {
+			parts = append(parts, b.GoVersion)
+		}
+		fmt.Fprintf(tw, "build\t%s\n", strings.Join(parts, ", "))
+	}
+	_ = tw.Flush() // writes to w, whose errors the caller cannot act on
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	rsversion "github.com/rollsafe/rollsafe/version"
+)
+
+const ordersManifest = `{"service":"orders","version":"2.4.0",
+ "requires":{"payments":">=1.2.0 <2.0.0","users":"^3"},"schema":">=12 <=15"}`
+
+// writeFile writes content to name in dir and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	return p
+}
+
+// servePeerManifest runs a real HTTP server on 127.0.0.1 serving m at the
+// default path and returns its base URL.
+func servePeerManifest(t *testing.T, m rsversion.Manifest) string {
+	t.Helper()
+	h, err := rsversion.NewHandler(m)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle(rsversion.DefaultPath, h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/"
+}
+
+type checkJSON struct {
+	OK    bool `json:"ok"`
+	Peers []struct {
+		Source  string   `json:"source"`
+		Service string   `json:"service"`
+		Version string   `json:"version"`
+		Verdict string   `json:"verdict"`
+		Reasons []string `json:"reasons"`
+	} `json:"peers"`
+}
+
+func TestVersionCheck(t *testing.T) {
+	dir := t.TempDir()
+	self := writeFile(t, dir, "orders.json", ordersManifest)
+	usersFile := writeFile(t, dir, "users.json", `{"service":"users","version":"3.1.0","requires":{"orders":"^2"}}`)
+	badUsers := writeFile(t, dir, "users4.json", `{"service":"users","version":"4.0.0"}`)
+	garbage := writeFile(t, dir, "garbage.json", `{"service": "payments", "version": `)
+	payments := servePeerManifest(t, rsversion.Manifest{Service: "payments", Version: "1.5.0"})
+	paymentsWantsNewOrders := servePeerManifest(t, rsversion.Manifest{Service: "payments", Version: "1.6.0",
+		Requires: map[string]string{"orders": ">=3"}})
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL + "/"
+	down.Close()
+
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		verdicts []string // per peer, in order, as "verdict service version"
+		text     []string // substrings of the text output
+	}{
+		{"all compatible", []string{"--against", payments, "--against", usersFile}, exitOK,
+			[]string{"compatible payments 1.5.0", "compatible users 3.1.0"}, []string{"ok: 2 compatible"}},
+		{"incompatible: ours", []string{"--against", payments, "--against", badUsers}, exitFailed,
+			[]string{"compatible payments 1.5.0", "incompatible users 4.0.0"},
+			[]string{`orders 2.4.0 requires users "^3" but found 4.0.0`, "FAILED: 1 compatible, 1 incompatible"}},
+		{"incompatible: theirs", []string{"--against", paymentsWantsNewOrders, "--against", usersFile}, exitFailed,
+			[]string{"incompatible payments 1.6.0", "compatible users 3.1.0"},
+			[]string{`payments 1.6.0 requires orders ">=3" but we are 2.4.0`}},
+		{"unreachable", []string{"--against", downURL, "--against", usersFile}, exitFailed,
+			[]string{"unreachable  ", "compatible users 3.1.0", "missing payments "}, []string{"connection refused"}},
+		{"invalid", []string{"--against", garbage, "--against", payments, "--against", usersFile}, exitFailed,
+			[]string{"invalid  ", "compatible payments 1.5.0", "compatible users 3.1.0"}, []string{"not a JSON manifest"}},
+		{"missing tolerated", []string{"--against", payments}, exitOK,
+			[]string{"compatible payments 1.5.0", "missing users "},
+			[]string{"ok: 1 compatible, 1 missing (missing services do not fail the check without --require-all)"}},
+		{"missing with --require-all", []string{"--require-all", "--against", payments}, exitFailed,
+			[]string{"compatible payments 1.5.0", "missing users "}, []string{`orders requires users "^3" but no peer of users answered`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"version", "check", "--self", self, "--format", "json"}, tt.args...)
+			code, out, errOut := rollsafe(t, args...)
+			assert.Equal(t, tt.code, code, "stderr: %s", errOut)
+			var got checkJSON
+			require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+			assert.Equal(t, tt.code == exitOK, got.OK)
+			var verdicts []string
+			for _, p := range got.Peers {
+				verdicts = append(verdicts, p.Verdict+" "+p.Service+" "+p.Version)
+				assert.NotNil(t, p.Reasons, "reasons is always a list")
+				assert.Equal(t, p.Verdict == "compatible", len(p.Reasons) == 0, "%+v", p)
+			}
+			assert.Equal(t, tt.verdicts, verdicts)
+
+			args = append([]string{"version", "check", "--self", self}, tt.args...)
+			code, out, _ = rollsafe(t, args...)
+			assert.Equal(t, tt.code, code)
+			for _, s := range tt.text {
+				assert.Contains(t, out, s)
+			}
+		})
+	}
+}
+
+func TestVersionCheckSourcesInJSON(t *testing.T) {
+	dir := t.TempDir()
+	self := writeFile(t, dir, "orders.json", ordersManifest)
+	usersFile := writeFile(t, dir, "users.json", `{"service":"users","version":"3.1.0"}`)
+	payments := servePeerManifest(t, rsversion.Manifest{Service: "payments", Version: "1.5.0"})
+	code, out, _ := rollsafe(t, "version", "check", "--self", self, "--against", payments+".well-known/rollsafe",
+		"--against", usersFile, "--format", "json")
+	require.Equal(t, exitOK, code, out)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	assert.Equal(t, map[string]any{"ok": true, "peers": []any{
+		map[string]any{"source": payments + ".well-known/rollsafe", "service": "payments", "version": "1.5.0", "verdict": "compatible", "reasons": []any{}},
+		map[string]any{"source": usersFile, "service": "users", "version": "3.1.0", "verdict": "compatible", "reasons": []any{}},
+	}}, got)
+}
+
+func TestVersionCheckCannotRun(t *testing.T) {
+	dir := t.TempDir()
+	self := writeFile(t, dir, "orders.json", ordersManifest)
+	badSelf := writeFile(t, dir, "bad.json", `{"service":"orders","version":"2.4"}`)
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"no --self", []string{"--against", self}, "--self is required"},
+		{"malformed --self", []string{"--self", badSelf}, `--self ` + badSelf + `: manifest field "version": "2.4" is not a strict semantic version`},
+		{"missing --self file", []string{"--self", filepath.Join(dir, "nope.json")}, "no such file"},
+		{"unreadable --against", []string{"--self", self, "--against", filepath.Join(dir, "nope.json")}, "--against: open"},
+		{"stray argument", []string{"--self", self, "peer.json"}, `unexpected argument "peer.json"`},
+		{"bad format", []string{"--self", self, "--format", "xml"}, `unknown format "xml"`},
+		{"bad timeout", []string{"--self", self, "--timeout", "0s"}, "--timeout 0s is not positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := rollsafe(t, append([]string{"version", "check"}, tt.args...)...)
+			assert.Equal(t, exitCantRun, code)
+			assert.Contains(t, errOut, tt.wantErr)
+		})
+	}
+}
+
+func TestVersionShow(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, dir, "orders.json", `{"service":"orders","version":"2.4.0","requires":{"users":"^3","payments":">=1.2.0 <2.0.0"},
+		"schema":">=12 <=15","releaseId":"r-7","apis":["orders.v1","orders.v2"],"build":{"revision":"abc123","modified":true,"goVersion":"go1.26.8"}}`)
+	bad := writeFile(t, dir, "bad.json", `{"service":"orders","version":"2.4.0","schema":"latest"}`)
+
+	code, out, errOut := rollsafe(t, "version", "show", good)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, `service   orders
+version   2.4.0
+requires  payments >=1.2.0 <2.0.0
+          users ^3
+schema    >=12 <=15
+release   r-7
+apis      orders.v1, orders.v2
+build     revision abc123 (modified), go1.26.8
+`, out)
+
+	url := servePeerManifest(t, rsversion.Manifest{Service: "payments", Version: "1.5.0"})
+	code, out, _ = rollsafe(t, "version", "show", "--format", "json", url)
+	require.Equal(t, exitOK, code)
+	m, err := rsversion.ParseManifest([]byte(out))
+	require.NoError(t, err)
+	assert.Equal(t, rsversion.Manifest{Service: "payments", Version: "1.5.0"}, m)
+
+	code, _, errOut = rollsafe(t, "version", "show", bad)
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, `manifest field "schema": "latest" is not a version constraint`)
+
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	code, _, errOut = rollsafe(t, "version", "show", down.URL)
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut, "connection refused")
+
+	code, _, errOut = rollsafe(t, "version", "show")
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut, "want one manifest file or URL")
+
+	code, out, _ = rollsafe(t, "help", "version", "check")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "--require-all")
+}
