@@ -192,7 +192,9 @@ func (c *contract) columns(p *tablePair) {
 func (c *contract) column(p *tablePair, bc, ac *Column) {
 	name := p.after.Name + "." + ac.Name
 	bt, at := readType(c.b, bc.Type), readType(c.a, ac.Type)
-	if (bt.kind == kindEnum || bt.kind == kindSet) && bt.kind == at.kind && len(bt.values) > 0 {
+	if bc.Type == ac.Type && c.b.Enum(bc.Type) != nil {
+		// a PostgreSQL enum type: enums() compares its values once
+	} else if (bt.kind == kindEnum || bt.kind == kindSet) && bt.kind == at.kind && len(bt.values) > 0 {
 		c.enumValues("column "+name, bt.values, at.values, nil)
 	} else {
 		switch compareTypes(bt, at) {

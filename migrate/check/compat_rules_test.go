@@ -1,0 +1,346 @@
+package check
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollsafe/rollsafe/internal/annotation"
+	"github.com/rollsafe/rollsafe/internal/testdb"
+)
+
+// byDialect holds SQL per dialect; the key "" is for every dialect not
+// named.
+type byDialect map[string]string
+
+func (b byDialect) get(d string) (string, bool) {
+	if s, ok := b[d]; ok {
+		return s, true
+	}
+	s, ok := b[""]
+	return s, ok
+}
+
+// ruleCase is a migration applied on a real database: the analysis of its
+// snapshots before and after must give exactly want (codes, in any order)
+// on every dialect named in want.
+type ruleCase struct {
+	name  string
+	setup byDialect
+	up    byDialect
+	noTx  bool
+	opts  compatOptions
+	// want maps each dialect the case runs on to the codes it must give.
+	want map[string][]string
+}
+
+// all is the codes for every dialect.
+func all(codes ...string) map[string][]string {
+	return map[string][]string{"sqlite": codes, "postgres": codes, "mysql": codes}
+}
+
+const baseTable = "CREATE TABLE t (id integer PRIMARY KEY, a integer, b varchar(100), k integer NOT NULL DEFAULT 0)"
+
+// sqliteRebuild is SQLite's way to change a column: build the new table,
+// copy, drop, rename.
+func sqliteRebuild(newTable, copyCols string) string {
+	return strings.ReplaceAll(newTable, "CREATE TABLE t ", "CREATE TABLE t_new ") + ";\n" +
+		"INSERT INTO t_new SELECT " + copyCols + " FROM t;\nDROP TABLE t;\nALTER TABLE t_new RENAME TO t"
+}
+
+var contractCases = []ruleCase{
+	{name: "table dropped", setup: byDialect{"": baseTable}, up: byDialect{"": "DROP TABLE t"},
+		want: all(CodeTableDropped)},
+	{name: "column dropped", setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t DROP COLUMN a"},
+		want: all(CodeColumnDropped)},
+	{name: "table renamed by statement", setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t RENAME TO t2"},
+		want: all(CodeTableRenamed)},
+	{name: "mysql RENAME TABLE", setup: byDialect{"": baseTable}, up: byDialect{"": "RENAME TABLE t TO t2"},
+		want: map[string][]string{"mysql": {CodeTableRenamed}}},
+	{name: "table renamed by copy", setup: byDialect{"": baseTable},
+		up:   byDialect{"": strings.ReplaceAll(baseTable, "TABLE t ", "TABLE t2 ") + ";\nINSERT INTO t2 SELECT * FROM t;\nDROP TABLE t"},
+		want: all(CodeTableRenamed)},
+	{name: "column renamed by statement", setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t RENAME COLUMN a TO a2"},
+		want: all(CodeColumnRenamed)},
+	{name: "mysql CHANGE renames", setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t CHANGE a a2 integer"},
+		want: map[string][]string{"mysql": {CodeColumnRenamed}}},
+	{name: "column renamed by rebuild", setup: byDialect{"": baseTable},
+		up:   byDialect{"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a2 integer, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
+		want: map[string][]string{"sqlite": {CodeColumnRenamed}}},
+	{name: "type narrowed", setup: byDialect{"": baseTable},
+		up:   byDialect{"postgres": "ALTER TABLE t ALTER COLUMN b TYPE varchar(10)", "mysql": "ALTER TABLE t MODIFY b varchar(10)"},
+		want: map[string][]string{"postgres": {CodeColumnTypeNarrowed, CodeTableRewrite}, "mysql": {CodeColumnTypeNarrowed, CodeTableCopy}}},
+	{name: "integer narrowed", setup: byDialect{"": "CREATE TABLE t (id integer PRIMARY KEY, big bigint)"},
+		up:   byDialect{"postgres": "ALTER TABLE t ALTER COLUMN big TYPE integer", "mysql": "ALTER TABLE t MODIFY big integer"},
+		want: map[string][]string{"postgres": {CodeColumnTypeNarrowed, CodeTableRewrite}, "mysql": {CodeColumnTypeNarrowed, CodeTableCopy}}},
+	{name: "type changed kind", setup: byDialect{"": baseTable},
+		up: byDialect{"postgres": "ALTER TABLE t ALTER COLUMN a TYPE text", "mysql": "ALTER TABLE t MODIFY a text",
+			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a text, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
+		want: map[string][]string{"sqlite": {CodeColumnTypeChanged}, "postgres": {CodeColumnTypeChanged, CodeTableRewrite}, "mysql": {CodeColumnTypeChanged, CodeTableCopy}}},
+	{name: "nullable to not null", setup: byDialect{"": baseTable},
+		up: byDialect{"postgres": "ALTER TABLE t ALTER COLUMN a SET NOT NULL", "mysql": "ALTER TABLE t MODIFY a integer NOT NULL",
+			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer NOT NULL, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
+		want: map[string][]string{"sqlite": {CodeColumnNotNull}, "postgres": {CodeColumnNotNull, CodeNotNullScan}, "mysql": {CodeColumnNotNull}}},
+	{name: "not null after a check", setup: byDialect{"postgres": baseTable + ";\nALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL)"},
+		up:   byDialect{"postgres": "ALTER TABLE t ALTER COLUMN a SET NOT NULL"},
+		want: map[string][]string{"postgres": {CodeColumnNotNull}}},
+	{name: "default dropped", setup: byDialect{"": baseTable},
+		up: byDialect{"": "ALTER TABLE t ALTER COLUMN k DROP DEFAULT",
+			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer, b varchar(100), k integer NOT NULL)", "*")},
+		want: all(CodeColumnDefaultDropped)},
+	{name: "not null column without default", setup: byDialect{"": baseTable},
+		up: byDialect{"": "ALTER TABLE t ADD COLUMN c integer NOT NULL",
+			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer, b varchar(100), k integer NOT NULL DEFAULT 0, c integer NOT NULL)", "*, 1")},
+		want: all(CodeNotNullColumnAdded)},
+	{name: "unique on existing column", setup: byDialect{"": baseTable},
+		up: byDialect{"": "CREATE UNIQUE INDEX t_a ON t (a)", "postgres": "CREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a)"}, noTx: true,
+		want: all(CodeUniqueAdded)},
+	{name: "unique on a new column with a default", setup: byDialect{"": baseTable},
+		up:   byDialect{"": "ALTER TABLE t ADD COLUMN slug varchar(20) DEFAULT 'x';\nCREATE UNIQUE INDEX t_slug ON t (slug)"},
+		want: map[string][]string{"sqlite": {CodeUniqueAdded}, "mysql": {CodeUniqueAdded}}},
+	{name: "foreign key", setup: byDialect{"": "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable},
+		up: byDialect{"postgres": "ALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id) NOT VALID",
+			"mysql":  "SET foreign_key_checks = 0;\nALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id);\nSET foreign_key_checks = 1",
+			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer REFERENCES p (id), b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
+		want: all(CodeForeignKeyAdded)},
+	{name: "check", setup: byDialect{"": baseTable},
+		up: byDialect{"postgres": "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0) NOT VALID", "mysql": "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0)",
+			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer CHECK (a > 0), b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
+		want: map[string][]string{"sqlite": {CodeCheckAdded}, "postgres": {CodeCheckAdded}, "mysql": {CodeCheckAdded, CodeTableCopy}}},
+	{name: "enum value removed",
+		setup: byDialect{"postgres": "CREATE TYPE mood AS ENUM ('a', 'b', 'c');\nCREATE TABLE t (id integer PRIMARY KEY, m mood)",
+			"mysql": "CREATE TABLE t (id integer PRIMARY KEY, m enum('a','b','c'))"},
+		up: byDialect{"postgres": "ALTER TYPE mood RENAME TO mood_old;\nCREATE TYPE mood AS ENUM ('a', 'b');\nALTER TABLE t ALTER COLUMN m TYPE mood USING m::text::mood;\nDROP TYPE mood_old",
+			"mysql": "ALTER TABLE t MODIFY m enum('a','b')"},
+		want: map[string][]string{"postgres": {CodeEnumValueRemoved, CodeTableRewrite}, "mysql": {CodeEnumValueRemoved, CodeTableCopy}}},
+	{name: "enum value renamed",
+		setup: byDialect{"postgres": "CREATE TYPE mood AS ENUM ('a', 'b', 'c');\nCREATE TABLE t (id integer PRIMARY KEY, m mood)",
+			"mysql": "CREATE TABLE t (id integer PRIMARY KEY, m enum('a','b','c'))"},
+		up:   byDialect{"postgres": "ALTER TYPE mood RENAME VALUE 'c' TO 'd'", "mysql": "ALTER TABLE t MODIFY m enum('a','b','d')"},
+		want: map[string][]string{"postgres": {CodeEnumValueRenamed}, "mysql": {CodeEnumValueRenamed, CodeTableCopy}}},
+	{name: "view dropped", setup: byDialect{"": baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t"},
+		up: byDialect{"": "DROP VIEW v"}, want: all(CodeViewDropped)},
+	{name: "view lost a column", setup: byDialect{"": baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t"},
+		up: byDialect{"": "DROP VIEW v;\nCREATE VIEW v AS SELECT id FROM t"}, want: all(CodeViewChanged)},
+}
+
+var onlineCases = []ruleCase{
+	{name: "index without concurrently", setup: byDialect{"postgres": baseTable},
+		up: byDialect{"postgres": "CREATE INDEX t_a ON t (a)"}, want: map[string][]string{"postgres": {CodeIndexNotConcurrent}}},
+	{name: "drop index without concurrently", setup: byDialect{"postgres": baseTable + ";\nCREATE INDEX t_a ON t (a)"},
+		up: byDialect{"postgres": "DROP INDEX t_a"}, want: map[string][]string{"postgres": {CodeIndexNotConcurrent}}},
+	{name: "unique constraint without an index", setup: byDialect{"postgres": baseTable},
+		up:   byDialect{"postgres": "ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE (a)"},
+		want: map[string][]string{"postgres": {CodeIndexNotConcurrent, CodeUniqueAdded}}},
+	{name: "concurrently in a transaction", setup: byDialect{"postgres": baseTable},
+		up: byDialect{"postgres": "CREATE INDEX CONCURRENTLY t_a ON t (a)"}, want: map[string][]string{"postgres": {CodeConcurrentlyInTransaction}}},
+	{name: "volatile default", setup: byDialect{"postgres": baseTable},
+		up: byDialect{"postgres": "ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid()"}, want: map[string][]string{"postgres": {CodeVolatileDefault}}},
+	{name: "serial column", setup: byDialect{"postgres": baseTable},
+		up: byDialect{"postgres": "ALTER TABLE t ADD COLUMN n bigserial"}, want: map[string][]string{"postgres": {CodeVolatileDefault}}},
+	{name: "type change rewrites", setup: byDialect{"postgres": baseTable},
+		up: byDialect{"postgres": "ALTER TABLE t ALTER COLUMN a TYPE bigint"}, want: map[string][]string{"postgres": {CodeTableRewrite}}},
+	{name: "stored generated column", setup: byDialect{"postgres": baseTable, "mysql": baseTable},
+		up:   byDialect{"postgres": "ALTER TABLE t ADD COLUMN g integer GENERATED ALWAYS AS (a * 2) STORED", "mysql": "ALTER TABLE t ADD COLUMN g integer AS (a * 2) STORED"},
+		want: map[string][]string{"postgres": {CodeTableRewrite}, "mysql": {CodeTableCopy}}},
+	{name: "foreign key validated at once", setup: byDialect{"postgres": "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable, "mysql": "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable},
+		up:   byDialect{"": "ALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id)"},
+		want: map[string][]string{"postgres": {CodeForeignKeyAdded, CodeConstraintValidation}, "mysql": {CodeForeignKeyAdded, CodeTableCopy}}},
+	{name: "check validated at once", setup: byDialect{"postgres": baseTable},
+		up:   byDialect{"postgres": "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0)"},
+		want: map[string][]string{"postgres": {CodeCheckAdded, CodeConstraintValidation}}},
+	{name: "integer widened copies", setup: byDialect{"mysql": baseTable},
+		up: byDialect{"mysql": "ALTER TABLE t MODIFY a bigint"}, want: map[string][]string{"mysql": {CodeTableCopy}}},
+	{name: "primary key dropped", setup: byDialect{"mysql": baseTable},
+		up: byDialect{"mysql": "ALTER TABLE t DROP PRIMARY KEY"}, want: map[string][]string{"mysql": {CodeTableCopy}}},
+	{name: "charset converted", setup: byDialect{"mysql": baseTable},
+		up: byDialect{"mysql": "ALTER TABLE t CONVERT TO CHARACTER SET latin1"}, want: map[string][]string{"mysql": {CodeTableCopy}}},
+	{name: "explicit copy", setup: byDialect{"mysql": baseTable},
+		up: byDialect{"mysql": "ALTER TABLE t ADD COLUMN c integer, ALGORITHM=COPY"}, want: map[string][]string{"mysql": {CodeTableCopy}}},
+	{name: "no lock timeout", setup: byDialect{"postgres": baseTable, "mysql": baseTable}, opts: compatOptions{Timeouts: true},
+		up:   byDialect{"": "ALTER TABLE t ADD COLUMN c integer"},
+		want: map[string][]string{"postgres": {CodeTimeoutMissing}, "mysql": {CodeTimeoutMissing}}},
+	{name: "lock timeout set", setup: byDialect{"postgres": baseTable, "mysql": baseTable}, opts: compatOptions{Timeouts: true},
+		up: byDialect{"postgres": "SET lock_timeout = '2s';\nSET statement_timeout = '5min';\nALTER TABLE t ADD COLUMN c integer",
+			"mysql": "SET SESSION lock_wait_timeout = 5;\nALTER TABLE t ADD COLUMN c integer"},
+		want: map[string][]string{"postgres": {}, "mysql": {}}},
+	{name: "timeout set too late", setup: byDialect{"postgres": baseTable}, opts: compatOptions{Timeouts: true},
+		up:   byDialect{"postgres": "ALTER TABLE t ADD COLUMN c integer;\nSET lock_timeout = '2s';\nSET statement_timeout = '5min'"},
+		want: map[string][]string{"postgres": {CodeTimeoutMissing}}},
+}
+
+// expandCases change the schema only in ways the previous release
+// survives, done the online way: no finding at all, on every dialect.
+var expandCases = []ruleCase{
+	{name: "expand only",
+		setup: byDialect{"": "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t",
+			"postgres": "CREATE TYPE mood AS ENUM ('a', 'b');\nCREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t;\nCREATE TABLE e (id integer PRIMARY KEY, m mood)",
+			"mysql":    "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t;\nCREATE TABLE e (id integer PRIMARY KEY, m enum('a','b'))"},
+		up: byDialect{
+			"": `CREATE TABLE orders (id integer PRIMARY KEY, t_id integer NOT NULL REFERENCES t (id), total numeric(10,2) NOT NULL DEFAULT 0, note text, UNIQUE (t_id, id));
+ALTER TABLE t ADD COLUMN nick varchar(40);
+ALTER TABLE t ADD COLUMN flags integer NOT NULL DEFAULT 0;
+ALTER TABLE t ADD COLUMN label varchar(20) DEFAULT 'none';
+ALTER TABLE t ADD COLUMN p_id integer REFERENCES p (id);
+CREATE INDEX t_b ON t (b);
+CREATE UNIQUE INDEX t_nick ON t (nick);
+CREATE VIEW v2 AS SELECT id, b FROM t;
+DROP VIEW v;
+CREATE VIEW v AS SELECT id, a, b FROM t`,
+			"postgres": `CREATE TABLE orders (id integer PRIMARY KEY, t_id integer NOT NULL REFERENCES t (id), total numeric(10,2) NOT NULL DEFAULT 0, note text, UNIQUE (t_id, id));
+ALTER TABLE t ADD COLUMN nick varchar(40);
+ALTER TABLE t ADD COLUMN flags integer NOT NULL DEFAULT 0;
+ALTER TABLE t ADD COLUMN label varchar(20) DEFAULT 'none';
+ALTER TABLE t ADD COLUMN created timestamptz NOT NULL DEFAULT now();
+ALTER TABLE t ADD COLUMN p_id integer REFERENCES p (id);
+ALTER TABLE t ALTER COLUMN b TYPE varchar(200);
+ALTER TYPE mood ADD VALUE 'c';
+CREATE INDEX CONCURRENTLY t_b ON t (b);
+CREATE UNIQUE INDEX CONCURRENTLY t_nick ON t (nick);
+CREATE VIEW v2 AS SELECT id, b FROM t;
+CREATE OR REPLACE VIEW v AS SELECT id, a, b FROM t`,
+			"mysql": `CREATE TABLE orders (id integer PRIMARY KEY, t_id integer NOT NULL REFERENCES t (id), total numeric(10,2) NOT NULL DEFAULT 0, note text, UNIQUE (t_id, id));
+ALTER TABLE t ADD COLUMN nick varchar(40);
+ALTER TABLE t ADD COLUMN flags integer NOT NULL DEFAULT 0;
+ALTER TABLE t ADD COLUMN label varchar(20) DEFAULT 'none';
+ALTER TABLE t ADD COLUMN created timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP;
+ALTER TABLE t ADD COLUMN p_id integer NULL;
+ALTER TABLE t MODIFY b varchar(200);
+ALTER TABLE e MODIFY m enum('a','b','c');
+CREATE INDEX t_b ON t (b);
+CREATE UNIQUE INDEX t_nick ON t (nick);
+CREATE VIEW v2 AS SELECT id, b FROM t;
+CREATE OR REPLACE VIEW v AS SELECT id, a, b FROM t`,
+		},
+		noTx: true,
+		want: all(),
+	},
+}
+
+func TestCompatRules(t *testing.T) {
+	for _, group := range [][]ruleCase{contractCases, onlineCases, expandCases} {
+		for _, tc := range group {
+			t.Run(tc.name, func(t *testing.T) {
+				for _, d := range testdb.Dialects() {
+					want, ok := tc.want[string(d)]
+					if !ok {
+						continue
+					}
+					t.Run(string(d), func(t *testing.T) {
+						t.Parallel()
+						got := runCase(t, testdb.New(t, d), tc)
+						assert.ElementsMatch(t, want, findingCodes(got), "findings: %v", got)
+						for _, f := range got {
+							assert.True(t, strings.HasPrefix(f.Message, "00002_change.sql: "), f.Message)
+							assert.Equal(t, int64(2), f.Version)
+						}
+					})
+				}
+			})
+		}
+	}
+}
+
+// runCase applies tc's setup, snapshots, applies its up, snapshots again
+// and returns the analysis.
+func runCase(t *testing.T, db *testdb.DB, tc ruleCase) []Finding {
+	t.Helper()
+	ctx := context.Background()
+	d := string(db.Dialect)
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	if setup, ok := tc.setup.get(d); ok {
+		execAll(t, conn, setup)
+	}
+	before, err := Inspect(ctx, conn, d)
+	require.NoError(t, err)
+	up, ok := tc.up.get(d)
+	require.True(t, ok, "no up for %s", d)
+	execAll(t, conn, up)
+	after, err := Inspect(ctx, conn, d)
+	require.NoError(t, err)
+	return compatFindings(stepInput{Dialect: d, Version: 2, Source: "00002_change.sql", UpSQL: up,
+		Before: before, After: after, NoTransaction: tc.noTx}, tc.opts)
+}
+
+func execAll(t *testing.T, conn *sql.Conn, script string) {
+	t.Helper()
+	for _, s := range strings.Split(script, ";\n") {
+		_, err := conn.ExecContext(context.Background(), s)
+		require.NoError(t, err, s)
+	}
+}
+
+func findingCodes(fs []Finding) []string {
+	out := []string{}
+	for _, f := range fs {
+		out = append(out, f.Code)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestCompatAcknowledgementAndSince(t *testing.T) {
+	db := testdb.New(t, testdb.SQLite)
+	tc := ruleCase{setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t DROP COLUMN a;\nCREATE TABLE x (id integer)"}}
+	base := runCase(t, db, tc)
+	require.Len(t, base, 1)
+	assert.Equal(t, SeverityError, base[0].Severity)
+
+	ack, err := annotation.Parse([]byte("-- rollsafe:contract reason=\"a is unread since release 4\"\n"))
+	require.NoError(t, err)
+	tests := []struct {
+		name     string
+		version  int64
+		ann      annotation.Set
+		opts     compatOptions
+		severity Severity
+		says     string
+	}{
+		{"plain", 2, nil, compatOptions{}, SeverityError, "drops column t.a"},
+		{"acknowledged", 2, ack, compatOptions{}, SeverityInfo, "acknowledged on line 1: a is unread since release 4"},
+		{"shipped", 2, nil, compatOptions{Since: 2}, SeverityInfo, "at or before --since 2"},
+		{"after since", 3, nil, compatOptions{Since: 2}, SeverityError, "drops column t.a"},
+	}
+	ctx := context.Background()
+	conn, err := testdb.New(t, testdb.SQLite).Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	execAll(t, conn, baseTable)
+	before, err := Inspect(ctx, conn, "sqlite")
+	require.NoError(t, err)
+	execAll(t, conn, "ALTER TABLE t DROP COLUMN a")
+	after, err := Inspect(ctx, conn, "sqlite")
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := compatFindings(stepInput{Dialect: "sqlite", Version: tt.version, Source: "00002_change.sql",
+				UpSQL: "ALTER TABLE t DROP COLUMN a", Annotations: tt.ann, Before: before, After: after}, tt.opts)
+			require.Len(t, got, 1)
+			assert.Equal(t, CodeColumnDropped, got[0].Code)
+			assert.Equal(t, tt.severity, got[0].Severity)
+			assert.Contains(t, got[0].Message, tt.says)
+		})
+	}
+	assert.Nil(t, compatFindings(stepInput{Dialect: "sqlite", Before: before, After: after}, compatOptions{Disabled: true}))
+}
+
+func TestCompatOnlineWarningsStayWarnings(t *testing.T) {
+	ack, err := annotation.Parse([]byte("-- rollsafe:contract reason=\"x\"\n"))
+	require.NoError(t, err)
+	before := &Snapshot{Dialect: "postgres", Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "integer"}, {Name: "a", Type: "integer", Nullable: true}}}}}
+	after := &Snapshot{Dialect: "postgres", Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "integer"}}, Indexes: []Index{{Name: "t_id", Parts: []string{"id"}}}}}}
+	got := compatFindings(stepInput{Dialect: "postgres", Version: 1, Source: "00001_x.sql", Annotations: ack, Before: before, After: after,
+		UpSQL: "ALTER TABLE t DROP COLUMN a; CREATE INDEX t_id ON t (id);"}, compatOptions{Since: 5})
+	require.Len(t, got, 2)
+	assert.Equal(t, CodeColumnDropped, got[0].Code)
+	assert.Equal(t, SeverityInfo, got[0].Severity)
+	assert.Equal(t, CodeIndexNotConcurrent, got[1].Code)
+	assert.Equal(t, SeverityWarning, got[1].Severity)
+}
