@@ -60,28 +60,29 @@ func (l *sqliteLocker) SessionLock(ctx context.Context, conn *sql.Conn) (err err
 		return lockErr(ctx, "setting busy_timeout", err)
 	}
 	l.restoreBT = true
-	if _, err := conn.ExecContext(ctx, "ATTACH DATABASE ? AS "+sqliteLockSchema, file+sqliteLockSuffix); err != nil {
-		return lockErr(ctx, "attaching "+file+sqliteLockSuffix, err)
-	}
-	l.attached = true
 	owner := fmt.Sprintf("pid %d", os.Getpid())
 	for {
-		err := l.try(ctx, conn, owner)
+		err := l.try(ctx, conn, file+sqliteLockSuffix, owner)
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
-			return lockErr(ctx, "taking the lock row", err)
-		}
-		if !sqliteBusy(err) {
-			return lockErr(ctx, "taking the lock row", err)
+		if ctx.Err() != nil || !sqliteBusy(err) {
+			return lockErr(ctx, "taking the lock row in "+file+sqliteLockSuffix, err)
 		}
 	}
 }
 
 // try makes one attempt to write the lock row, leaving the transaction open
 // when it succeeds.
-func (l *sqliteLocker) try(ctx context.Context, conn *sql.Conn, owner string) error {
+func (l *sqliteLocker) try(ctx context.Context, conn *sql.Conn, lockFile, owner string) error {
+	if !l.attached {
+		// Attaching reads schemas, which a writer committing in
+		// rollback-journal mode can make busy for a moment: retried too.
+		if _, err := conn.ExecContext(ctx, "ATTACH DATABASE ? AS "+sqliteLockSchema, lockFile); err != nil {
+			return err
+		}
+		l.attached = true
+	}
 	_, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+sqliteLockSchema+".rollsafe_lock ("+
 		"id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, acquired_at TEXT NOT NULL)")
 	if err != nil {

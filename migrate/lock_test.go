@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -160,4 +161,47 @@ func TestLockBlocksUntilFreeAndHonoursContext(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, res, 3)
 	})
+}
+
+// Without WAL, a SQLite writer needs every reader gone to commit: the lock's
+// waiting connections must not stand in the way of the migrations.
+func TestConcurrentRunnersSQLiteRollbackJournal(t *testing.T) {
+	const runners, migrations = 8, 6
+	path := filepath.Join(t.TempDir(), "app.db")
+	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)"
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	total := make([]int, runners)
+	errs := make([]error, runners)
+	for i := range runners {
+		db, err := sql.Open("sqlite", dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		r := newRunner(t, db, testdb.SQLite, sideEffects(migrations))
+		wg.Go(func() {
+			<-start
+			res, err := r.Up(ctx)
+			total[i], errs[i] = len(res), err
+		})
+	}
+	close(start)
+	wg.Wait()
+	sum := 0
+	for i := range runners {
+		require.NoError(t, errs[i], "runner %d", i)
+		sum += total[i]
+	}
+	assert.Equal(t, migrations, sum)
+
+	db, err := sql.Open("sqlite", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	var mode string
+	require.NoError(t, db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
+	assert.Equal(t, "delete", mode)
+	var rows, distinct int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*), COUNT(DISTINCT version) FROM applied_log").Scan(&rows, &distinct))
+	assert.Equal(t, migrations, rows)
+	assert.Equal(t, migrations, distinct)
 }
