@@ -118,6 +118,9 @@ type Switch[T any] struct {
 	breaker *gobreaker.CircuitBreaker[T]
 	metrics *switchMetrics
 	events  switchEvents
+	// epoch anchors latency measurement: time.Since(epoch) reads only the
+	// monotonic clock, which costs less than time.Now on every call.
+	epoch time.Time
 
 	killed   atomic.Bool
 	newCalls pathCounters
@@ -166,7 +169,7 @@ func NewSwitch[T any](client BooleanEvaluator, flagKey string, opts ...SwitchOpt
 	if err != nil {
 		return nil, err
 	}
-	s := &Switch[T]{client: client, flag: flagKey, cfg: cfg, logger: cfg.logger, metrics: metrics}
+	s := &Switch[T]{client: client, flag: flagKey, cfg: cfg, logger: cfg.logger, metrics: metrics, epoch: time.Now()}
 	minCalls, ratio := cfg.minCalls, cfg.tripRatio
 	s.breaker = gobreaker.NewCircuitBreaker[T](gobreaker.Settings{
 		Name:         flagKey,
@@ -247,14 +250,14 @@ func (s *Switch[T]) Run(ctx context.Context, evalCtx openfeature.EvaluationConte
 // callNew calls the new path, turns a panic into a *PanicError and counts
 // the call.
 func (s *Switch[T]) callNew(ctx context.Context, fn func(context.Context) (T, error)) (v T, err error) {
-	start := time.Now()
+	start := time.Since(s.epoch)
 	defer func() {
 		r := recover()
 		if r != nil {
 			var zero T
 			v, err = zero, &PanicError{Flag: s.flag, Value: r, Stack: debug.Stack()}
 		}
-		d := time.Since(start)
+		d := time.Since(s.epoch) - start
 		s.newCalls.observe(d, err != nil, r != nil)
 		s.metrics.call(ctx, pathNew, causeFlag, d, err != nil)
 	}()
@@ -262,9 +265,9 @@ func (s *Switch[T]) callNew(ctx context.Context, fn func(context.Context) (T, er
 }
 
 func (s *Switch[T]) runOld(ctx context.Context, cause callCause, fn func(context.Context) (T, error)) (T, error) {
-	start := time.Now()
+	start := time.Since(s.epoch)
 	v, err := fn(ctx)
-	d := time.Since(start)
+	d := time.Since(s.epoch) - start
 	s.oldCalls.observe(d, err != nil, false)
 	s.metrics.call(ctx, pathOld, cause, d, err != nil)
 	return v, err
