@@ -1,0 +1,69 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/open-feature/go-sdk/openfeature"
+	"github.com/open-feature/go-sdk/openfeature/isolated"
+	"github.com/open-feature/go-sdk/openfeature/memprovider"
+
+	"github.com/rollsafe/rollsafe/flags"
+)
+
+// switchClient serves one boolean flag, switched on, through OpenFeature's
+// in-memory provider.
+func switchClient(b *testing.B) *openfeature.Client {
+	b.Helper()
+	p := memprovider.NewInMemoryProvider(map[string]memprovider.InMemoryFlag{
+		"new-checkout": {Key: "new-checkout", State: memprovider.Enabled, DefaultVariant: "on",
+			Variants: map[string]any{"on": true, "off": false}},
+	})
+	api := isolated.NewAPI()
+	b.Cleanup(func() { _ = api.Shutdown(context.Background()) })
+	if err := api.SetProviderAndWait(context.Background(), p); err != nil {
+		b.Fatal(err)
+	}
+	return api.NewClient()
+}
+
+// BenchmarkSwitchRunVsBareIf: flags.Switch.Run against the code it
+// replaces, an evaluation through the same OpenFeature client and an if.
+// The difference between the two is what the breaker, the panic guard, the
+// per-path counts and the metrics cost (goal: at most 150 ns/op).
+func BenchmarkSwitchRunVsBareIf(b *testing.B) {
+	client := switchClient(b)
+	ctx := context.Background()
+	evalCtx := openfeature.EvaluationContext{}
+	newPath := func(context.Context) (int, error) { return 1, nil }
+	oldPath := func(context.Context) (int, error) { return 2, nil }
+
+	b.Run("openfeature-bare-if", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			on, _ := client.BooleanValue(ctx, "new-checkout", false, evalCtx)
+			var v int
+			var err error
+			if on {
+				v, err = newPath(ctx)
+			} else {
+				v, err = oldPath(ctx)
+			}
+			if err != nil || v != 1 {
+				b.Fatal(v, err)
+			}
+		}
+	})
+	b.Run("rollsafe-switch", func(b *testing.B) {
+		s, err := flags.NewSwitch[int](client, "new-checkout")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if v, err := s.Run(ctx, evalCtx, newPath, oldPath); err != nil || v != 1 {
+				b.Fatal(v, err)
+			}
+		}
+	})
+}
