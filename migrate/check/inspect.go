@@ -152,7 +152,7 @@ func (in *inspector) table(t *schema.Table) Table {
 		if ck, ok := a.(*schema.Check); ok {
 			expr := collapseSpace(ck.Expr)
 			c := Check{Name: ck.Name, Expr: expr}
-			if c.Name == "" || in.generatedCheckName(t.Name, c.Name) {
+			if c.Name == "" || in.generatedCheckName(t, c.Name) {
 				c.Name, c.Generated = t.Name+"_check_"+shortHash(expr), true
 			}
 			out.Checks = append(out.Checks, c)
@@ -306,7 +306,7 @@ func (in *inspector) generatedIndexName(table string, ix *schema.Index, parts []
 		if len(parts) > 0 && matchesDefault(ix.Name, parts[0]) {
 			return true
 		}
-		return regexp.MustCompile(`^` + regexp.QuoteMeta(table) + `_ibfk_\d+$`).MatchString(ix.Name)
+		return numberedAfter(ix.Name, table+"_ibfk_")
 	}
 	return false
 }
@@ -325,11 +325,12 @@ func (in *inspector) foreignKey(table string, fk *schema.ForeignKey) ForeignKey 
 	var generated bool
 	switch in.dialect {
 	case "sqlite":
-		generated = out.Name == ""
+		// SQLite has no constraint names of its own; atlas numbers them.
+		generated = out.Name == "" || strings.Trim(out.Name, "0123456789") == ""
 	case "postgres":
 		generated = out.Name == "" || matchesDefault(out.Name, table+"_"+strings.Join(out.Columns, "_")+"_fkey")
 	case "mysql":
-		generated = out.Name == "" || regexp.MustCompile(`^`+regexp.QuoteMeta(table)+`_ibfk_\d+$`).MatchString(out.Name)
+		generated = out.Name == "" || numberedAfter(out.Name, table+"_ibfk_")
 	}
 	if generated {
 		out.Name, out.Generated = table+"_"+strings.Join(out.Columns, "_")+"_fkey", true
@@ -337,14 +338,26 @@ func (in *inspector) foreignKey(table string, fk *schema.ForeignKey) ForeignKey 
 	return out
 }
 
-func (in *inspector) generatedCheckName(table, name string) bool {
+func (in *inspector) generatedCheckName(t *schema.Table, name string) bool {
 	switch in.dialect {
 	case "postgres":
-		return regexp.MustCompile(`^` + regexp.QuoteMeta(table) + `_.*check\d*$`).MatchString(name)
+		// table_column_check, table_check, with a number on a clash.
+		rest, ok := strings.CutPrefix(name, t.Name+"_")
+		return ok && strings.HasSuffix(strings.TrimRight(rest, "0123456789"), "check")
 	case "mysql":
-		return regexp.MustCompile(`^` + regexp.QuoteMeta(table) + `_chk_\d+$`).MatchString(name)
+		// MySQL: table_chk_N; MariaDB names a column's CHECK after the column.
+		if _, ok := t.Column(name); ok {
+			return true
+		}
+		return numberedAfter(name, t.Name+"_chk_")
 	}
 	return false
+}
+
+// numberedAfter reports whether name is prefix followed by digits only.
+func numberedAfter(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix)
+	return ok && rest != "" && strings.Trim(rest, "0123456789") == ""
 }
 
 func refAction(o schema.ReferenceOption) string {

@@ -135,8 +135,11 @@ func openServerScratch(ctx context.Context, c *config, create, drop string, scop
 		}
 		return nil, errors.Join(fmt.Errorf("%w: open scratch %s: %v", ErrUnreachable, name, redactErr(err, c.adminDSN)), dropAll(ctx))
 	}
+	c.logger.DebugContext(ctx, "created scratch database", "dialect", c.dialect, "name", name)
 	return &scratch{dialect: c.dialect, db: db, name: name, drop: func(ctx context.Context) error {
-		return errors.Join(db.Close(), dropAll(ctx))
+		err := errors.Join(db.Close(), dropAll(ctx))
+		c.logger.DebugContext(ctx, "dropped scratch database", "dialect", c.dialect, "name", name, "err", err)
+		return err
 	}}, nil
 }
 

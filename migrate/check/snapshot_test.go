@@ -1,0 +1,181 @@
+package check_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/pressly/goose/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollsafe/rollsafe/internal/testdb"
+	"github.com/rollsafe/rollsafe/migrate/check"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// cleanDir is the clean fixture of each dialect.
+var cleanDir = map[testdb.Dialect]string{
+	testdb.SQLite:   "testdata/clean",
+	testdb.Postgres: "testdata/postgres/clean",
+	testdb.MySQL:    "testdata/mysql/clean",
+}
+
+var gooseDialect = map[testdb.Dialect]goose.Dialect{
+	testdb.SQLite: goose.DialectSQLite3, testdb.Postgres: goose.DialectPostgres, testdb.MySQL: goose.DialectMySQL,
+}
+
+func inspect(t *testing.T, db *testdb.DB) *check.Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	s, err := check.Inspect(ctx, conn, string(db.Dialect))
+	require.NoError(t, err)
+	return s
+}
+
+func exec(t *testing.T, db *testdb.DB, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		_, err := db.ExecContext(context.Background(), s)
+		require.NoError(t, err, s)
+	}
+}
+
+// The canonical text of each dialect's clean schema, as a golden file.
+func TestSnapshotGolden(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		p, err := goose.NewProvider(gooseDialect[db.Dialect], db.DB, os.DirFS(cleanDir[db.Dialect]))
+		require.NoError(t, err)
+		_, err = p.Up(context.Background())
+		require.NoError(t, err)
+		got := inspect(t, db).String()
+		assert.NotContains(t, got, "goose_db_version")
+
+		golden := filepath.Join("testdata", "golden", string(db.Dialect)+".txt")
+		if *update {
+			require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
+			require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+		}
+		want, err := os.ReadFile(golden)
+		require.NoError(t, err, "run go test -update to create it")
+		assert.Equal(t, string(want), got)
+	})
+}
+
+// Two schemas that differ only in names the database made up give equal
+// snapshots.
+func TestGeneratedNamesDoNotDiffer(t *testing.T) {
+	build := map[testdb.Dialect][2][]string{
+		testdb.SQLite: {
+			{`CREATE TABLE p (id INTEGER PRIMARY KEY)`,
+				`CREATE TABLE t (a TEXT UNIQUE, b TEXT UNIQUE, c INTEGER REFERENCES p (id), CHECK (a <> b))`},
+			{`CREATE TABLE p (id INTEGER PRIMARY KEY)`,
+				`CREATE TABLE t (a TEXT, b TEXT, c INTEGER, UNIQUE (b), UNIQUE (a), FOREIGN KEY (c) REFERENCES p (id), CHECK (a <> b))`},
+		},
+		testdb.Postgres: {
+			{`CREATE TABLE p (id INTEGER PRIMARY KEY)`,
+				`CREATE TABLE t (a TEXT UNIQUE, c INTEGER REFERENCES p (id), CHECK (a <> ''))`},
+			{`CREATE TABLE p (id INTEGER, CONSTRAINT p_pkey PRIMARY KEY (id))`,
+				`CREATE TABLE t (a TEXT, c INTEGER)`,
+				`ALTER TABLE t ADD CONSTRAINT t_a_key1 UNIQUE (a)`,
+				`ALTER TABLE t ADD CONSTRAINT t_c_fkey1 FOREIGN KEY (c) REFERENCES p (id)`,
+				`ALTER TABLE t ADD CONSTRAINT t_a_check1 CHECK (a <> '')`},
+		},
+		testdb.MySQL: {
+			{`CREATE TABLE p (id INT PRIMARY KEY)`,
+				`CREATE TABLE t (a VARCHAR(10) UNIQUE, c INT, FOREIGN KEY (c) REFERENCES p (id), CHECK (a <> ''))`},
+			{`CREATE TABLE p (id INT, PRIMARY KEY (id))`,
+				`CREATE TABLE t (a VARCHAR(10), c INT)`,
+				`ALTER TABLE t ADD UNIQUE (a)`,
+				`ALTER TABLE t ADD FOREIGN KEY (c) REFERENCES p (id)`,
+				`ALTER TABLE t ADD CHECK (a <> '')`},
+		},
+	}
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		other := testdb.New(t, db.Dialect)
+		exec(t, db, build[db.Dialect][0]...)
+		exec(t, other, build[db.Dialect][1]...)
+		a, b := inspect(t, db), inspect(t, other)
+		assert.Empty(t, check.Diff(a, b), "a:\n%s\nb:\n%s", a, b)
+		require.NotNil(t, a.Table("t"))
+		assert.Len(t, a.Table("t").ForeignKeys, 1)
+		assert.Len(t, a.Table("t").Checks, 1)
+	})
+}
+
+func TestColumnOrderIsAReorderOnly(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		other := testdb.New(t, db.Dialect)
+		exec(t, db, `CREATE TABLE t (a INTEGER, b INTEGER, c INTEGER)`)
+		exec(t, other, `CREATE TABLE t (a INTEGER, c INTEGER, b INTEGER)`)
+		changes := check.Diff(inspect(t, db), inspect(t, other))
+		require.Len(t, changes, 1)
+		assert.Equal(t, check.Reordered, changes[0].Op)
+		assert.Equal(t, "a, b, c", changes[0].Before)
+		assert.Equal(t, "a, c, b", changes[0].After)
+	})
+}
+
+// serverFixtures are checked on PostgreSQL and MySQL/MariaDB.
+var serverFixtures = map[testdb.Dialect][]fixture{
+	testdb.Postgres: {
+		{dir: "postgres/clean", ok: true},
+		{dir: "postgres/not_null_column", codes: map[int64][]string{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
+			messageHas: `column "country" of relation "users" contains null values`},
+		{dir: "postgres/index_left_behind", codes: map[int64][]string{3: {check.CodeSchemaNotRestored}}, irreversible: []int64{3},
+			messageHas: "index orders.orders_by_day: left behind by down"},
+	},
+	testdb.MySQL: {
+		{dir: "mysql/clean", ok: true},
+		{dir: "mysql/unique_on_default", codes: map[int64][]string{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
+			messageHas: "Duplicate entry 'none'"},
+		{dir: "mysql/index_left_behind", codes: map[int64][]string{3: {check.CodeSchemaNotRestored, check.CodeReapplyFailed}}, irreversible: []int64{3},
+			messageHas: "index orders.orders_by_total: left behind by down"},
+	},
+}
+
+var reScratch = regexp.MustCompile(`created scratch database.* name=(rollsafe_check_[0-9a-f]+)`)
+
+// On a server, the check works in a schema/database of its own and drops it.
+func TestFixturesServer(t *testing.T) {
+	for _, d := range []testdb.Dialect{testdb.Postgres, testdb.MySQL} {
+		t.Run(string(d), func(t *testing.T) {
+			admin := testdb.New(t, d)
+			for _, fx := range serverFixtures[d] {
+				t.Run(filepath.Base(fx.dir), func(t *testing.T) {
+					var log bytes.Buffer
+					logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+					rep, err := check.Run(context.Background(), os.DirFS(filepath.Join("testdata", fx.dir)),
+						check.WithDatabase(string(d), admin.DSN), check.WithCompat(false), check.WithLogger(logger))
+					require.NoError(t, err)
+					assert.Equal(t, string(d), rep.Dialect)
+					assertFixture(t, fx, rep)
+
+					names := reScratch.FindAllStringSubmatch(log.String(), -1)
+					require.NotEmpty(t, names, "the scratch database is logged")
+					for _, n := range names {
+						assert.False(t, schemaExists(t, admin, n[1]), "scratch %s was dropped", n[1])
+					}
+				})
+			}
+		})
+	}
+}
+
+func schemaExists(t *testing.T, db *testdb.DB, name string) bool {
+	t.Helper()
+	var n int
+	err := db.QueryRowContext(context.Background(),
+		`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '`+name+`'`).Scan(&n)
+	require.NoError(t, err)
+	return n > 0
+}
