@@ -23,7 +23,6 @@ func rampFile(weightNew int) string {
 		"defaultVariant": "old", "targeting": {"fractional": [["new", ` + strconv.Itoa(weightNew) + `], ["old", ` + strconv.Itoa(100-weightNew) + `]]}}}}`
 }
 
-
 // fileHarness serves path through a FileSource and a Provider, with
 // evaluators running until the test stops them.
 type fileHarness struct {
