@@ -106,7 +106,11 @@ func (e *PartialError) Error() string {
 		if e.Transactional {
 			why = "MySQL commits DDL, and what ran before it, by itself"
 		}
-		fmt.Fprintf(&b, "; %s, so these %d statements stay applied:", why, len(e.Ran()))
+		if n := len(e.Ran()); n == 1 {
+			fmt.Fprintf(&b, "; %s, so 1 statement stays applied:", why)
+		} else {
+			fmt.Fprintf(&b, "; %s, so these %d statements stay applied:", why, n)
+		}
 		for i, s := range e.Ran() {
 			fmt.Fprintf(&b, " [%d] %s", i+1, abbreviate(s))
 		}

@@ -63,7 +63,7 @@ func (r *Runner) up(ctx context.Context, op string, target int64) (res []Result,
 			out, gerr = r.provider.UpTo(ctx, target)
 		}
 		if gerr != nil {
-			res, err = r.failure(op, "up", gerr, log)
+			res, err = r.failure(ctx, op, "up", gerr, log)
 			return err
 		}
 		res = r.fromGooseAll(out)
@@ -104,7 +104,7 @@ func (r *Runner) down(ctx context.Context, op string, target int64) (res []Resul
 			out, gerr = r.provider.DownTo(ctx, target)
 		}
 		if gerr != nil {
-			res, err = r.failure(op, "down", gerr, log)
+			res, err = r.failure(ctx, op, "down", gerr, log)
 			return err
 		}
 		res = r.fromGooseAll(out)
@@ -148,7 +148,7 @@ func (r *Runner) rollbackPlan(ctx context.Context, target int64) (plan []Migrati
 }
 
 // failure turns goose's error into the package's errors.
-func (r *Runner) failure(op, direction string, err error, log *statementLog) ([]Result, error) {
+func (r *Runner) failure(ctx context.Context, op, direction string, err error, log *statementLog) ([]Result, error) {
 	var pe *goose.PartialError
 	if !errors.As(err, &pe) || pe.Failed == nil {
 		return nil, fmt.Errorf("migrate: %s: %w", op, err)
@@ -168,7 +168,7 @@ func (r *Runner) failure(op, direction string, err error, log *statementLog) ([]
 		Transactional: !noTx,
 		Err:           err,
 	}
-	r.cfg.log.ErrorContext(context.Background(), "migration failed", "error", perr.Error())
+	r.cfg.log.ErrorContext(ctx, "migration failed", "version", failed.Version, "source", failed.Name(), "err", perr.Error())
 	return applied, perr
 }
 

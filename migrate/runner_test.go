@@ -1,10 +1,12 @@
 package migrate_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"testing/fstest"
 
@@ -320,4 +322,61 @@ func TestGoMigrations(t *testing.T) {
 		require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n))
 		assert.Equal(t, 0, n)
 	})
+}
+
+func TestLogger(t *testing.T) {
+	db := testdb.NewSQLite(t)
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r := newRunner(t, db.DB, db.Dialect, threeTables(), migrate.WithLogger(logger))
+	_, err := r.UpTo(context.Background(), 1)
+	require.NoError(t, err)
+	out := buf.String()
+	assert.Contains(t, out, `level=DEBUG msg="waiting for the migration lock" op="up to 1"`)
+	assert.Contains(t, out, `level=DEBUG msg="executing statement"`)
+	assert.Contains(t, out, `statement="CREATE TABLE t1 (id INTEGER PRIMARY KEY, name VARCHAR(50));"`)
+	assert.Contains(t, out, `level=INFO msg="migration up" version=1 source=00001_t1.sql`)
+}
+
+func BenchmarkUp(b *testing.B) {
+	fsys := fstest.MapFS{}
+	for i := 1; i <= 20; i++ {
+		fsys[fmt.Sprintf("%05d_t%d.sql", i, i)] = sqlFile(
+			fmt.Sprintf("CREATE TABLE t%d (id INTEGER PRIMARY KEY, name VARCHAR(50));", i),
+			fmt.Sprintf("DROP TABLE t%d;", i))
+	}
+	for _, lock := range []bool{true, false} {
+		b.Run(fmt.Sprintf("sqlite/20-migrations/lock=%v", lock), func(b *testing.B) {
+			db := testdb.NewSQLite(b)
+			var opts []migrate.Option
+			if !lock {
+				opts = append(opts, migrate.WithoutLock())
+			}
+			r, err := migrate.New(db.DB, migrate.SQLite, fsys, opts...)
+			require.NoError(b, err)
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := r.Up(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.DownTo(ctx, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkReady(b *testing.B) {
+	db := testdb.NewSQLite(b)
+	r, err := migrate.New(db.DB, migrate.SQLite, threeTables())
+	require.NoError(b, err)
+	ctx := context.Background()
+	_, err = r.Up(ctx)
+	require.NoError(b, err)
+	for b.Loop() {
+		if err := r.Ready(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
