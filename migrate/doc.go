@@ -34,9 +34,10 @@
 //     slices so that ctx is honoured. A process that dies releases it.
 //     An in-memory database is not locked: no other process can open it.
 //
-// The lock uses a connection of its own while goose works on another, so a
-// pool limited to one connection cannot take it (ErrLockUnavailable); use
-// WithoutLock where a single process is alone. Status, Version, Pending and
+// The lock uses a connection of its own while goose works on another (and a
+// Go migration outside a transaction on a third, from the pool), so a pool
+// whose MaxOpenConns is below that gets ErrLockUnavailable rather than a
+// deadlock; use WithoutLock where a single process is alone. Status, Version, Pending and
 // Ready never wait for the lock.
 //
 // # Irreversible migrations

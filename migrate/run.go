@@ -191,8 +191,9 @@ func (r *Runner) withLock(ctx context.Context, op string, fn func(context.Contex
 	if r.cfg.noLock {
 		return fn(ctx)
 	}
-	if r.db.Stats().MaxOpenConnections == 1 {
-		return fmt.Errorf("migrate: %s: %w: the pool allows one connection, and the lock holds one while the migrations need another; allow two (SetMaxOpenConns) or use WithoutLock", op, ErrLockUnavailable)
+	if limit, need := r.db.Stats().MaxOpenConnections, r.connsNeeded(); limit > 0 && limit < need {
+		return fmt.Errorf("migrate: %s: %w: MaxOpenConns is %d, and the lock holds a connection while the migrations need %d more; allow %d or use WithoutLock",
+			op, ErrLockUnavailable, limit, need-1, need)
 	}
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
@@ -218,4 +219,16 @@ func (r *Runner) withLock(ctx context.Context, op string, fn func(context.Contex
 		}
 	}()
 	return fn(ctx)
+}
+
+// connsNeeded is how many connections a locked call uses at once: the lock's,
+// goose's, and one more while a Go migration runs outside a transaction
+// (goose gives it the pool, not its own connection).
+func (r *Runner) connsNeeded() int {
+	for _, m := range r.migrations {
+		if m.Type == SourceGo && (m.NoTxUp || m.NoTxDown) {
+			return 3
+		}
+	}
+	return 2
 }

@@ -268,11 +268,24 @@ func TestSingleConnectionPool(t *testing.T) {
 
 	_, err := newRunner(t, pool, db.Dialect, threeTables()).Up(ctx)
 	require.ErrorIs(t, err, migrate.ErrLockUnavailable)
-	assert.ErrorContains(t, err, "WithoutLock")
+	assert.ErrorContains(t, err, "MaxOpenConns is 1, and the lock holds a connection while the migrations need 1 more; allow 2 or use WithoutLock")
 
-	res, err := newRunner(t, pool, db.Dialect, threeTables(), migrate.WithoutLock()).Up(ctx)
+	// A Go migration outside a transaction runs on the pool, beside goose's
+	// connection and the lock's: two are not enough.
+	pool.SetMaxOpenConns(2)
+	noTx := goose.NewGoMigration(9, &goose.GoFunc{RunDB: func(context.Context, *sql.DB) error { return nil }}, nil)
+	_, err = newRunner(t, pool, db.Dialect, threeTables(), migrate.WithGoMigrations(noTx)).Up(ctx)
+	require.ErrorIs(t, err, migrate.ErrLockUnavailable)
+	assert.ErrorContains(t, err, "allow 3")
+	pool.SetMaxOpenConns(3)
+	res, err := newRunner(t, pool, db.Dialect, threeTables(), migrate.WithGoMigrations(noTx)).UpTo(ctx, 1)
 	require.NoError(t, err)
-	assert.Len(t, res, 3)
+	assert.Len(t, res, 1)
+	pool.SetMaxOpenConns(1)
+
+	res, err = newRunner(t, pool, db.Dialect, threeTables(), migrate.WithoutLock()).Up(ctx)
+	require.NoError(t, err)
+	assert.Len(t, res, 2)
 }
 
 func TestGoMigrations(t *testing.T) {
