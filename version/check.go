@@ -8,6 +8,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Verdict is the outcome of negotiating with one peer.
@@ -54,10 +55,13 @@ type Checker struct {
 	self     *compiled
 	cfg      *config
 	verdicts metric.Int64Counter
+	tracer   trace.Tracer
 
 	mu    sync.RWMutex
 	cache map[checkKey]checked
 }
+
+const instrumentation = "github.com/rollsafe/rollsafe/version"
 
 // The cache is bounded so that peers announcing ever new versions cannot
 // grow it without limit; when full it starts afresh.
@@ -93,14 +97,19 @@ func NewChecker(self Manifest, opts ...Option) (*Checker, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	counter, err := mp.Meter("github.com/rollsafe/rollsafe/version").Int64Counter(
+	counter, err := mp.Meter(instrumentation).Int64Counter(
 		"rollsafe.version.peer.verdicts",
 		metric.WithDescription("Verdicts of version negotiation, one per peer per round."),
 		metric.WithUnit("{verdict}"))
 	if err != nil {
 		return nil, fmt.Errorf("version: metrics: %w", err)
 	}
-	return &Checker{self: c, cfg: cfg, verdicts: counter, cache: make(map[checkKey]checked)}, nil
+	tp := cfg.tracer
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return &Checker{self: c, cfg: cfg, verdicts: counter, tracer: tp.Tracer(instrumentation),
+		cache: make(map[checkKey]checked)}, nil
 }
 
 // Self returns the checker's own manifest, resolved.

@@ -79,6 +79,7 @@
 // # Telemetry
 //
 // Each negotiation adds one to the counter rollsafe.version.peer.verdicts per
-// peer, with attributes service and verdict, through the global
-// OpenTelemetry meter provider unless [WithMeterProvider] gives another.
+// peer, with attributes service and verdict, and records a span
+// version.Negotiate with the counts, through the global OpenTelemetry
+// providers unless [WithMeterProvider] or [WithTracerProvider] gives others.
 package version

@@ -81,6 +81,10 @@ func (m *Monitor) Negotiate(ctx context.Context) (Report, error) {
 		return r, err
 	}
 	r := m.checker.Negotiate(ctx, peers)
+	if err := ctx.Err(); err != nil {
+		// Cancelled peers read as unreachable: keep the last real report.
+		return r, fmt.Errorf("version: negotiate: %w", err)
+	}
 	m.mu.Lock()
 	m.report = r
 	m.rounds++

@@ -11,7 +11,9 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Peer is one peer to negotiate with.
@@ -73,6 +75,11 @@ func Negotiate(ctx context.Context, self Manifest, peers []Peer, opts ...Option)
 
 // Negotiate is [Negotiate] with this checker's manifest, options and cache.
 func (c *Checker) Negotiate(ctx context.Context, peers []Peer) Report {
+	ctx, span := c.tracer.Start(ctx, "version.Negotiate", trace.WithAttributes(
+		attribute.String("rollsafe.service", c.self.m.Service),
+		attribute.String("rollsafe.version", c.self.m.Version),
+		attribute.Int("rollsafe.peers", len(peers))))
+	defer span.End()
 	results := make([]PeerResult, len(peers))
 	work := make(chan int)
 	var wg sync.WaitGroup
@@ -104,10 +111,18 @@ func (c *Checker) Negotiate(ctx context.Context, peers []Peer) Report {
 			})
 		}
 	}
+	counts := map[Verdict]int{}
 	for _, r := range results {
-		c.verdicts.Add(ctx, 1, metric.WithAttributes(
+		counts[r.Verdict]++
+	}
+	for v, n := range counts {
+		c.verdicts.Add(ctx, int64(n), metric.WithAttributes(
 			attribute.String("service", c.self.m.Service),
-			attribute.String("verdict", string(r.Verdict))))
+			attribute.String("verdict", string(v))))
+		span.SetAttributes(attribute.Int("rollsafe.verdict."+string(v), n))
+	}
+	if counts[Incompatible] > 0 {
+		span.SetStatus(codes.Error, fmt.Sprintf("%d incompatible peers", counts[Incompatible]))
 	}
 	return Report{Self: c.self.m, Peers: results}
 }

@@ -3,6 +3,7 @@ package version_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,4 +162,33 @@ func TestFetch(t *testing.T) {
 	_, err = version.Fetch(ctx, serveFunc(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("{}")) }))
 	assert.ErrorIs(t, err, version.ErrInvalidManifest)
 	assert.ErrorContains(t, err, `manifest field "version": "" is missing`)
+}
+
+func TestNegotiateCustomPathAndClient(t *testing.T) {
+	h, err := version.NewHandler(version.Manifest{Service: "payments", Version: "1.5.0"})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var seen []string
+	peer := serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path+" "+r.Header.Get("X-Test"))
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+	client := &http.Client{Transport: headerTransport{}}
+	r, err := version.Negotiate(context.Background(), orders, version.URLs(peer),
+		version.WithPath("/internal/manifest"), version.WithHTTPClient(client), version.WithConcurrency(1))
+	require.NoError(t, err)
+	assert.Equal(t, version.Compatible, r.Peers[0].Verdict)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"/internal/manifest yes"}, seen)
+}
+
+type headerTransport struct{}
+
+func (headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Test", "yes")
+	return http.DefaultTransport.RoundTrip(r)
 }

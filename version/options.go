@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults used when the corresponding option is not given.
@@ -41,6 +42,7 @@ type config struct {
 	ticks       <-chan time.Time
 	observer    func(Report, error)
 	meter       metric.MeterProvider
+	tracer      trace.TracerProvider
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -207,6 +209,18 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 			return errors.New("nil meter provider")
 		}
 		c.meter = mp
+		return nil
+	}
+}
+
+// WithTracerProvider sets where negotiation spans go. Default: the global
+// OpenTelemetry tracer provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) error {
+		if tp == nil {
+			return errors.New("nil tracer provider")
+		}
+		c.tracer = tp
 		return nil
 	}
 }
