@@ -10,7 +10,10 @@ import (
 // statement text, because the diff cannot tell how a change was made.
 
 func onlineFindings(in stepInput, stmts []stmt, opts compatOptions) []Finding {
-	o := online{in: &in, opts: opts}
+	o := online{in: &in, opts: opts, lockTimeoutName: "lock_timeout"}
+	if in.Dialect == "mysql" {
+		o.lockTimeoutName = "lock_wait_timeout"
+	}
 	switch in.Dialect {
 	case "postgres":
 		for _, s := range stmts {
@@ -25,10 +28,10 @@ func onlineFindings(in stepInput, stmts []stmt, opts compatOptions) []Finding {
 	}
 	if opts.Timeouts && o.locks != "" {
 		var missing []string
-		if o.lockTimeoutAt < 0 {
+		if o.noLockTimeout {
 			missing = append(missing, o.lockTimeoutName)
 		}
-		if in.Dialect == "postgres" && o.stmtTimeoutAt < 0 {
+		if in.Dialect == "postgres" && o.noStmtTimeout {
 			missing = append(missing, "statement_timeout")
 		}
 		if len(missing) > 0 {
@@ -43,37 +46,25 @@ type online struct {
 	opts compatOptions
 	out  []Finding
 	// locks is the first existing table a statement locks; "" when none.
-	locks                        string
-	lockTimeoutAt, stmtTimeoutAt int // statement index of the SET, -1 before it
-	lockTimeoutName              string
-	n                            int  // index of the current statement
-	fkChecksOff                  bool // MySQL: SET foreign_key_checks = 0 ran
-	started                      bool
+	locks                          string
+	lockTimeoutSet, stmtTimeoutSet bool // a SET statement ran so far
+	noLockTimeout, noStmtTimeout   bool // not set before the first lock
+	lockTimeoutName                string
+	fkChecksOff                    bool // MySQL: SET foreign_key_checks = 0 ran
 }
 
 func (o *online) warn(code, format string, args ...any) {
 	o.out = append(o.out, o.in.finding(code, SeverityWarning, format, args...))
 }
 
-// lock records that the current statement locks the existing table t.
+// lock records that the current statement locks the existing table t,
+// and which timeouts were set before it.
 func (o *online) lock(t string) {
 	if o.locks != "" {
 		return
 	}
 	o.locks = t
-	// A timeout set after the first locking statement comes too late.
-	if o.lockTimeoutAt >= o.n {
-		o.lockTimeoutAt = -1
-	}
-	if o.stmtTimeoutAt >= o.n {
-		o.stmtTimeoutAt = -1
-	}
-}
-
-func (o *online) init(lockName string) {
-	if !o.started {
-		o.started, o.lockTimeoutAt, o.stmtTimeoutAt, o.lockTimeoutName = true, -1, -1, lockName
-	}
+	o.noLockTimeout, o.noStmtTimeout = !o.lockTimeoutSet, !o.stmtTimeoutSet
 }
 
 // setting reads "SET [SESSION|LOCAL|GLOBAL] name {=|TO} value" and returns
@@ -104,15 +95,13 @@ func (o *online) existing(table string) bool { return findTable(o.in.Before, tab
 
 // postgres applies the PostgreSQL rules to one statement.
 func (o *online) postgres(s stmt) {
-	o.init("lock_timeout")
-	defer func() { o.n++ }()
 	t := s.toks
 	if name, _, ok := setting(t); ok {
 		switch name {
 		case "lock_timeout":
-			o.lockTimeoutAt = o.n
+			o.lockTimeoutSet = true
 		case "statement_timeout":
-			o.stmtTimeoutAt = o.n
+			o.stmtTimeoutSet = true
 		}
 		return
 	}
@@ -345,8 +334,6 @@ func pgRewrites(sb, sa *Snapshot, a, b string, using bool) bool {
 
 // mysql applies the MySQL/MariaDB rules to one statement.
 func (o *online) mysql(s stmt) {
-	o.init("lock_wait_timeout")
-	defer func() { o.n++ }()
 	t := s.toks
 	if len(t) > 3 && t[0].is("SET") && t[1].is("STATEMENT") { // MariaDB: SET STATEMENT v=x FOR stmt
 		forAt := indexWord(t, "FOR")
@@ -354,14 +341,14 @@ func (o *online) mysql(s stmt) {
 			return
 		}
 		if hasWord(t[:forAt], "lock_wait_timeout") {
-			o.lockTimeoutAt = o.n
+			o.lockTimeoutSet = true
 		}
 		s = stmt{toks: t[forAt+1:], text: s.text}
 		t = s.toks
 	} else if name, value, ok := setting(t); ok {
 		switch name {
 		case "lock_wait_timeout":
-			o.lockTimeoutAt = o.n
+			o.lockTimeoutSet = true
 		case "foreign_key_checks":
 			o.fkChecksOff = value == "0" || value == "off"
 		}

@@ -2,6 +2,7 @@ package check
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -112,6 +113,9 @@ func readType(snap *Snapshot, t string) colType {
 			ct.precision, ct.scale = arg(0, 10), arg(1, 0)
 		} else {
 			ct.precision, ct.scale = arg(0, unbounded), arg(1, 0)
+			if len(nums) == 0 { // bare numeric: any precision and scale
+				ct.scale = unbounded
+			}
 		}
 	case "real", "float4":
 		ct.kind, ct.size = kindFloat, 4
@@ -271,7 +275,7 @@ func compareTypes(a, b colType) typeVerdict {
 	case kindInt:
 		narrower = b.size < a.size || a.unsigned != b.unsigned && b.size <= a.size || !a.unsigned && b.unsigned
 	case kindDecimal:
-		narrower = b.scale < a.scale || sub(b.precision, b.scale) < sub(a.precision, a.scale)
+		narrower = b.scale < a.scale || sub(b.precision, b.scale) < sub(a.precision, a.scale) || a.precision == unbounded && b.precision != unbounded
 	case kindEnum, kindSet:
 		narrower = !subset(a.values, b.values)
 	case kindDateTime:
@@ -282,8 +286,8 @@ func compareTypes(a, b colType) typeVerdict {
 	if narrower {
 		return typeNarrowed
 	}
-	if a.kind == b.kind && (a.kind == kindBool || a.kind == kindDate || a.kind == kindUUID || a.kind == kindNumeric) {
-		return typeSame
+	if a.size == b.size && a.scale == b.scale && a.precision == b.precision && a.unsigned == b.unsigned && slices.Equal(a.values, b.values) {
+		return typeSame // spelt differently, e.g. two SQLite types of one affinity
 	}
 	return typeWidened
 }
@@ -292,7 +296,7 @@ func compareTypes(a, b colType) typeVerdict {
 // and its reading are widenings; the rest change the kind.
 func crossKind(a, b colType) typeVerdict {
 	switch {
-	case a.kind == kindInt && b.kind == kindDecimal && b.scale == 0:
+	case a.kind == kindInt && b.kind == kindDecimal && (b.scale == 0 || b.precision == unbounded):
 		if sub(b.precision, 0) >= intDigits(a) {
 			return typeWidened
 		}
@@ -348,18 +352,9 @@ func sub(a, b int64) int64 {
 
 func subset(a, b []string) bool {
 	for _, v := range a {
-		if !contains(b, v) {
+		if !slices.Contains(b, v) {
 			return false
 		}
 	}
 	return true
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
