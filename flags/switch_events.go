@@ -105,10 +105,16 @@ func (e *switchEvents) flush(deliver func(SwitchEvent)) {
 		if !e.delivering.CompareAndSwap(false, true) {
 			return
 		}
-		for _, ev := range e.take() {
-			deliver(ev)
-		}
-		e.delivering.Store(false)
+		e.deliverQueued(deliver)
+	}
+}
+
+func (e *switchEvents) deliverQueued(deliver func(SwitchEvent)) {
+	// Deferred, so that a panic (of the logger, say) does not keep the
+	// token and silence every later event.
+	defer e.delivering.Store(false)
+	for _, ev := range e.take() {
+		deliver(ev)
 	}
 }
 
@@ -145,6 +151,18 @@ func (s *Switch[T]) deliver(ctx context.Context, ev SwitchEvent) {
 		))
 	}
 	for _, fn := range s.cfg.listeners {
-		fn(ev)
+		s.callListener(ctx, fn, ev)
 	}
+}
+
+// callListener keeps a listener's panic from failing the call that happened
+// to observe the change: it is logged instead.
+func (s *Switch[T]) callListener(ctx context.Context, fn func(SwitchEvent), ev SwitchEvent) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.LogAttrs(ctx, slog.LevelError, "flags: switch state listener panicked",
+				slog.String("flag", ev.Flag), slog.String("to", ev.To.String()), slog.Any("panic", r))
+		}
+	}()
+	fn(ev)
 }

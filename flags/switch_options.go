@@ -173,7 +173,8 @@ func WithSwitchMeterProvider(mp metric.MeterProvider) SwitchOption {
 // called one at a time, in the order the changes happened, on the goroutine
 // of a call that observed the change, after the Switch has released its
 // locks: a listener may call any method of the Switch. A listener should
-// return quickly, as a Run call waits for it. Default: none.
+// return quickly, as a Run call waits for it; a listener that panics is
+// logged and does not fail that call. Default: none.
 func WithStateListener(fn func(SwitchEvent)) SwitchOption {
 	return func(c *switchConfig) error {
 		if fn == nil {

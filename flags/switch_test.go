@@ -505,3 +505,26 @@ func TestSwitchStateStrings(t *testing.T) {
 		assert.Equal(t, want, st.String())
 	}
 }
+
+func TestSwitchSurvivesAPanickingListener(t *testing.T) {
+	client, _ := swClient(t, true)
+	var logs syncBuffer
+	var seen []flags.SwitchState
+	s, err := flags.NewSwitch[string](client, swFlag, flags.WithSwitchLogger(swLogger(&logs)),
+		flags.WithStateListener(func(ev flags.SwitchEvent) {
+			if ev.To == flags.SwitchKilled {
+				panic("listener bug")
+			}
+		}),
+		flags.WithStateListener(func(ev flags.SwitchEvent) { seen = append(seen, ev.To) }))
+	require.NoError(t, err)
+
+	s.Kill()
+	s.Revive()
+	var p strPaths
+	got, err := s.Run(context.Background(), openfeature.EvaluationContext{}, p.newPath, p.oldPath)
+	require.NoError(t, err)
+	assert.Equal(t, "new", got)
+	assert.Equal(t, []flags.SwitchState{flags.SwitchKilled, flags.SwitchClosed}, seen, "later listeners and events still run")
+	assert.Contains(t, logs.String(), `msg="flags: switch state listener panicked" flag=new-checkout to=killed panic="listener bug"`)
+}
