@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 // sqliteLocker takes the migration lock of a SQLite database by writing the
@@ -35,6 +36,7 @@ const (
 	sqliteLockSchema = "rollsafe_migrate_lock"
 	sqliteLockSuffix = ".rollsafe-lock"
 	lockPollMillis   = 100
+	sqliteRetryPause = 5 * time.Millisecond
 )
 
 func (l *sqliteLocker) SessionLock(ctx context.Context, conn *sql.Conn) (err error) {
@@ -68,6 +70,16 @@ func (l *sqliteLocker) SessionLock(ctx context.Context, conn *sql.Conn) (err err
 		}
 		if ctx.Err() != nil || !sqliteBusy(err) {
 			return lockErr(ctx, "taking the lock row in "+file+sqliteLockSuffix, err)
+		}
+		// Most attempts have already waited busy_timeout; a pause keeps
+		// those that fail at once (SQLITE_LOCKED in shared-cache mode) from
+		// spinning.
+		pause := time.NewTimer(sqliteRetryPause)
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return lockErr(ctx, "taking the lock row in "+file+sqliteLockSuffix, ctx.Err())
+		case <-pause.C:
 		}
 	}
 }

@@ -393,3 +393,20 @@ func BenchmarkReady(b *testing.B) {
 		}
 	}
 }
+
+func TestInMemorySQLite(t *testing.T) {
+	// A shared-cache in-memory database: every connection of the pool sees
+	// it, no other process can; the runner takes no lock and works.
+	db, err := sql.Open("sqlite", "file:"+t.Name()+"?mode=memory&cache=shared")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	ctx := context.Background()
+	r := newRunner(t, db, testdb.SQLite, threeTables())
+	res, err := r.Up(ctx)
+	require.NoError(t, err)
+	assert.Len(t, res, 3)
+	res, err = r.Down(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []int64{3}, versions(res))
+	assert.True(t, tableExists(t, db, "t2"))
+}
