@@ -11,6 +11,7 @@ func migrateCommand() command {
 			migrateDownCommand(),
 			migrateStatusCommand(),
 			migrateCheckCommand(),
+			migrateHashCommand(),
 		},
 	}
 }
