@@ -100,12 +100,7 @@ func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time) 
 		return result{value: f.variants[f.defaultVariant], variant: f.defaultVariant, reason: openfeature.StaticReason}
 	}
 	if f.split != nil {
-		tk, _ := flat[openfeature.TargetingKey].(string)
-		if tk == "" {
-			return f.fallback()
-		}
-		v := pickVariant(bucketHash(splitKey(f.key, tk)), f.split.weights, f.split.total)
-		return result{value: f.variants[v], variant: v, reason: openfeature.SplitReason}
+		return f.resolveSplit(flat)
 	}
 	tr := &evalTrace{key: f.key}
 	out, err := applyRule(f.targeting, ruleData(f.key, flat, now, tr))
@@ -143,6 +138,34 @@ func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time) 
 		}
 	}
 	return result{value: v, variant: name, reason: reason}
+}
+
+// resolveSplit answers a rule that is one fractional, exactly as the
+// interpreter would.
+func (f *flag) resolveSplit(flat openfeature.FlattenedContext) result {
+	var h uint32
+	attr := any(nil)
+	if f.split.bucketVar != "" {
+		attr = flat[f.split.bucketVar]
+	}
+	if attr != nil {
+		s, ok := bucketString(normalize(attr))
+		if !ok {
+			return failure(openfeature.NewGeneralResolutionError(fmt.Sprintf(
+				"targeting of flag %q: fractional: the bucketing value must be a string, number or boolean, not %s", f.key, describe(attr))))
+		}
+		h = bucketHash(s)
+	} else {
+		// Without a bucketing value: flag key and targeting key, and
+		// without a targeting key the default variant.
+		tk, _ := flat[openfeature.TargetingKey].(string)
+		if tk == "" {
+			return f.fallback()
+		}
+		h = bucketHash(splitKey(f.key, tk))
+	}
+	v := pickVariant(h, f.split.weights, f.split.total)
+	return result{value: f.variants[v], variant: v, reason: openfeature.SplitReason}
 }
 
 // fallback is the answer when targeting chooses nothing.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/murmur3"
 )
@@ -18,11 +19,12 @@ import (
 // and the variant is the first whose cumulative weight exceeds bucket.
 
 // fractionalRule is a targeting rule that is nothing but a fractional split
-// over the targeting key, with literal weights: evaluated without the
-// JsonLogic interpreter.
+// with literal weights, over the targeting key or over one top-level context
+// attribute ({"var": "name"}): evaluated without the JsonLogic interpreter.
 type fractionalRule struct {
-	weights []Weight
-	total   uint64
+	weights   []Weight
+	total     uint64
+	bucketVar string // "" buckets by flag key + targeting key
 }
 
 // bucketHash is the hash that decides a user's bucket.
@@ -198,14 +200,33 @@ func compileSplit(rule any) *fractionalRule {
 	if !ok {
 		return nil
 	}
-	if _, hasBucketBy, _ := splitArgs(args); hasBucketBy {
-		return nil
+	bucketBy, hasBucketBy, entries := splitArgs(args)
+	var bucketVar string
+	if hasBucketBy {
+		bucketVar = simpleVar(bucketBy)
+		if bucketVar == "" {
+			return nil
+		}
 	}
-	weights, total, err := parseWeights(args)
+	weights, total, err := parseWeights(entries)
 	if err != nil {
 		return nil
 	}
-	return &fractionalRule{weights: weights, total: total}
+	return &fractionalRule{weights: weights, total: total, bucketVar: bucketVar}
+}
+
+// simpleVar returns name for {"var": "name"} when name reads a top-level
+// attribute with no default, and "" for anything else.
+func simpleVar(rule any) string {
+	m, ok := rule.(map[string]any)
+	if !ok || len(m) != 1 {
+		return ""
+	}
+	name, ok := m["var"].(string)
+	if !ok || name == "" || strings.Contains(name, ".") {
+		return ""
+	}
+	return name
 }
 
 func describe(v any) string {

@@ -4,7 +4,9 @@ import (
 	"math"
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/murmur3"
@@ -159,4 +161,59 @@ func TestOpFractionalNeverPanics(t *testing.T) {
 	tr := &evalTrace{key: "f"}
 	assert.Nil(t, opFractional([]any{"k", []any{"a", "w"}}, map[string]any{traceKey: tr}))
 	assert.ErrorContains(t, tr.err, "weight")
+}
+
+// A rule that is one fractional is evaluated without the interpreter; it must
+// answer exactly as the interpreter does for the same split inside an "if".
+func TestSplitFastPathMatchesInterpreter(t *testing.T) {
+	set, err := Parse([]byte(`{"flags": {
+		"fast": {"state": "ENABLED", "variants": {"a": 1, "b": 2, "c": 3}, "defaultVariant": "c",
+			"targeting": {"fractional": [["a", 30], ["b", 70]]}},
+		"slow": {"state": "ENABLED", "variants": {"a": 1, "b": 2, "c": 3}, "defaultVariant": "c",
+			"targeting": {"if": [true, {"fractional": [{"cat": [{"var": "$flagd.flagKey"}, {"var": "targetingKey"}]}, ["a", 30], ["b", 70]]}, null]}},
+		"fast-var": {"state": "ENABLED", "variants": {"a": 1, "b": 2, "c": 3}, "defaultVariant": "c",
+			"targeting": {"fractional": [{"var": "org"}, ["a", 30], ["b", 70]]}},
+		"slow-var": {"state": "ENABLED", "variants": {"a": 1, "b": 2, "c": 3}, "defaultVariant": "c",
+			"targeting": {"if": [true, {"fractional": [{"var": "org"}, ["a", 30], ["b", 70]]}, null]}}
+	}}`))
+	require.NoError(t, err)
+	require.NotNil(t, set.flags["fast"].split)
+	require.NotNil(t, set.flags["fast-var"].split)
+	require.Nil(t, set.flags["slow"].split)
+	now := func() time.Time { return time.Unix(0, 0) }
+	for i := range 300 {
+		flat := openfeature.FlattenedContext{"targetingKey": "u" + strconv.Itoa(i)}
+		switch i % 3 {
+		case 1:
+			flat["org"] = "org-" + strconv.Itoa(i)
+		case 2:
+			flat["org"] = int64(i)
+		}
+		fast := set.evaluate("fast", KindNumber, flat, now)
+		// "slow" hashes "slow"+key where "fast" hashes "fast"+key: compare
+		// the variant the definition gives for each.
+		slow := set.evaluate("slow", KindNumber, openfeature.FlattenedContext{"targetingKey": flat["targetingKey"]}, now)
+		require.Equal(t, pickVariant(bucketHash("fast"+flat["targetingKey"].(string)), []Weight{{"a", 30}, {"b", 70}}, 100), fast.variant)
+		require.Equal(t, pickVariant(bucketHash("slow"+flat["targetingKey"].(string)), []Weight{{"a", 30}, {"b", 70}}, 100), slow.variant)
+		fv := set.evaluate("fast-var", KindNumber, flat, now)
+		sv := set.evaluate("slow-var", KindNumber, flat, now)
+		if org, ok := flat["org"]; ok {
+			require.Equal(t, sv.variant, fv.variant, "context %v", flat)
+			s, _ := bucketString(normalize(org))
+			require.Equal(t, pickVariant(bucketHash(s), []Weight{{"a", 30}, {"b", 70}}, 100), fv.variant)
+		} else {
+			tk := flat["targetingKey"].(string)
+			require.Equal(t, pickVariant(bucketHash("fast-var"+tk), []Weight{{"a", 30}, {"b", 70}}, 100), fv.variant)
+			require.Equal(t, pickVariant(bucketHash("slow-var"+tk), []Weight{{"a", 30}, {"b", 70}}, 100), sv.variant)
+		}
+		require.Equal(t, openfeature.SplitReason, fv.reason)
+		require.Equal(t, openfeature.SplitReason, sv.reason)
+	}
+	// Neither key nor attribute: the default variant, both ways.
+	fv := set.evaluate("fast-var", KindNumber, openfeature.FlattenedContext{}, now)
+	sv := set.evaluate("slow-var", KindNumber, openfeature.FlattenedContext{}, now)
+	assert.Equal(t, openfeature.DefaultReason, fv.reason)
+	assert.Equal(t, "c", fv.variant)
+	assert.Equal(t, fv.variant, sv.variant)
+	assert.Equal(t, openfeature.DefaultReason, sv.reason)
 }

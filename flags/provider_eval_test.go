@@ -27,7 +27,7 @@ func pvSet(t testing.TB) *flags.Set {
 
 // pvClient registers p with a fresh isolated OpenFeature API and returns a
 // client of it; the API shuts down (and with it p) when the test ends.
-func pvClient(t testing.TB, p *flags.Provider) *openfeature.Client {
+func pvClient(t testing.TB, p openfeature.FeatureProvider) *openfeature.Client {
 	t.Helper()
 	api := isolated.NewAPI()
 	t.Cleanup(func() { _ = api.Shutdown(context.Background()) })
