@@ -116,7 +116,10 @@ func NewChecker(self Manifest, opts ...Option) (*Checker, error) {
 func (c *Checker) Self() Manifest { return c.self.m }
 
 // Check returns the verdict on a peer's manifest: Compatible, Incompatible
-// or, when the manifest is not valid, Invalid. The result's Source and
+// or, when the manifest is not valid, Invalid. A cached verdict is reused for
+// any peer with the same service, version and constraint on us; the peer's
+// other fields are validated only on a cache miss (ParseManifest, which
+// negotiation uses, validates them all). The result's Source and
 // Manifest are left empty. The returned Reasons slice is shared with the
 // cache and must not be modified.
 func (c *Checker) Check(peer Manifest) PeerResult {

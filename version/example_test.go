@@ -110,3 +110,10 @@ func ExampleSchemaCheck() {
 	// Output:
 	// orders 2.4.0 needs a schema version in ">=12 <=15" but the database is at 16: 16.0.0 is greater than 15
 }
+
+// httptestServer serves h at path on 127.0.0.1.
+func httptestServer(path string, h http.Handler) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	return httptest.NewServer(mux)
+}

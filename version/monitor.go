@@ -59,6 +59,10 @@ func Startup(ctx context.Context, self Manifest, d Discovery, opts ...Option) (*
 	return m, nil
 }
 
+// Self returns the monitor's own manifest, resolved: what it serves and
+// negotiates with, release id included.
+func (m *Monitor) Self() Manifest { return m.checker.Self() }
+
 // Checker returns the monitor's checker (its own manifest, cache and policy).
 func (m *Monitor) Checker() *Checker { return m.checker }
 

@@ -3,6 +3,7 @@ package version_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +46,14 @@ func TestNegotiateRealPeers(t *testing.T) {
 		{"server error", serveFunc(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 503) }),
 			want{version.Unreachable, "", "answered 503 Service Unavailable"}},
 		{"connection refused", closedURL(t), want{version.Unreachable, "", "connection refused"}},
+		{"answers too much", serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(`{"service":"payments","version":"1.5.0","apis":["` + strings.Repeat("x", version.MaxManifestSize) + `"]}`))
+		}), want{version.Invalid, "", "answered more than 1048576 bytes"}},
+		{"starts answering, then stalls", serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(`{"service":"payments",`))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}), want{version.Unreachable, "", "no answer within 300ms"}},
 		{"not a URL", "ftp://example.com/", want{version.Unreachable, "", `peer "ftp://example.com/" is not an http or https URL`}},
 	}
 	peers := make([]version.Peer, len(cases))
