@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/open-feature/go-sdk/openfeature"
+
+	"github.com/rollsafe/rollsafe/flags"
+)
+
+// orders is the service's own API.
+type orders struct {
+	db      *sql.DB
+	summary *flags.Switch[[]customerSummary]
+}
+
+// customerSummary is one line of GET /summary.
+type customerSummary struct {
+	Customer   string `json:"customer"`
+	Orders     int    `json:"orders"`
+	TotalCents int64  `json:"totalCents"`
+}
+
+func (o *orders) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /summary", o.handleSummary)
+}
+
+// handleSummary answers with the order totals per customer. The flag
+// orders-summary-v2 chooses between the new implementation (one aggregate
+// query) and the old one (totals added up in Go). The query parameter
+// ?fail=new makes the new implementation fail, to watch the breaker send
+// traffic back to the old one.
+func (o *orders) handleSummary(w http.ResponseWriter, r *http.Request) {
+	evalCtx := openfeature.NewEvaluationContext(r.Header.Get("X-User"), nil)
+	failNew := r.URL.Query().Get("fail") == "new"
+	path := "old"
+	lines, err := o.summary.Run(r.Context(), evalCtx,
+		func(ctx context.Context) ([]customerSummary, error) {
+			if failNew {
+				return nil, errors.New("summary v2: simulated failure")
+			}
+			path = "new"
+			return o.summaryV2(ctx)
+		},
+		func(ctx context.Context) ([]customerSummary, error) {
+			path = "old"
+			return o.summaryV1(ctx)
+		})
+	w.Header().Set("X-Code-Path", path)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(lines)
+}
+
+// summaryV2 is the new implementation: the database aggregates.
+func (o *orders) summaryV2(ctx context.Context) ([]customerSummary, error) {
+	rows, err := o.db.QueryContext(ctx, `
+		SELECT c.name, COUNT(o.id), COALESCE(SUM(o.total_cents), 0)
+		FROM customers c LEFT JOIN orders o ON o.customer_id = c.id
+		GROUP BY c.id, c.name ORDER BY c.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []customerSummary{}
+	for rows.Next() {
+		var s customerSummary
+		if err := rows.Scan(&s.Customer, &s.Orders, &s.TotalCents); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// summaryV1 is the old implementation: every order is read and added up.
+func (o *orders) summaryV1(ctx context.Context) ([]customerSummary, error) {
+	rows, err := o.db.QueryContext(ctx, `
+		SELECT c.name, o.total_cents
+		FROM customers c LEFT JOIN orders o ON o.customer_id = c.id
+		ORDER BY c.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []customerSummary{}
+	for rows.Next() {
+		var name string
+		var total sql.NullInt64
+		if err := rows.Scan(&name, &total); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].Customer != name {
+			out = append(out, customerSummary{Customer: name})
+		}
+		if total.Valid {
+			out[len(out)-1].Orders++
+			out[len(out)-1].TotalCents += total.Int64
+		}
+	}
+	return out, rows.Err()
+}
+
+// seed adds demonstration data to an empty database.
+func (o *orders) seed(ctx context.Context) error {
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM customers").Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	for _, stmt := range []string{
+		"INSERT INTO customers (id, email, name) VALUES (1, 'ada@example.com', 'Ada'), (2, 'grace@example.com', 'Grace')",
+		"INSERT INTO orders (customer_id, total_cents) VALUES (1, 1250), (1, 800), (2, 4100)",
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
