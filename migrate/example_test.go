@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"testing/fstest"
 
+	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the "sqlite" driver; the migrate package imports none
 
 	"github.com/rollsafe/rollsafe/migrate"
@@ -71,4 +73,57 @@ func Example() {
 	// version: 3 <nil>
 	// ready after: <nil>
 	// refused: 00003_purge_unverified.sql - deletes unverified sign-ups; a down cannot bring them back
+}
+
+func ExampleWithGoMigrations() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "rollsafe-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	db, err := sql.Open("sqlite", filepath.Join(dir, "app.db"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+
+	migrations := fstest.MapFS{
+		"00001_plans.sql": {Data: []byte("-- +goose Up\nCREATE TABLE plans (name TEXT PRIMARY KEY, cents INTEGER NOT NULL);\n" +
+			"-- +goose Down\nDROP TABLE plans;\n")},
+	}
+	seed := goose.NewGoMigration(2,
+		&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO plans VALUES ('free', 0), ('pro', 900)")
+			return err
+		}},
+		&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "DELETE FROM plans")
+			return err
+		}})
+	r, err := migrate.New(db, migrate.SQLite, migrations, migrate.WithGoMigrations(seed))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	applied, err := r.Up(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, res := range applied {
+		fmt.Println(res.Direction, res.Type, res.Name())
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM plans").Scan(&n); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("plans:", n)
+	// Output:
+	// up sql 00001_plans.sql
+	// up go version 2
+	// plans: 2
 }
