@@ -1,0 +1,102 @@
+// Package flags decides which code path runs for a request, and lets that
+// decision be switched off everywhere, at once, without a redeploy.
+//
+// It has two halves. [Provider] is an OpenFeature provider that evaluates flag
+// definitions written in the flagd format, read from a [Source] (a watched
+// file, memory, or a store of your own). [Switch] guards one code path with a
+// boolean flag and a circuit breaker, and sends traffic back to the old path
+// by itself when the new one fails.
+//
+// # Flag definitions
+//
+// Definitions use flagd's JSON format (YAML with the same structure works
+// too), so that a file moves between rollsafe and flagd unchanged:
+//
+//	{
+//	  "$evaluators": {"staff": {"ends_with": [{"var": "email"}, "@example.com"]}},
+//	  "flags": {
+//	    "new-checkout": {
+//	      "state": "ENABLED",
+//	      "variants": {"on": true, "off": false},
+//	      "defaultVariant": "off",
+//	      "targeting": {"if": [{"$ref": "staff"}, "on", {"fractional": [["on", 10], ["off", 90]]}]}
+//	    }
+//	  }
+//	}
+//
+// [Parse] validates everything it can before a definition is used: states,
+// one JSON type for all variants of a flag, default and targeted variant
+// names, operators and their arguments, $ref references (cycles included).
+// Every problem names its flag and field ([ValidationError]).
+//
+// # Targeting
+//
+// Targeting rules are JsonLogic, evaluated by
+// github.com/diegoholiveira/jsonlogic/v3, with flagd's operators:
+//
+//   - fractional: a deterministic split. The user's bucket is MurmurHash3
+//     (x86, 32-bit, seed 0) of flag key + targeting key, or of the value of a
+//     bucketing expression given as first argument; bucket =
+//     hash × total weight >> 32, and variants take the buckets in order by
+//     weight. Weights are whole numbers, 1 when left out, so 1:999 is a
+//     0.1 % rollout. The same user lands in the same variant as under flagd,
+//     and widening a split only moves users towards the growing variant.
+//     Without a targeting key or bucketing value the default variant answers.
+//   - sem_ver: [version, op, version] with op one of = != < <= > >= ^ (same
+//     major) ~ (same major and minor).
+//   - starts_with, ends_with: [string, affix].
+//
+// A rule reads the evaluation context's attributes, "targetingKey",
+// "$flagd.flagKey" and "$flagd.timestamp" (unix seconds, from [WithClock]).
+// An attribute that does not fit an operator (a missing value, a version that
+// does not parse) makes the comparison false, as in flagd. A rule that is one
+// fractional over the targeting key or over one attribute is evaluated
+// without the interpreter.
+//
+// # Reasons and errors
+//
+// Every evaluation answers with one of these reasons:
+//
+//	STATIC           no targeting: the default variant
+//	TARGETING_MATCH  targeting chose the variant
+//	SPLIT            the variant came from fractional
+//	DEFAULT          targeting returned null (or no targeting key reached a
+//	                 fractional): the default variant, or the caller's default
+//	                 value when the flag has none
+//	DISABLED         the flag's state is DISABLED: the caller's default value,
+//	                 without an error
+//	ERROR            one of the error codes below, with the caller's default value
+//
+// Error codes: FLAG_NOT_FOUND (no such key), TYPE_MISMATCH (the call asks for
+// another type than the flag's variants, or Int for a fractional number),
+// PARSE_ERROR (the source's first definitions were refused, so there are
+// none), PROVIDER_NOT_READY (before Init, after Shutdown, or the source could
+// not be read at all) and GENERAL (a targeting rule failed or named a variant
+// the flag lacks). TARGETING_KEY_MISSING is never returned.
+//
+// # Sources, reloads and events
+//
+// A [Source] delivers definitions and their changes. [FileSource] watches a
+// file through its directory, so an atomic rename and an in-place rewrite are
+// both seen; [MemorySource] serves tests, examples and programs that build
+// definitions themselves. A [Writer] is a source that can be changed from Go
+// (a flag's state, a split's weights), the shape a database-backed source
+// shared by a fleet takes.
+//
+// New definitions replace the old ones atomically; evaluation takes no lock.
+// Definitions that do not parse or validate, a half-written file included,
+// are refused: the last good ones keep serving, the refusal is logged and
+// counted (rollsafe.flags.definitions.loads, outcome=refused) and the
+// provider emits STALE. The next good definitions bring READY and
+// CONFIGURATION_CHANGED, whose FlagChanges lists the keys that changed.
+// ERROR is emitted only when the source can no longer follow changes, or
+// when there were never good definitions: in the OpenFeature SDK's state
+// machine only a READY event leaves ERROR.
+//
+// # Registering the provider
+//
+// rollsafe never calls openfeature.SetProvider: register the provider with
+// the global API or an isolated one (isolated.NewAPI), and pass the client to
+// the code that needs it. The SDK calls [Provider.Init], which waits for the
+// first definitions, and [Provider.Shutdown], which stops the watch.
+package flags
