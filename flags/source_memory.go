@@ -6,16 +6,27 @@ import (
 )
 
 // MemorySource holds flag definitions in memory: for tests, examples, and
-// programs that build their definitions themselves. It is a [Writer]. Every
-// change reaches each watching [Provider]; changes made faster than a
-// watcher takes them are merged, the last one winning. Its methods are safe
-// for concurrent use.
+// programs that build their definitions themselves. It is a [Writer]. A
+// change reaches every watching [Provider] before the method that made it
+// returns, so the next evaluation sees it. Its methods are safe for
+// concurrent use.
 type MemorySource struct {
-	mu      sync.Mutex
-	set     *Set
-	refused error         // the last refused change, until the next good one
-	version uint64        // counts changes, refused ones included
-	wake    chan struct{} // closed and replaced on every change
+	mu       sync.Mutex
+	set      *Set
+	refused  error  // the last refused change, until the next good one
+	version  uint64 // counts changes, refused ones included
+	watchers map[*memWatcher]struct{}
+}
+
+// memWatcher is one Watch call. Its lock makes deliveries to it one at a
+// time, and each delivery reads the source's latest state, so that writers
+// racing each other can never leave a watcher on an older set.
+type memWatcher struct {
+	mu          sync.Mutex
+	changed     func(*Set, error)
+	delivered   *Set
+	seenRefusal uint64
+	closed      bool
 }
 
 var _ Writer = (*MemorySource)(nil)
@@ -25,7 +36,7 @@ func NewMemorySource(set *Set) *MemorySource {
 	if set == nil {
 		set = &Set{}
 	}
-	return &MemorySource{set: set, wake: make(chan struct{})}
+	return &MemorySource{set: set, watchers: map[*memWatcher]struct{}{}}
 }
 
 // Set returns the definitions the source holds now.
@@ -40,7 +51,7 @@ func (m *MemorySource) Replace(_ context.Context, set *Set) error {
 	if set == nil {
 		set = &Set{}
 	}
-	m.publish(set, nil)
+	m.publish(func(*Set) (*Set, error) { return set, nil })
 	return nil
 }
 
@@ -49,12 +60,8 @@ func (m *MemorySource) Replace(_ context.Context, set *Set) error {
 // returned and passed to every watcher, and the previous definitions stay.
 func (m *MemorySource) ReplaceJSON(_ context.Context, data []byte) error {
 	set, err := Parse(data)
-	if err != nil {
-		m.publish(nil, err)
-		return err
-	}
-	m.publish(set, nil)
-	return nil
+	m.publish(func(*Set) (*Set, error) { return set, err })
+	return err
 }
 
 // SetState enables or disables the flag named key.
@@ -68,57 +75,84 @@ func (m *MemorySource) SetWeights(_ context.Context, key string, weights []Weigh
 	return m.update(func(s *Set) (*Set, error) { return s.withWeights(key, weights) })
 }
 
-// update applies change under the lock, so that two writers never lose one
-// another's change.
+// update applies a write; a write that fails changes nothing and tells no
+// watcher.
 func (m *MemorySource) update(change func(*Set) (*Set, error)) error {
+	var failed error
+	m.publish(func(s *Set) (*Set, error) {
+		next, err := change(s)
+		if err != nil {
+			failed = err
+			return nil, nil
+		}
+		return next, nil
+	})
+	return failed
+}
+
+// publish applies change to the current set under the lock (so that two
+// writers never lose one another's change), then delivers the result to every
+// watcher outside it. change returns the new set, or the error that refuses
+// a change; (nil, nil) changes nothing.
+func (m *MemorySource) publish(change func(*Set) (*Set, error)) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	next, err := change(m.set)
-	if err != nil {
-		return err
+	next, refused := change(m.set)
+	if next == nil && refused == nil {
+		m.mu.Unlock()
+		return
 	}
-	m.publishLocked(next, nil)
-	return nil
-}
-
-func (m *MemorySource) publish(set *Set, refused error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.publishLocked(set, refused)
-}
-
-func (m *MemorySource) publishLocked(set *Set, refused error) {
-	if set != nil {
-		m.set = set
+	if next != nil {
+		m.set = next
 	}
 	m.refused = refused
 	m.version++
-	close(m.wake)
-	m.wake = make(chan struct{})
+	watchers := make([]*memWatcher, 0, len(m.watchers))
+	for w := range m.watchers {
+		watchers = append(watchers, w)
+	}
+	m.mu.Unlock()
+	for _, w := range watchers {
+		m.deliver(w)
+	}
 }
 
-// Watch implements [Source].
-func (m *MemorySource) Watch(ctx context.Context, changed func(*Set, error)) error {
-	var delivered *Set
-	var seenRefusal uint64
-	for {
-		m.mu.Lock()
-		set, refused, version, wake := m.set, m.refused, m.version, m.wake
-		m.mu.Unlock()
-		if set != delivered {
-			delivered = set
-			changed(set, nil)
-		}
-		// A refusal is newer than the set it left in place: a good change
-		// clears it.
-		if refused != nil && version != seenRefusal {
-			seenRefusal = version
-			changed(nil, refused)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		}
+// deliver brings w up to date with the source.
+func (m *MemorySource) deliver(w *memWatcher) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
 	}
+	m.mu.Lock()
+	set, refused, version := m.set, m.refused, m.version
+	m.mu.Unlock()
+	if set != w.delivered {
+		w.delivered = set
+		w.changed(set, nil)
+	}
+	// A refusal is newer than the set it left in place: a good change
+	// clears it.
+	if refused != nil && version != w.seenRefusal {
+		w.seenRefusal = version
+		w.changed(nil, refused)
+	}
+}
+
+// Watch implements [Source]. Changes are delivered on the goroutine that
+// makes them.
+func (m *MemorySource) Watch(ctx context.Context, changed func(*Set, error)) error {
+	w := &memWatcher{changed: changed}
+	m.mu.Lock()
+	m.watchers[w] = struct{}{}
+	m.mu.Unlock()
+	m.deliver(w)
+	<-ctx.Done()
+	m.mu.Lock()
+	delete(m.watchers, w)
+	m.mu.Unlock()
+	// Wait out a delivery in progress, and refuse later ones.
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	return nil
 }
