@@ -180,7 +180,7 @@ func New(opts ...Option) (*Checker, error) {
 	c.base, c.cancelBase = context.WithCancel(context.Background())
 	c.checks.Store(&snapshot{})
 	c.subscribers.Store(&[]listener{})
-	c.drainOut = c.newOutcome(drainingCheck(), Result{}, ErrDraining, c.cfg.clock(), 0)
+	c.drainOut = c.newOutcome(drainingCheck(), Result{}, ErrDraining, time.Time{}, 0)
 	return c, nil
 }
 
