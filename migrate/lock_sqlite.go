@@ -23,7 +23,7 @@ import (
 // lock, so it holds no lock there either (with or without WAL).
 //
 // The connection's busy_timeout is lowered while waiting so that ctx is
-// honoured within lockPoll, and restored afterwards.
+// honoured within lockPollMillis, and restored afterwards.
 type sqliteLocker struct {
 	attached  bool
 	inTx      bool

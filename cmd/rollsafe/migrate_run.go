@@ -157,6 +157,15 @@ func (rf *runnerFlags) open(e *env, cmd string, args []string) (*sql.DB, *migrat
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fail("%s is not a directory", dir)
 	}
+	if d == migrate.SQLite && cmd != "up" {
+		// Opening a SQLite file that does not exist creates it: only up
+		// may do that, status and down would report on an empty database.
+		if p := sqlitePath(rf.dsn); p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return fail("no SQLite database at %s", p)
+			}
+		}
+	}
 	driver, source, err := driverDSN(d, rf.dsn)
 	if err != nil {
 		return fail("--dsn %s: %v", dsn.Redact(rf.dsn), err)
@@ -350,6 +359,16 @@ func driverDSN(d migrate.Dialect, s string) (driver, source string, err error) {
 		s += sep + "_pragma=busy_timeout(5000)"
 	}
 	return "sqlite", s, nil
+}
+
+// sqlitePath returns the file a SQLite DSN names, "" for an in-memory one.
+func sqlitePath(s string) string {
+	s = strings.TrimPrefix(s, "file:")
+	s, _, _ = strings.Cut(s, "?")
+	if s == ":memory:" || strings.HasPrefix(s, ":memory:") {
+		return ""
+	}
+	return s
 }
 
 // scrub removes the DSN and its password from a message, wherever a driver

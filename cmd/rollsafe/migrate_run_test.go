@@ -99,6 +99,7 @@ func TestMigrateRunnerFailureExitsOne(t *testing.T) {
 
 func TestMigrateRunnerCannotRun(t *testing.T) {
 	sqlite := filepath.Join(t.TempDir(), "app.db")
+	missing := filepath.Join(t.TempDir(), "missing.db")
 	badAnnotation := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(badAnnotation, "00001_x.sql"),
 		[]byte("-- rollsafe:irreversible\n-- +goose Up\nSELECT 1;\n"), 0o600))
@@ -114,6 +115,8 @@ func TestMigrateRunnerCannotRun(t *testing.T) {
 		{"missing directory", []string{"up", "--dialect", "sqlite", "--dsn", sqlite, "no/such/dir"}, "no/such/dir is not a directory"},
 		{"bad annotation", []string{"up", "--dialect", "sqlite", "--dsn", sqlite, badAnnotation}, "00001_x.sql"},
 		{"bad format", []string{"status", "--format", "xml", "--dialect", "sqlite", "--dsn", sqlite, runnerFixtures}, `unknown format "xml"`},
+		{"status of a missing database", []string{"status", "--dialect", "sqlite", "--dsn", missing, runnerFixtures}, "no SQLite database at " + missing},
+		{"down of a missing database", []string{"down", "--dialect", "sqlite", "--dsn", "file:" + missing + "?_pragma=busy_timeout(100)", runnerFixtures}, "no SQLite database at " + missing},
 		{"bad mysql dsn", []string{"up", "--dialect", "mysql", "--dsn", "not a dsn", runnerFixtures}, "--dsn"},
 		{"postgres unreachable", []string{"up", "--dialect", "postgres", "--dsn",
 			"postgres://app:s3cr3t-pw@127.0.0.1:1/app?sslmode=disable&connect_timeout=5", runnerFixtures}, "does not answer"},
@@ -127,6 +130,21 @@ func TestMigrateRunnerCannotRun(t *testing.T) {
 			assert.Contains(t, errOut, tt.want)
 			assert.NotContains(t, errOut+out, "s3cr3t-pw", "a password leaked")
 		})
+	}
+	_, err := os.Stat(missing)
+	assert.ErrorIs(t, err, os.ErrNotExist, "status or down created the database")
+}
+
+func TestSQLitePath(t *testing.T) {
+	tests := []struct{ dsn, want string }{
+		{"/var/lib/app.db", "/var/lib/app.db"},
+		{"app.db?_pragma=busy_timeout(5000)", "app.db"},
+		{"file:/tmp/a.db?mode=rwc", "/tmp/a.db"},
+		{":memory:", ""},
+		{"file::memory:?cache=shared", ""},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, sqlitePath(tt.dsn), tt.dsn)
 	}
 }
 
