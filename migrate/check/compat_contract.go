@@ -24,10 +24,13 @@ type contract struct {
 	stmts  []stmt
 	out    []Finding
 	tables map[string]string // S1 table name → S0 table name, for tables that existed
+	// tableRenames and columnRenames are what the statements rename.
+	tableRenames, columnRenames []rename
 }
 
 func contractFindings(in stepInput, stmts []stmt) []Finding {
 	c := &contract{in: &in, b: in.Before, a: in.After, stmts: stmts, tables: map[string]string{}}
+	c.tableRenames, c.columnRenames = statementRenames(stmts)
 	pairs := c.pairTables()
 	for _, p := range pairs {
 		c.columns(p)
@@ -48,12 +51,11 @@ func (c *contract) add(code, format string, args ...any) {
 // renamed by a statement, or renamed as the diff shows (dropped, and a new
 // table with the same columns added). It reports dropped and renamed tables.
 func (c *contract) pairTables() []*tablePair {
-	tblRen, _ := statementRenames(c.stmts)
 	cur := map[string]string{}
 	for _, t := range c.b.Tables {
 		cur[t.Name] = t.Name
 	}
-	for _, r := range tblRen {
+	for _, r := range c.tableRenames {
 		for k, v := range cur {
 			if strings.EqualFold(v, r.old) {
 				cur[k] = r.new
@@ -127,12 +129,11 @@ func sameColumns(x, y *Table) bool {
 // columns reports dropped, renamed and changed columns and NOT NULL columns
 // added without a default.
 func (c *contract) columns(p *tablePair) {
-	_, colRen := statementRenames(c.stmts)
 	cur := map[string]string{}
 	for _, col := range p.before.Columns {
 		cur[col.Name] = col.Name
 	}
-	for _, r := range colRen {
+	for _, r := range c.columnRenames {
 		if !strings.EqualFold(r.table, p.before.Name) && !strings.EqualFold(r.table, p.after.Name) {
 			continue
 		}

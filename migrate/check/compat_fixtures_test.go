@@ -80,3 +80,10 @@ func TestCompatContractFixture(t *testing.T) {
 		})
 	}
 }
+
+// The example service's migrations are expand-only: they pass clean.
+func TestCompatExampleServiceMigrations(t *testing.T) {
+	rep := runOn(t, testdb.SQLite, "../../examples/service/migrations")
+	assert.True(t, rep.OK)
+	assert.Empty(t, rep.All(), "findings")
+}
