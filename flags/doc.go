@@ -99,4 +99,32 @@
 // the global API or an isolated one (isolated.NewAPI), and pass the client to
 // the code that needs it. The SDK calls [Provider.Init], which waits for the
 // first definitions, and [Provider.Shutdown], which stops the watch.
+//
+// # Switch
+//
+// [NewSwitch] guards the code behind one boolean flag: [Switch.Run] calls
+// the new path when the flag is on and the old one otherwise. A circuit
+// breaker (sony/gobreaker) counts the new path's failures, errors and
+// recovered panics alike (a panic becomes a [*PanicError], never a crash;
+// a failure after the caller's context is done is not counted). When the
+// share of failures reaches [WithTripRatio] (default 0.5) over at least
+// [WithMinCalls] calls (default 10) in the sliding [WithWindow] (default
+// 60s), every call takes the old path for [WithCoolDown] (default 30s);
+// then [WithHalfOpenCalls] trials (default 3) decide whether it closes.
+// [WithRetryOnOld] runs a failed new-path call again on the old path, for
+// idempotent work.
+//
+// A flag that cannot be evaluated sends the call to the old path, and Run
+// returns the old path's result: the evaluation error is logged and counted,
+// not returned. [Switch.Kill] and [Switch.Revive] force the old path on one
+// instance at once; turning the flag off in its source does so everywhere.
+//
+// State changes go to the logger, to OpenTelemetry, to listeners
+// ([WithStateListener], called outside the Switch's locks) and to
+// [Switch.Healthy], a check for the health package: register it as
+// non-critical (warn), since a tripped Switch means the old path serves.
+// [Switch.Stats] returns per-path calls, errors and latency in-process; the
+// same figures are OpenTelemetry metrics ([MetricSwitchCalls] and those
+// beside it). [TelemetryHook] records every flag evaluation with the
+// feature_flag.* semantic conventions as span events and a counter.
 package flags
