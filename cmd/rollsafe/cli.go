@@ -54,6 +54,7 @@ func commands() []command {
 		helpCommand(),
 		migrateCommand(),
 		versionCommand(),
+		flagsCommand(),
 	}
 }
 

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/open-feature/go-sdk/openfeature"
+	"github.com/open-feature/go-sdk/openfeature/isolated"
+
+	"github.com/rollsafe/rollsafe/flags"
+)
+
+func flagsCommand() command {
+	return command{
+		name:    "flags",
+		summary: "validate flag files; evaluate a flag for a user",
+		usage:   "rollsafe flags SUBCOMMAND [flags] ARGS",
+		subs: []command{
+			flagsValidateCommand(),
+			flagsEvalCommand(),
+		},
+	}
+}
+
+func flagsValidateCommand() command {
+	return command{
+		name:    "validate",
+		summary: "check a flag definitions file (flagd format, JSON or YAML)",
+		usage: "rollsafe flags validate [--format text|json|github] FILE\n\n" +
+			"Exit 0 when the file is valid, 1 when it is not (malformed JSON included;\n" +
+			"each problem names its flag and field), 2 when it cannot be read.",
+		flags: func(fs *flag.FlagSet) func(*env, []string) int {
+			format := newFormatFlag(fs, "text", "json", "github")
+			return func(e *env, args []string) int {
+				if len(args) != 1 {
+					e.errorf("flags validate: want one FILE, got %d arguments", len(args))
+					return exitCantRun
+				}
+				return flagsValidate(e, args[0], format.value)
+			}
+		},
+	}
+}
+
+func flagsValidate(e *env, path, format string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		e.errorf("flags validate: %v", err)
+		return exitCantRun
+	}
+	set, err := parseFlagFile(path, data)
+	var ve *flags.ValidationError
+	if err != nil && !errors.As(err, &ve) {
+		e.errorf("flags validate: %s: %v", path, err)
+		return exitCantRun
+	}
+	var problems []flags.Problem
+	if ve != nil {
+		problems = ve.Problems
+	}
+	switch format {
+	case "json":
+		type problem struct {
+			Flag    string `json:"flag,omitempty"`
+			Field   string `json:"field,omitempty"`
+			Message string `json:"message"`
+		}
+		out := struct {
+			File     string    `json:"file"`
+			Valid    bool      `json:"valid"`
+			Flags    []string  `json:"flags"`
+			Problems []problem `json:"problems"`
+		}{File: path, Valid: set != nil, Flags: set.Keys(), Problems: []problem{}}
+		if out.Flags == nil {
+			out.Flags = []string{}
+		}
+		for _, p := range problems {
+			out.Problems = append(out.Problems, problem{p.Flag, p.Field, p.Message})
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			e.errorf("flags validate: write: %v", err)
+			return exitCantRun
+		}
+	case "github":
+		for _, p := range problems {
+			fmt.Fprintf(e.stdout, "::error file=%s,title=invalid flag definitions::%s\n", path, githubEscape(p.String()))
+		}
+	default:
+		for _, p := range problems {
+			fmt.Fprintf(e.stdout, "%s: %s\n", path, p)
+		}
+		if set != nil {
+			fmt.Fprintf(e.stdout, "%s: valid, %d flags\n", path, len(set.Keys()))
+		} else {
+			fmt.Fprintf(e.stdout, "%s: invalid, %d problems\n", path, len(problems))
+		}
+	}
+	if set == nil {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func parseFlagFile(path string, data []byte) (*flags.Set, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		return flags.ParseYAML(data)
+	}
+	return flags.Parse(data)
+}
+
+// githubEscape encodes what workflow commands reserve in a message.
+func githubEscape(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+func flagsEvalCommand() command {
+	return command{
+		name:    "eval",
+		summary: "evaluate one flag for an evaluation context, as a service would",
+		usage: "rollsafe flags eval --file FILE [--context JSON] KEY\n\n" +
+			"Prints one JSON object: {\"key\", \"value\", \"variant\", \"reason\", \"errorCode\"}.\n" +
+			"value is the variant's value in the flag's own type, null where the calling\n" +
+			"code's default would apply; errorCode appears only on errors. The context\n" +
+			"JSON holds \"targetingKey\" and attributes: '{\"targetingKey\":\"u1\",\"plan\":\"pro\"}'.\n" +
+			"Exit 0 whenever the evaluation ran (errors included), 2 for an unreadable\n" +
+			"file or bad --context JSON.",
+		flags: func(fs *flag.FlagSet) func(*env, []string) int {
+			file := fs.String("file", "", "flag definitions file (JSON, or YAML by extension)")
+			evalCtx := fs.String("context", "", "evaluation context as a JSON object")
+			return func(e *env, args []string) int {
+				if *file == "" {
+					e.errorf("flags eval: --file is required")
+					return exitCantRun
+				}
+				if len(args) != 1 {
+					e.errorf("flags eval: want one flag KEY after the flags, got %d arguments", len(args))
+					return exitCantRun
+				}
+				return flagsEval(e, *file, *evalCtx, args[0])
+			}
+		},
+	}
+}
+
+// evalOutput is what flags eval prints; the field order is the documented one.
+type evalOutput struct {
+	Key       string  `json:"key"`
+	Value     any     `json:"value"`
+	Variant   *string `json:"variant"`
+	Reason    string  `json:"reason"`
+	ErrorCode string  `json:"errorCode,omitempty"`
+}
+
+func flagsEval(e *env, path, rawCtx, key string) int {
+	evalCtx, err := parseEvalContext(rawCtx)
+	if err != nil {
+		e.errorf("flags eval: --context: %v", err)
+		return exitCantRun
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		e.errorf("flags eval: %v", err)
+		return exitCantRun
+	}
+	// The kind decides which typed evaluation a program would make; a file
+	// that does not parse still goes through the provider, which answers
+	// PARSE_ERROR.
+	var kind flags.Kind
+	if set, err := parseFlagFile(path, data); err == nil {
+		kind, _ = set.Kind(key)
+	}
+
+	src, err := flags.NewFileSource(path)
+	if err != nil {
+		e.errorf("flags eval: %v", err)
+		return exitCantRun
+	}
+	provider, err := flags.NewProvider(src)
+	if err != nil {
+		e.errorf("flags eval: %v", err)
+		return exitCantRun
+	}
+	api := isolated.NewAPI()
+	defer func() { _ = api.Shutdown(context.WithoutCancel(e.ctx)) }()
+	// An error here is a refused file: the evaluation below reports it.
+	_ = api.SetProviderAndWait(e.ctx, provider)
+	details := evaluate(e.ctx, api.NewClient(), kind, key, evalCtx)
+
+	out := evalOutput{Key: key, Reason: string(details.Reason)}
+	if details.Variant != "" {
+		v := details.Variant
+		out.Variant = &v
+		out.Value = details.Value
+	}
+	if details.ErrorCode != "" {
+		out.ErrorCode = string(details.ErrorCode)
+		out.Value, out.Variant = nil, nil
+		if details.ErrorMessage != "" {
+			e.errorf("flags eval: %s: %s", details.ErrorCode, details.ErrorMessage)
+		}
+	}
+	if details.Reason == openfeature.DisabledReason {
+		out.Value, out.Variant = nil, nil
+	}
+	enc := json.NewEncoder(e.stdout)
+	if err := enc.Encode(out); err != nil {
+		e.errorf("flags eval: write: %v", err)
+		return exitCantRun
+	}
+	return exitOK
+}
+
+// evaluation is the common part of the SDK's typed evaluation details.
+type evaluation struct {
+	Value        any
+	Variant      string
+	Reason       openfeature.Reason
+	ErrorCode    openfeature.ErrorCode
+	ErrorMessage string
+}
+
+func evaluate(ctx context.Context, c *openfeature.Client, kind flags.Kind, key string, evalCtx openfeature.EvaluationContext) evaluation {
+	var out evaluation
+	fill := func(v any, d openfeature.EvaluationDetails) {
+		out = evaluation{Value: v, Variant: d.Variant, Reason: d.Reason, ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage}
+	}
+	switch kind {
+	case flags.KindBool:
+		d, _ := c.BooleanValueDetails(ctx, key, false, evalCtx)
+		fill(d.Value, d.EvaluationDetails)
+	case flags.KindString:
+		d, _ := c.StringValueDetails(ctx, key, "", evalCtx)
+		fill(d.Value, d.EvaluationDetails)
+	case flags.KindNumber:
+		// Float answers whole and fractional numbers alike; a whole number
+		// prints without a fraction either way.
+		d, _ := c.FloatValueDetails(ctx, key, 0, evalCtx)
+		fill(d.Value, d.EvaluationDetails)
+	default:
+		// Objects, and flags the file does not hold (FLAG_NOT_FOUND) or
+		// cannot give (PARSE_ERROR).
+		d, _ := c.ObjectValueDetails(ctx, key, nil, evalCtx)
+		fill(d.Value, d.EvaluationDetails)
+	}
+	// The error is also in the details, which is what gets printed.
+	return out
+}
+
+// parseEvalContext reads {"targetingKey": "...", attributes...}.
+func parseEvalContext(raw string) (openfeature.EvaluationContext, error) {
+	if strings.TrimSpace(raw) == "" {
+		return openfeature.EvaluationContext{}, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
+	var attrs map[string]any
+	if err := dec.Decode(&attrs); err != nil {
+		return openfeature.EvaluationContext{}, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if attrs == nil {
+		return openfeature.EvaluationContext{}, errors.New("not a JSON object: null")
+	}
+	if dec.More() {
+		return openfeature.EvaluationContext{}, errors.New("data after the JSON object")
+	}
+	var key string
+	if tk, ok := attrs[openfeature.TargetingKey]; ok {
+		s, isString := tk.(string)
+		if !isString {
+			return openfeature.EvaluationContext{}, fmt.Errorf("targetingKey must be a string, not %v", tk)
+		}
+		key = s
+		delete(attrs, openfeature.TargetingKey)
+	}
+	return openfeature.NewEvaluationContext(key, attrs), nil
+}
