@@ -77,3 +77,28 @@ func BenchmarkSwitchRun(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkTelemetryHook is the cost the hook adds to an evaluation.
+func BenchmarkTelemetryHook(b *testing.B) {
+	ctx := context.Background()
+	evalCtx := openfeature.EvaluationContext{}
+	bench := func(b *testing.B, hooks ...openfeature.Hook) {
+		client, _ := swClient(b, true)
+		client.AddHooks(hooks...)
+		b.ReportAllocs()
+		for b.Loop() {
+			if on, err := client.BooleanValue(ctx, swFlag, false, evalCtx); err != nil || !on {
+				b.Fatal(on, err)
+			}
+		}
+	}
+	b.Run("no-hook", func(b *testing.B) { bench(b) })
+	b.Run("hook", func(b *testing.B) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		hook, err := flags.NewTelemetryHook(flags.WithHookMeterProvider(mp))
+		if err != nil {
+			b.Fatal(err)
+		}
+		bench(b, hook)
+	})
+}
