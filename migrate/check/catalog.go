@@ -4,8 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 )
+
+type cachedView struct {
+	key     string
+	columns []string
+}
+
+var reWord = regexp.MustCompile(`\w+`)
 
 // The open-source atlas does not inspect views, triggers or PostgreSQL
 // sequences; this file reads them from each dialect's catalog.
@@ -27,24 +36,47 @@ func (in *inspector) catalog(ctx context.Context, s *Snapshot) error {
 }
 
 func (in *inspector) sqliteCatalog(ctx context.Context, s *Snapshot) error {
-	rows, err := in.conn.QueryContext(ctx, `SELECT type, name, tbl_name, sql FROM sqlite_master WHERE type IN ('view', 'trigger') ORDER BY name`)
+	objs, err := in.sqliteObjects(ctx)
 	if err != nil {
 		return err
 	}
-	type object struct{ typ, name, table, sql string }
-	var objs []object
+	return in.sqliteViewsTriggers(ctx, objs, s)
+}
+
+// sqliteObject is one row of sqlite_master.
+type sqliteObject struct{ typ, name, table, sql string }
+
+func (in *inspector) sqliteObjects(ctx context.Context) ([]sqliteObject, error) {
+	rows, err := in.conn.QueryContext(ctx, `SELECT type, name, tbl_name, sql FROM sqlite_master`)
+	if err != nil {
+		return nil, err
+	}
+	var objs []sqliteObject
 	for rows.Next() {
-		var o object
+		var o sqliteObject
 		var def sql.NullString
 		if err := rows.Scan(&o.typ, &o.name, &o.table, &def); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
-		o.sql = collapseSpace(def.String)
+		o.sql = def.String
 		objs = append(objs, o)
 	}
-	if err := closeRows(rows); err != nil {
-		return err
+	return objs, closeRows(rows)
+}
+
+func (in *inspector) sqliteViewsTriggers(ctx context.Context, objs []sqliteObject, s *Snapshot) error {
+	// A view's columns follow from its statement and the statements of the
+	// tables and views it names, so they are read again only when one of
+	// those changed.
+	defs := map[string]string{}
+	for _, o := range objs {
+		if o.typ == "table" || o.typ == "view" {
+			defs[o.name] = o.sql
+		}
+	}
+	if in.viewCols == nil {
+		in.viewCols = map[string]cachedView{}
 	}
 	for _, o := range objs {
 		if ignoredTable(o.table) {
@@ -52,13 +84,25 @@ func (in *inspector) sqliteCatalog(ctx context.Context, s *Snapshot) error {
 		}
 		switch o.typ {
 		case "view":
-			cols, err := in.strings(ctx, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, o.name)
-			if err != nil {
-				return err
+			var key strings.Builder
+			key.WriteString(o.sql)
+			for _, w := range reWord.FindAllString(o.sql, -1) {
+				if d, ok := defs[w]; ok && w != o.name {
+					key.WriteString("\x00" + d)
+				}
 			}
-			s.Views = append(s.Views, View{Name: o.name, Def: o.sql, Columns: cols})
+			cols := in.viewCols[o.name].columns
+			if in.viewCols[o.name].key != key.String() {
+				var err error
+				if cols, err = in.strings(ctx, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, o.name); err != nil {
+					return err
+				}
+				in.viewCols[o.name] = cachedView{key: key.String(), columns: cols}
+			}
+			cols = slices.Clone(cols)
+			s.Views = append(s.Views, View{Name: o.name, Def: collapseSpace(o.sql), Columns: cols})
 		case "trigger":
-			s.Triggers = append(s.Triggers, Trigger{Name: o.name, Table: o.table, Def: o.sql})
+			s.Triggers = append(s.Triggers, Trigger{Name: o.name, Table: o.table, Def: collapseSpace(o.sql)})
 		}
 	}
 	return nil

@@ -70,12 +70,18 @@ func Run(ctx context.Context, fsys fs.FS, opts ...Option) (_ *Report, err error)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := sc.db.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	var q querier = sc.db
+	if cfg.dialect != "sqlite" {
+		// Atlas changes the PostgreSQL search_path of the connection it
+		// inspects through; it gets one of its own.
+		conn, err := sc.db.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		}
+		defer conn.Close()
+		q = conn
 	}
-	defer conn.Close()
-	if c.ins, err = newInspector(ctx, conn, cfg.dialect); err != nil {
+	if c.ins, err = newInspector(ctx, q, cfg.dialect); err != nil {
 		return nil, err
 	}
 	return c.run(ctx, migs)
@@ -202,7 +208,7 @@ func (c *checker) step(ctx context.Context, m *migration, s0 *Snapshot, mr *Migr
 	var before map[string]*rowSet
 	if !c.cfg.noData {
 		var err error
-		if before, err = rowSetRead(ctx, c.sc.db, c.cfg.dialect, s0); err != nil {
+		if before, err = rowSetRead(ctx, c.sc.db, c.cfg.dialect, touchedTables(m, s0)); err != nil {
 			return nil, "", err
 		}
 	}
@@ -317,17 +323,19 @@ func (c *checker) schemaFindings(mr *MigrationReport, changes []Change, what, co
 }
 
 func (c *checker) dataFindings(ctx context.Context, mr *MigrationReport, before map[string]*rowSet, s0b *Snapshot) error {
-	for i := range s0b.Tables {
-		t := &s0b.Tables[i]
-		b, ok := before[t.Name]
-		if !ok || len(b.rows) == 0 {
-			continue
+	var tables []*Table
+	for _, t := range tablesOf(s0b) {
+		if b, ok := before[t.Name]; ok && len(b.rows) > 0 {
+			tables = append(tables, t)
 		}
-		after, err := rowSetReadTable(ctx, c.sc.db, c.cfg.dialect, t)
-		if err != nil {
-			return fmt.Errorf("check: read rows of %s: %w", t.Name, err)
-		}
-		lost, changed := rowSetDiff(b, after)
+	}
+	after, err := rowSetRead(ctx, c.sc.db, c.cfg.dialect, tables)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		b := before[t.Name]
+		lost, changed := rowSetDiff(b, after[t.Name])
 		if lost > 0 {
 			mr.add(Finding{Code: CodeRowsLost, Severity: SeverityError,
 				Message: fmt.Sprintf("%s: down lost %d of %d rows of table %s", mr.Source, lost, len(b.rows), t.Name)})
@@ -338,6 +346,61 @@ func (c *checker) dataFindings(ctx context.Context, mr *MigrationReport, before 
 		}
 	}
 	return nil
+}
+
+// touchedTables returns the tables of s whose rows migration m can change:
+// those its SQL names, and those that foreign-key actions or triggers reach
+// from them. For a Go migration, or when a trigger is involved, it returns
+// every table.
+func touchedTables(m *migration, s *Snapshot) []*Table {
+	if m.goMig {
+		return tablesOf(s)
+	}
+	words := map[string]bool{}
+	for _, w := range reWord.FindAllString(m.upSQL+"\n"+m.downSQL, -1) {
+		words[strings.ToLower(w)] = true
+	}
+	touched := map[string]bool{}
+	for _, t := range s.Tables {
+		if words[strings.ToLower(t.Name)] {
+			touched[t.Name] = true
+		}
+	}
+	for _, tr := range s.Triggers {
+		if touched[tr.Table] || words[strings.ToLower(tr.Name)] {
+			return tablesOf(s)
+		}
+	}
+	for grew := true; grew; {
+		grew = false
+		for _, t := range s.Tables {
+			if touched[t.Name] {
+				continue
+			}
+			for _, fk := range t.ForeignKeys {
+				acts := fk.OnDelete != "" && fk.OnDelete != "RESTRICT" || fk.OnUpdate != "" && fk.OnUpdate != "RESTRICT"
+				if acts && touched[fk.RefTable] {
+					touched[t.Name], grew = true, true
+					break
+				}
+			}
+		}
+	}
+	var out []*Table
+	for i := range s.Tables {
+		if touched[s.Tables[i].Name] {
+			out = append(out, &s.Tables[i])
+		}
+	}
+	return out
+}
+
+func tablesOf(s *Snapshot) []*Table {
+	out := make([]*Table, len(s.Tables))
+	for i := range s.Tables {
+		out[i] = &s.Tables[i]
+	}
+	return out
 }
 
 // upPassesEmpty runs the migrations before m and then m on a fresh scratch

@@ -147,9 +147,22 @@ func TestGoMigrations(t *testing.T) {
 			_, err := tx.ExecContext(ctx, "UPDATE users SET name = upper(name)")
 			return err
 		}}, nil)
-	rep, err := check.Run(context.Background(), fsys, check.WithGoMigrations(tags, backfill), check.WithCompat(false))
+	// A Go migration outside a transaction gets the *sql.DB while goose
+	// holds a connection.
+	noTx := goose.NewGoMigration(4,
+		&goose.GoFunc{RunDB: func(ctx context.Context, db *sql.DB) error {
+			_, err := db.ExecContext(ctx, "CREATE INDEX tags_by_tag ON tags (tag)")
+			return err
+		}},
+		&goose.GoFunc{RunDB: func(ctx context.Context, db *sql.DB) error {
+			_, err := db.ExecContext(ctx, "DROP INDEX tags_by_tag")
+			return err
+		}})
+	fsys["00004_tag_index.go"] = &fstest.MapFile{Data: []byte("package migrations\n")}
+	rep, err := check.Run(context.Background(), fsys, check.WithGoMigrations(tags, backfill, noTx), check.WithCompat(false))
 	require.NoError(t, err)
-	require.Len(t, rep.Migrations, 3)
+	require.Len(t, rep.Migrations, 4)
+	assert.True(t, rep.Migrations[3].Reversible, "%v", rep.Migrations[3].Findings)
 	assert.True(t, rep.Migrations[1].Reversible, "%v", rep.Migrations[1].Findings)
 	assert.Equal(t, "00002_tags.go", rep.Migrations[1].Source)
 	require.Len(t, rep.Migrations[2].Findings, 1)

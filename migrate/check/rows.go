@@ -19,11 +19,22 @@ type rowSet struct {
 	rows [][]string
 }
 
-// rowSetRead reads every table of snap.
-func rowSetRead(ctx context.Context, db *sql.DB, dialect string, snap *Snapshot) (map[string]*rowSet, error) {
-	out := make(map[string]*rowSet, len(snap.Tables))
-	for i := range snap.Tables {
-		t := &snap.Tables[i]
+// rowSetRead reads every row of the given tables.
+func rowSetRead(ctx context.Context, db *sql.DB, dialect string, tables []*Table) (map[string]*rowSet, error) {
+	out := make(map[string]*rowSet, len(tables))
+	if dialect == "sqlite" {
+		// One compound SELECT per batch of tables: SQLite renders every
+		// value with quote(), and the per-statement cost dominates reading
+		// a few rows.
+		const batch = 200 // below SQLite's limit of 500 compound terms
+		for start := 0; start < len(tables); start += batch {
+			if err := rowSetReadSQLite(ctx, db, tables[start:min(start+batch, len(tables))], out); err != nil {
+				return nil, fmt.Errorf("check: read rows: %w", err)
+			}
+		}
+		return out, nil
+	}
+	for _, t := range tables {
 		rs, err := rowSetReadTable(ctx, db, dialect, t)
 		if err != nil {
 			return nil, fmt.Errorf("check: read rows of %s: %w", t.Name, err)
@@ -33,7 +44,59 @@ func rowSetRead(ctx context.Context, db *sql.DB, dialect string, snap *Snapshot)
 	return out, nil
 }
 
-func rowSetReadTable(ctx context.Context, db *sql.DB, dialect string, t *Table) (*rowSet, error) {
+func rowSetReadSQLite(ctx context.Context, db *sql.DB, tables []*Table, out map[string]*rowSet) error {
+	width := 0
+	sets := make([]*rowSet, len(tables))
+	for i, t := range tables {
+		sets[i] = newRowSet(t)
+		out[t.Name] = sets[i]
+		width = max(width, len(sets[i].cols))
+	}
+	if width == 0 {
+		return nil
+	}
+	var q strings.Builder
+	for i, t := range tables {
+		if i > 0 {
+			q.WriteString(" UNION ALL ")
+		}
+		fmt.Fprintf(&q, "SELECT %d", i)
+		for j := 0; j < width; j++ {
+			if j < len(sets[i].cols) {
+				q.WriteString(", quote(" + seedQuote("sqlite", sets[i].cols[j]) + ")")
+			} else {
+				q.WriteString(", NULL")
+			}
+		}
+		q.WriteString(" FROM " + seedQuote("sqlite", t.Name))
+	}
+	rows, err := db.QueryContext(ctx, q.String())
+	if err != nil {
+		return err
+	}
+	var idx int
+	vals := make([]sql.NullString, width)
+	ptrs := make([]any, width+1)
+	ptrs[0] = &idx
+	for i := range vals {
+		ptrs[i+1] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			rows.Close()
+			return err
+		}
+		rs := sets[idx]
+		row := make([]string, len(rs.cols))
+		for j := range row {
+			row[j] = vals[j].String
+		}
+		rs.rows = append(rs.rows, row)
+	}
+	return closeRows(rows)
+}
+
+func newRowSet(t *Table) *rowSet {
 	rs := &rowSet{}
 	for _, c := range t.Columns {
 		rs.cols = append(rs.cols, c.Name)
@@ -49,6 +112,11 @@ func rowSetReadTable(ctx context.Context, db *sql.DB, dialect string, t *Table) 
 			rs.key = append(rs.key, i)
 		}
 	}
+	return rs
+}
+
+func rowSetReadTable(ctx context.Context, db *sql.DB, dialect string, t *Table) (*rowSet, error) {
+	rs := newRowSet(t)
 	quoted := make([]string, len(rs.cols))
 	for i, c := range rs.cols {
 		quoted[i] = seedQuote(dialect, c)

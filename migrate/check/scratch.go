@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the embedded scratch database
 
 	"github.com/rollsafe/rollsafe/internal/dsn"
@@ -88,6 +89,14 @@ func openSQLiteScratch(ctx context.Context, c *config) (*scratch, error) {
 			db.Close()
 		}
 		return nil, errors.Join(fmt.Errorf("%w: sqlite %s: %v", ErrUnreachable, path, err), cleanup())
+	}
+	// One connection runs everything: a SQLite connection re-reads the
+	// whole schema after another connection changed it, which would cost
+	// more than the migrations themselves. goose runs a Go migration
+	// without transaction on the pool while it holds a connection, so
+	// those need a second one.
+	if !hasNoTxGo(c.goMigs) {
+		db.SetMaxOpenConns(1)
 	}
 	return &scratch{dialect: "sqlite", db: db, name: path, drop: func(context.Context) error {
 		return errors.Join(db.Close(), cleanup())
@@ -192,4 +201,13 @@ func ignoreNotExist(err error) error {
 		return nil
 	}
 	return err
+}
+
+func hasNoTxGo(ms []*goose.Migration) bool {
+	for _, m := range ms {
+		if m.UpFnNoTxContext != nil || m.DownFnNoTxContext != nil || m.UpFnNoTx != nil || m.DownFnNoTx != nil {
+			return true
+		}
+	}
+	return false
 }
