@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pressly/goose/v3/lock"
@@ -32,12 +33,19 @@ var (
 // unlockTimeout bounds a release that runs after the caller's context ended.
 const unlockTimeout = 30 * time.Second
 
-func newLocker(d Dialect) lock.SessionLocker {
+// newLocker returns the locker for d. The lock follows the version table:
+// a schema-qualified table ("app.goose_db_version") is locked in that schema
+// (PostgreSQL) or database (MySQL), whatever the connection's default.
+func newLocker(d Dialect, table string) lock.SessionLocker {
+	qualifier, _, qualified := strings.Cut(table, ".")
+	if !qualified {
+		qualifier = ""
+	}
 	switch d {
 	case Postgres:
-		return &postgresLocker{}
+		return &postgresLocker{schema: qualifier}
 	case MySQL:
-		return &mysqlLocker{}
+		return &mysqlLocker{database: qualifier}
 	}
 	return &sqliteLocker{}
 }
@@ -66,7 +74,8 @@ func lockErr(ctx context.Context, what string, err error) error {
 // from current_database() and current_schema(): one lock per schema, since
 // goose's version table lives in the current schema.
 type postgresLocker struct {
-	key int64
+	schema string // "" for current_schema()
+	key    int64
 }
 
 func (l *postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
@@ -74,6 +83,9 @@ func (l *postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error 
 	err := conn.QueryRowContext(ctx, "SELECT current_database(), COALESCE(current_schema(), '')").Scan(&dbName, &schema)
 	if err != nil {
 		return lockErr(ctx, "reading the current database", err)
+	}
+	if l.schema != "" {
+		schema = l.schema
 	}
 	l.key = int64(lockKey("postgres", dbName, schema))
 	// pg_advisory_lock waits in the server; the driver cancels the query
@@ -105,16 +117,19 @@ func (l *postgresLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) erro
 // the server for at most its timeout, so the locker asks again every second
 // until the lock is granted or ctx ends.
 type mysqlLocker struct {
-	name string
+	database string // "" for DATABASE()
+	name     string
 }
 
 // mysqlLockNameMax is the longest lock name MySQL and MariaDB accept.
 const mysqlLockNameMax = 64
 
 func (l *mysqlLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
-	var dbName sql.NullString
-	if err := conn.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&dbName); err != nil {
-		return lockErr(ctx, "reading the current database", err)
+	dbName := sql.NullString{String: l.database, Valid: l.database != ""}
+	if !dbName.Valid {
+		if err := conn.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&dbName); err != nil {
+			return lockErr(ctx, "reading the current database", err)
+		}
 	}
 	l.name = "rollsafe.migrate." + dbName.String
 	if len(l.name) > mysqlLockNameMax {

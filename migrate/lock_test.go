@@ -99,7 +99,7 @@ func (h signalHandler) WithGroup(string) slog.Handler      { return h }
 
 // holder returns a Runner whose migration 1 blocks, holding the lock, until
 // release is closed; entered is closed once it runs.
-func holder(t *testing.T, db *sql.DB, d testdb.Dialect) (r *migrate.Runner, entered, release chan struct{}) {
+func holder(t *testing.T, db *sql.DB, d testdb.Dialect, opts ...migrate.Option) (r *migrate.Runner, entered, release chan struct{}) {
 	entered, release = make(chan struct{}), make(chan struct{})
 	block := goose.NewGoMigration(1, &goose.GoFunc{RunTx: func(ctx context.Context, _ *sql.Tx) error {
 		close(entered)
@@ -110,7 +110,7 @@ func holder(t *testing.T, db *sql.DB, d testdb.Dialect) (r *migrate.Runner, ente
 			return ctx.Err()
 		}
 	}}, nil)
-	r, err := migrate.New(db, migrate.Dialect(d), nil, migrate.WithGoMigrations(block))
+	r, err := migrate.New(db, migrate.Dialect(d), nil, append(opts, migrate.WithGoMigrations(block))...)
 	require.NoError(t, err)
 	return r, entered, release
 }
@@ -204,4 +204,39 @@ func TestConcurrentRunnersSQLiteRollbackJournal(t *testing.T) {
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*), COUNT(DISTINCT version) FROM applied_log").Scan(&rows, &distinct))
 	assert.Equal(t, migrations, rows)
 	assert.Equal(t, migrations, distinct)
+}
+
+// A schema-qualified version table is locked where it lives, not where the
+// connection's default schema (database) points.
+func TestLockFollowsQualifiedTable(t *testing.T) {
+	for _, d := range []testdb.Dialect{testdb.Postgres, testdb.MySQL} {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := context.Background()
+			home, elsewhere := testdb.New(t, d), testdb.New(t, d)
+			table := migrate.WithTableName(home.Name + ".versions")
+			a, entered, release := holder(t, home.Open(t), d, table)
+			var wg sync.WaitGroup
+			var aErr error
+			wg.Go(func() { _, aErr = a.Up(ctx) })
+			<-entered
+
+			waiting := make(chan struct{})
+			logger := slog.New(signalHandler{msg: "waiting for the migration lock", once: new(sync.Once), ch: waiting})
+			b := newRunner(t, elsewhere.Open(t), d, threeTables(), table, migrate.WithLogger(logger))
+			bctx, cancel := context.WithCancel(ctx)
+			go func() {
+				<-waiting
+				cancel()
+			}()
+			_, err := b.Up(bctx)
+			require.ErrorIs(t, err, context.Canceled, "B did not wait for the lock of the table it shares with A")
+
+			close(release)
+			wg.Wait()
+			require.NoError(t, aErr)
+			res, err := b.Up(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, []int64{2, 3}, versions(res), "A recorded version 1 in the shared table")
+		})
+	}
 }

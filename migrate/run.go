@@ -199,7 +199,7 @@ func (r *Runner) withLock(ctx context.Context, op string, fn func(context.Contex
 	if err != nil {
 		return fmt.Errorf("migrate: %s: connecting: %w", op, err)
 	}
-	l := newLocker(r.dialect)
+	l := newLocker(r.dialect, r.cfg.table)
 	start := time.Now()
 	r.cfg.log.DebugContext(ctx, "waiting for the migration lock", "op", op)
 	if err := l.SessionLock(ctx, conn); err != nil {
