@@ -20,7 +20,8 @@
 // instances starting together never both migrate: the second waits, then
 // finds nothing left to do. The lock blocks until it is free or ctx ends, and
 // its id is per database (per schema on PostgreSQL), so services sharing a
-// server do not wait for one another:
+// server do not wait for one another. A schema-qualified WithTableName is
+// locked in the schema (database) it names:
 //
 //   - PostgreSQL: pg_advisory_lock on a key hashed from current_database()
 //     and current_schema(); released with pg_advisory_unlock, or by the server
