@@ -87,3 +87,24 @@ func TestCompatExampleServiceMigrations(t *testing.T) {
 	assert.True(t, rep.OK)
 	assert.Empty(t, rep.All(), "findings")
 }
+
+// A contract annotation without a reason, or a misspelt one, is an error
+// and acknowledges nothing.
+func TestCompatBadAcknowledgement(t *testing.T) {
+	rep := runOn(t, testdb.SQLite, "testdata/compat/contract_unacknowledged")
+	assert.False(t, rep.OK)
+	want := map[string][]string{
+		"00002_rename_name.sql":  {check.CodeAnnotationInvalid, check.CodeColumnRenamed},
+		"00003_rename_email.sql": {check.CodeAnnotationInvalid, check.CodeColumnRenamed},
+	}
+	for _, m := range rep.Migrations[1:] {
+		var codes []string
+		for _, f := range m.Findings {
+			codes = append(codes, f.Code)
+			assert.Equal(t, check.SeverityError, f.Severity, f.Message)
+		}
+		assert.ElementsMatch(t, want[m.Source], codes, m.Source)
+	}
+	assert.Contains(t, rep.Migrations[1].Findings[0].Message, `rollsafe:contract needs reason="why"`)
+	assert.Contains(t, rep.Migrations[2].Findings[0].Message, `unknown annotation "rollsafe:contracts"`)
+}
