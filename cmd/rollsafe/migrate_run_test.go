@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -174,4 +176,31 @@ func TestVersionFlag(t *testing.T) {
 	down := &versionFlag{min: 0}
 	require.NoError(t, down.Set("0"))
 	assert.True(t, down.set)
+}
+
+// FuzzScrub: whatever the password, neither it nor the DSN that holds it
+// survives scrub.
+func FuzzScrub(f *testing.F) {
+	f.Add("s3cr3t", false)
+	f.Add("p@ss:word/?#", true)
+	f.Add("with space", false)
+	f.Fuzz(func(t *testing.T, pw string, mysqlForm bool) {
+		const template = "connect failed: "
+		if len(pw) < 3 || strings.Contains(template+"xxxxx", pw) || strings.ContainsAny(pw, "\x00") {
+			t.Skip("a password the message itself contains")
+		}
+		var d string
+		if mysqlForm {
+			if strings.ContainsAny(pw, "@/()") {
+				t.Skip("not representable in a go-sql-driver DSN")
+			}
+			d = "app:" + pw + "@tcp(db:3306)/app"
+		} else {
+			d = (&url.URL{Scheme: "postgres", User: url.UserPassword("app", pw), Host: "db", Path: "/app"}).String()
+		}
+		rf := &runnerFlags{dsn: d}
+		got := rf.scrub(template + d + " (password " + pw + ")")
+		assert.NotContains(t, got, pw)
+		assert.NotContains(t, got, d)
+	})
 }
