@@ -117,9 +117,10 @@ type MigrationStatus struct {
 	AppliedAt time.Time
 }
 
-// Runner applies and rolls back the migrations of one database. Its methods
-// are safe for concurrent use; the ones that change the database hold the
-// database lock (see the package documentation) while they run.
+// Runner applies and rolls back the migrations of one database; make one with
+// New (the zero Runner is not usable). Its methods are safe for concurrent
+// use; the ones that change the database hold the database lock (see the
+// package documentation) while they run.
 type Runner struct {
 	db         *sql.DB
 	dialect    Dialect
