@@ -53,8 +53,8 @@ type PartialError struct {
 	// Applied are the migrations this call completed before the failure, in
 	// the order they ran. They stay applied.
 	Applied []Result
-	// Failed is the migration that failed.
-	Failed Result
+	// Failed is the migration that failed; never nil.
+	Failed *Result
 	// Started are the statements of the failed migration that were sent to
 	// the database, in order. The last one is the statement that failed,
 	// unless the failure came after all of them (recording the version).

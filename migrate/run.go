@@ -163,7 +163,7 @@ func (r *Runner) failure(ctx context.Context, op, direction string, err error, l
 		Dialect:       r.dialect,
 		Direction:     direction,
 		Applied:       applied,
-		Failed:        failed,
+		Failed:        &failed,
 		Started:       log.of(failed.Version),
 		Transactional: !noTx,
 		Err:           err,

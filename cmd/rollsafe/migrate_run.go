@@ -235,7 +235,7 @@ func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Co
 	switch {
 	case err == nil:
 	case errors.As(err, &pe):
-		f := toJSON(pe.Failed)
+		f := toJSON(*pe.Failed)
 		out.Failed = &f
 		code = exitFailed
 	case errors.Is(err, migrate.ErrIrreversible):
