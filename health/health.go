@@ -238,6 +238,11 @@ func (c *Checker) RegisterMeasured(name string, fn func(context.Context) (Result
 	if _, dup := c.byName[name]; dup {
 		return fmt.Errorf("%w: %q", ErrDuplicateCheck, name)
 	}
+	for _, other := range c.byName {
+		if other.key == k.key {
+			return fmt.Errorf("%w: %q has the key %q of check %q", ErrDuplicateCheck, name, k.key, other.name)
+		}
+	}
 	c.byName[name] = k
 	old := c.checks.Load()
 	next := &snapshot{all: insertSorted(old.all, k), live: old.live, ready: old.ready}
@@ -267,8 +272,8 @@ func insertSorted(list []*check, k *check) []*check {
 	return slices.Insert(slices.Clone(list), i, k)
 }
 
-// validName accepts names that can appear unquoted in a URL query and as the
-// component part of a "component:measurement" key.
+// validName accepts names that read plainly in a URL query, a log line and a
+// "component:measurement" key; "flag:checkout" is a valid name.
 func validName(name string) error {
 	if name == "" || len(name) > 128 {
 		return fmt.Errorf("%w: %q: want 1 to 128 characters", ErrInvalidName, name)
@@ -278,9 +283,9 @@ func validName(name string) error {
 	}
 	for _, r := range name {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			r == '-' || r == '_' || r == '.' || r == '/'
+			r == '-' || r == '_' || r == '.' || r == '/' || r == ':'
 		if !ok {
-			return fmt.Errorf("%w: %q: want letters, digits and - _ . / only", ErrInvalidName, name)
+			return fmt.Errorf("%w: %q: want letters, digits and - _ . / : only", ErrInvalidName, name)
 		}
 	}
 	return nil

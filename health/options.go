@@ -180,7 +180,8 @@ func WithComponentID(id string) CheckOption {
 
 // WithMeasurement names what the check measures, such as "connections" or
 // "responseTime": its entry in "checks" is then keyed "NAME:MEASUREMENT"
-// instead of "NAME". Empty by default. A name with a colon is refused.
+// instead of "NAME". Empty by default. A measurement with a colon is refused,
+// and so is a key that another check already has.
 func WithMeasurement(m string) CheckOption {
 	return func(c *checkConfig) error {
 		for _, r := range m {

@@ -47,7 +47,7 @@ func TestRegisterRefusesBadInput(t *testing.T) {
 		{name: "duplicate", check: "existing", fn: ok, wantErr: health.ErrDuplicateCheck, want: `"existing"`},
 		{name: "empty name", check: "", fn: ok, wantErr: health.ErrInvalidName},
 		{name: "reserved name", check: "draining", fn: ok, wantErr: health.ErrInvalidName, want: "reserved"},
-		{name: "colon in name", check: "db:ping", fn: ok, wantErr: health.ErrInvalidName, want: `"db:ping"`},
+		{name: "quote in name", check: `db"`, fn: ok, wantErr: health.ErrInvalidName, want: `"db\""`},
 		{name: "space in name", check: "my db", fn: ok, wantErr: health.ErrInvalidName},
 		{name: "non-ASCII name", check: "données", fn: ok, wantErr: health.ErrInvalidName},
 		{name: "zero timeout", check: "db", fn: ok, opts: []health.CheckOption{health.WithTimeout(0)}, wantErr: health.ErrInvalidOption, want: "timeout 0s"},
@@ -72,6 +72,15 @@ func TestRegisterRefusesBadInput(t *testing.T) {
 		})
 	}
 
+	t.Run("key of another check", func(t *testing.T) {
+		c := newChecker(t)
+		require.NoError(t, c.Register("db", ok, health.WithMeasurement("ping")))
+		err := c.Register("db:ping", ok)
+		require.ErrorIs(t, err, health.ErrDuplicateCheck)
+		assert.ErrorContains(t, err, `"db:ping" has the key "db:ping" of check "db"`)
+		require.NoError(t, c.Register("flag:checkout", ok), "a colon in a name is fine")
+		assert.Equal(t, []string{"db", "flag:checkout"}, c.Names(health.All))
+	})
 	t.Run("nil measured func", func(t *testing.T) {
 		c := newChecker(t)
 		require.ErrorIs(t, c.RegisterMeasured("db", nil), health.ErrNilCheck)

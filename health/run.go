@@ -142,7 +142,6 @@ func (c *Checker) finish(k *check, r *run, ctx context.Context, res Result, err 
 		}
 		out = c.newOutcome(k, res, err, now, now.Sub(r.started))
 		r.out, r.resolved = out, true
-		close(r.done)
 		if old := k.last.Swap(out); old == nil || old.result.Status != out.result.Status {
 			change = &StatusChange{Check: k.name, New: out.result.Status, Time: now}
 			if old != nil {
@@ -154,7 +153,10 @@ func (c *Checker) finish(k *check, r *run, ctx context.Context, res Result, err 
 	if out == nil {
 		return
 	}
+	// Metrics first, so that a caller who got the result finds it recorded;
+	// listeners after, so that a slow one delays no probe.
 	c.metrics.observe(context.Background(), k, out)
+	close(r.done)
 	if out.result.Err != nil && errors.Is(out.result.Err, ErrPanic) {
 		c.cfg.logger.Error("health: check panicked", "check", k.name, "error", out.result.Err)
 	}

@@ -479,39 +479,45 @@ func TestStatusChangeListener(t *testing.T) {
 		return nil
 	}))
 
-	var mu sync.Mutex
-	var got []string
+	events := make(chan string, 100)
 	remove := c.OnStatusChange(func(ch health.StatusChange) {
 		// Calling back into the Checker must not deadlock.
 		_ = c.Draining()
 		_ = c.Names(health.All)
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, fmt.Sprintf("%s:%s->%s", ch.Check, ch.Old, ch.New))
+		events <- fmt.Sprintf("%s:%s->%s", ch.Check, ch.Old, ch.New)
 	})
+	// A run's listeners are called after its probes have their result, so
+	// each step waits for the events it causes.
+	expect := func(want ...string) {
+		t.Helper()
+		for _, w := range want {
+			select {
+			case got := <-events:
+				require.Equal(t, w, got)
+			case <-time.After(10 * time.Second):
+				require.Fail(t, "no event", "want %s", w)
+			}
+		}
+	}
 	ctx := context.Background()
-	c.Check(ctx, health.Readiness) // first result: unknown -> pass
+	c.Check(ctx, health.Readiness)
+	expect("db:unknown->pass")
 	c.Check(ctx, health.Readiness) // no change
 	failing.Store(true)
 	c.Check(ctx, health.Readiness)
+	expect("db:pass->fail", ":pass->fail")
 	c.Drain()
+	expect("draining:pass->fail")
 	failing.Store(false)
 	c.Check(ctx, health.Readiness)
+	expect("db:fail->pass")
 	c.Undrain()
+	expect("draining:fail->pass", ":fail->pass")
 	remove()
 	c.Drain()
-
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{
-		"db:unknown->pass",
-		"db:pass->fail",
-		":pass->fail",
-		"draining:pass->fail",
-		"db:fail->pass",
-		"draining:fail->pass",
-		":fail->pass",
-	}, got)
+	c.Undrain()
+	c.Check(ctx, health.Readiness)
+	assert.Empty(t, events, "events after remove")
 }
 
 func TestListenerMayCheck(t *testing.T) {
