@@ -129,16 +129,28 @@ ORDER BY c.relname`, in.schema)
 	if err := closeRows(rows); err != nil {
 		return err
 	}
-	for i := range s.Views {
-		cols, err := in.strings(ctx, `
-SELECT a.attname FROM pg_attribute a
+	if len(s.Views) > 0 {
+		rows, err := in.conn.QueryContext(ctx, `
+SELECT c.relname, a.attname FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum`, in.schema, s.Views[i].Name)
+WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY c.relname, a.attnum`, in.schema)
 		if err != nil {
 			return err
 		}
-		s.Views[i].Columns = cols
+		for rows.Next() {
+			var view, col string
+			if err := rows.Scan(&view, &col); err != nil {
+				rows.Close()
+				return err
+			}
+			if v := s.View(view); v != nil {
+				v.Columns = append(v.Columns, col)
+			}
+		}
+		if err := closeRows(rows); err != nil {
+			return err
+		}
 	}
 
 	rows, err = in.conn.QueryContext(ctx, `

@@ -93,8 +93,11 @@ func newInspector(ctx context.Context, conn querier, dialect string) (*inspector
 }
 
 func (in *inspector) snapshot(ctx context.Context) (*Snapshot, error) {
-	if in.dialect == "sqlite" {
+	switch in.dialect {
+	case "sqlite":
 		return in.sqliteSnapshot(ctx)
+	case "postgres":
+		return in.postgresSnapshot(ctx)
 	}
 	mode := schema.InspectSchemas | schema.InspectTables
 	if in.dialect == "postgres" {
@@ -439,70 +442,6 @@ var reSpace = regexp.MustCompile(`\s+`)
 
 // collapseSpace trims s and replaces each run of white space by one space.
 func collapseSpace(s string) string { return strings.TrimSpace(reSpace.ReplaceAllString(s, " ")) }
-
-// sqliteSnapshot inspects through atlas only the tables whose statements
-// changed since the last snapshot of this inspector.
-func (in *inspector) sqliteSnapshot(ctx context.Context) (*Snapshot, error) {
-	objs, err := in.sqliteObjects(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("check: inspect sqlite schema: %w", err)
-	}
-	if in.tables == nil {
-		in.tables = map[string]*cachedTable{}
-	}
-	in.gen++
-	prints := map[string]*strings.Builder{}
-	var names []string
-	for _, o := range objs {
-		if o.typ == "table" && !ignoredTable(o.name) {
-			prints[o.name] = &strings.Builder{}
-			names = append(names, o.name)
-		}
-	}
-	for _, o := range objs {
-		if b, ok := prints[o.table]; ok && (o.typ == "table" || o.typ == "index") {
-			b.WriteString(o.typ + " " + o.name + " " + o.sql + "\n")
-		}
-	}
-	var stale []string
-	for _, n := range names {
-		if _, ok := in.tables[prints[n].String()]; !ok {
-			stale = append(stale, n)
-		}
-	}
-	if len(stale) > 0 {
-		sc, err := in.drv.InspectSchema(ctx, in.schema, &schema.InspectOptions{Mode: schema.InspectTables, Tables: stale})
-		if err != nil {
-			return nil, fmt.Errorf("check: inspect sqlite schema: %w", err)
-		}
-		for _, t := range sc.Tables {
-			if b, ok := prints[t.Name]; ok {
-				in.tables[b.String()] = &cachedTable{table: in.table(t)}
-			}
-		}
-	}
-	s := &Snapshot{Dialect: in.dialect}
-	for _, n := range names {
-		ct, ok := in.tables[prints[n].String()]
-		if !ok {
-			return nil, fmt.Errorf("check: inspect sqlite schema: table %s vanished during inspection", n)
-		}
-		ct.used = in.gen
-		s.Tables = append(s.Tables, cloneTable(ct.table))
-	}
-	// A migration step goes S0 → S1 → S0 → S1: keeping the tables of the
-	// last few snapshots lets the down and the second up hit the cache.
-	for fp, ct := range in.tables {
-		if in.gen-ct.used > 4 {
-			delete(in.tables, fp)
-		}
-	}
-	if err := in.sqliteViewsTriggers(ctx, objs, s); err != nil {
-		return nil, fmt.Errorf("check: read sqlite catalog: %w", err)
-	}
-	s.sort()
-	return s, nil
-}
 
 // cloneTable copies t so that callers may change a snapshot without
 // changing the cache.

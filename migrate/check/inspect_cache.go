@@ -1,0 +1,168 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"ariga.io/atlas/sql/schema"
+)
+
+// Inspecting a whole schema through atlas costs dozens of catalog queries
+// per table, and the check takes three snapshots per migration. Both SQLite
+// and PostgreSQL can say cheaply, in one query, whether a table changed: a
+// run inspects through atlas only the tables whose fingerprint it has not
+// seen, and reuses the rest.
+
+// sqliteSnapshot fingerprints each table by the statements SQLite keeps
+// verbatim (and rewrites on every change) for it and its indexes.
+func (in *inspector) sqliteSnapshot(ctx context.Context) (*Snapshot, error) {
+	objs, err := in.sqliteObjects(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check: inspect sqlite schema: %w", err)
+	}
+	prints := map[string]*strings.Builder{}
+	var names []string
+	for _, o := range objs {
+		if o.typ == "table" && !ignoredTable(o.name) {
+			prints[o.name] = &strings.Builder{}
+			names = append(names, o.name)
+		}
+	}
+	for _, o := range objs {
+		if b, ok := prints[o.table]; ok && (o.typ == "table" || o.typ == "index") {
+			b.WriteString(o.typ + " " + o.name + " " + o.sql + "\n")
+		}
+	}
+	fps := make(map[string]string, len(prints))
+	for n, b := range prints {
+		fps[n] = b.String()
+	}
+	s, err := in.cachedTables(ctx, names, fps)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.sqliteViewsTriggers(ctx, objs, s); err != nil {
+		return nil, fmt.Errorf("check: read sqlite catalog: %w", err)
+	}
+	s.sort()
+	return s, nil
+}
+
+// postgresFingerprints describes each table by its columns, constraints
+// and indexes as the catalog prints them.
+const postgresFingerprints = `
+SELECT c.relname, md5(
+  coalesce((SELECT string_agg(a.attnum || ':' || a.attname || ':' || format_type(a.atttypid, a.atttypmod) || ':' ||
+      a.attnotnull || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ':' || a.attidentity::text || ':' || a.attgenerated::text,
+      ',' ORDER BY a.attnum)
+    FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '') || '|' ||
+  coalesce((SELECT string_agg(co.conname || ':' || pg_get_constraintdef(co.oid), ',' ORDER BY co.conname)
+    FROM pg_constraint co WHERE co.conrelid = c.oid), '') || '|' ||
+  coalesce((SELECT string_agg(pg_get_indexdef(i.indexrelid), ',' ORDER BY 1)
+    FROM pg_index i WHERE i.indrelid = c.oid), ''))
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+ORDER BY c.relname`
+
+func (in *inspector) postgresSnapshot(ctx context.Context) (*Snapshot, error) {
+	rows, err := in.conn.QueryContext(ctx, postgresFingerprints, in.schema)
+	if err != nil {
+		return nil, fmt.Errorf("check: inspect postgres schema %q: %w", in.schema, err)
+	}
+	fps := map[string]string{}
+	var names []string
+	for rows.Next() {
+		var name, fp string
+		if err := rows.Scan(&name, &fp); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if !ignoredTable(name) {
+			names = append(names, name)
+			fps[name] = name + "\x00" + fp
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("check: inspect postgres schema %q: %w", in.schema, err)
+	}
+	s, err := in.cachedTables(ctx, names, fps)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.postgresEnums(ctx, s); err != nil {
+		return nil, fmt.Errorf("check: read postgres enums: %w", err)
+	}
+	if err := in.catalog(ctx, s); err != nil {
+		return nil, err
+	}
+	s.sort()
+	return s, nil
+}
+
+func (in *inspector) postgresEnums(ctx context.Context, s *Snapshot) error {
+	rows, err := in.conn.QueryContext(ctx, `
+SELECT t.typname, e.enumlabel FROM pg_type t
+JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = $1 ORDER BY t.typname, e.enumsortorder`, in.schema)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var name, label string
+		if err := rows.Scan(&name, &label); err != nil {
+			rows.Close()
+			return err
+		}
+		if n := len(s.Enums); n == 0 || s.Enums[n-1].Name != name {
+			s.Enums = append(s.Enums, Enum{Name: name})
+		}
+		e := &s.Enums[len(s.Enums)-1]
+		e.Values = append(e.Values, label)
+	}
+	return closeRows(rows)
+}
+
+// cachedTables returns a snapshot holding the tables names, inspecting
+// through atlas those whose fingerprint (fps) is not cached.
+func (in *inspector) cachedTables(ctx context.Context, names []string, fps map[string]string) (*Snapshot, error) {
+	if in.tables == nil {
+		in.tables = map[string]*cachedTable{}
+	}
+	in.gen++
+	var stale []string
+	for _, n := range names {
+		if _, ok := in.tables[fps[n]]; !ok {
+			stale = append(stale, n)
+		}
+	}
+	if len(stale) > 0 {
+		sc, err := in.drv.InspectSchema(ctx, in.schema, &schema.InspectOptions{Mode: schema.InspectTables, Tables: stale})
+		if err != nil {
+			return nil, fmt.Errorf("check: inspect %s schema %q: %w", in.dialect, in.schema, err)
+		}
+		for _, t := range sc.Tables {
+			if fp, ok := fps[t.Name]; ok {
+				in.tables[fp] = &cachedTable{table: in.table(t)}
+			}
+		}
+	}
+	s := &Snapshot{Dialect: in.dialect}
+	for _, n := range names {
+		ct, ok := in.tables[fps[n]]
+		if !ok {
+			return nil, fmt.Errorf("check: inspect %s schema: table %s vanished during inspection", in.dialect, n)
+		}
+		ct.used = in.gen
+		s.Tables = append(s.Tables, cloneTable(ct.table))
+	}
+	// A migration step goes S0 → S1 → S0 → S1: keeping the tables of the
+	// last few snapshots lets the down and the second up hit the cache.
+	for fp, ct := range in.tables {
+		if in.gen-ct.used > 4 {
+			delete(in.tables, fp)
+		}
+	}
+	return s, nil
+}
