@@ -74,6 +74,35 @@ func BenchmarkFlagsStatic(b *testing.B) {
 	}
 }
 
+// BenchmarkFlagsStaticProvider: the same static flag asked of each provider
+// directly, without the client: the providers' own cost, free of the SDK's.
+func BenchmarkFlagsStaticProvider(b *testing.B) {
+	rs := rollsafeFlags(b).(*flags.Provider)
+	if err := rs.InitWithContext(context.Background(), openfeature.EvaluationContext{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(rs.Shutdown)
+	mem := memprovider.NewInMemoryProvider(map[string]memprovider.InMemoryFlag{
+		"static": {Key: "static", State: memprovider.Enabled, DefaultVariant: "on",
+			Variants: map[string]any{"on": true, "off": false}},
+	})
+	flat := openfeature.FlattenedContext{openfeature.TargetingKey: "user-1"}
+	for _, peer := range []struct {
+		name string
+		p    openfeature.FeatureProvider
+	}{{"rollsafe", rs}, {"memprovider", mem}} {
+		b.Run(peer.name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := peer.p.BooleanEvaluation(ctx, "static", false, flat); !d.Value || d.Error() != nil {
+					b.Fatal(d)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkFlagsFractional: a 10/90 split through the OpenFeature client, a
 // different user on each call; "ramp" splits by targeting key, "ramp-in-rule"
 // inside a JsonLogic rule.
