@@ -107,7 +107,8 @@ func (k Kind) valid() bool { return k >= Liveness && k <= All }
 
 // Checker holds named checks and reports on them, in Go ([Checker.Check]) and
 // over HTTP ([Checker.Handler]). It is safe for concurrent use. Background
-// checks run only between [Checker.Start] and [Checker.Close].
+// checks run only between [Checker.Start] and [Checker.Close]. The zero value
+// is not usable: create a Checker with [New].
 type Checker struct {
 	cfg     config
 	metrics *metrics
@@ -190,9 +191,11 @@ func drainingCheck() *check {
 }
 
 // Register adds a check that passes when fn returns nil. See [CheckOption]
-// for timeouts, caching, background runs and the endpoints it serves. It
-// returns an error wrapping [ErrNilCheck], [ErrInvalidName],
-// [ErrDuplicateCheck] or [ErrInvalidOption], and registers nothing then.
+// for timeouts, caching, background runs and the endpoints it serves. A run
+// may serve many probes, so fn's ctx carries none of a probe's values; it is
+// cancelled at the timeout and by [Checker.Close]. It returns an error
+// wrapping [ErrNilCheck], [ErrInvalidName], [ErrDuplicateCheck] or
+// [ErrInvalidOption], and registers nothing then.
 func (c *Checker) Register(name string, fn func(context.Context) error, opts ...CheckOption) error {
 	if fn == nil {
 		return fmt.Errorf("%w: %q", ErrNilCheck, name)
@@ -371,7 +374,7 @@ func (c *Checker) Draining() bool { return c.draining.Load() }
 
 func (c *Checker) drainChanged(old, new Status) {
 	c.cfg.logger.Info("health: draining changed", "draining", new == Fail)
-	c.metrics.status(context.Background(), drainAttrs, new)
+	c.metrics.status(context.Background(), c.metrics.drainAttrs, new)
 	c.emit(StatusChange{Check: DrainingCheck, Old: old, New: new, Time: c.cfg.clock()})
 }
 

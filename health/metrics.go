@@ -16,15 +16,14 @@ const (
 
 const scope = "github.com/rollsafe/rollsafe/health"
 
-var drainAttrs = checkAttrs(DrainingCheck)
-
 func checkAttrs(name string) attribute.Set {
 	return attribute.NewSet(attribute.String("check", name))
 }
 
 type metrics struct {
-	duration metric.Float64Histogram
-	state    metric.Int64Gauge
+	duration   metric.Float64Histogram
+	state      metric.Int64Gauge
+	drainAttrs attribute.Set
 }
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
@@ -39,7 +38,7 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metrics{duration: d, state: s}, nil
+	return &metrics{duration: d, state: s, drainAttrs: checkAttrs(DrainingCheck)}, nil
 }
 
 func (m *metrics) observe(ctx context.Context, k *check, o *outcome) {

@@ -103,12 +103,12 @@ func (c *Checker) startRun(k *check) {
 	k.inflight = r
 	ctx, cancel := context.WithTimeout(c.base, k.cfg.timeout)
 	// The run resolves at its deadline even when the function ignores ctx.
-	stop := context.AfterFunc(ctx, func() { c.finish(k, r, ctx, Result{}, nil, false) })
+	stop := context.AfterFunc(ctx, func() { c.finish(ctx, k, r, Result{}, nil, false) })
 	go func() {
 		defer cancel()
 		res, err := call(ctx, k.fn)
 		stop()
-		c.finish(k, r, ctx, res, err, true)
+		c.finish(ctx, k, r, res, err, true)
 	}()
 }
 
@@ -122,9 +122,10 @@ func call(ctx context.Context, fn func(context.Context) (Result, error)) (res Re
 	return fn(ctx)
 }
 
-// finish resolves r if nothing resolved it yet. returned says whether the
-// function has returned, which frees the check for its next run.
-func (c *Checker) finish(k *check, r *run, ctx context.Context, res Result, err error, returned bool) {
+// finish resolves r if nothing resolved it yet; ctx is the run's. returned
+// says whether the function has returned, which frees the check for its next
+// run.
+func (c *Checker) finish(ctx context.Context, k *check, r *run, res Result, err error, returned bool) {
 	var change *StatusChange
 	var out *outcome
 	k.mu.Lock()
