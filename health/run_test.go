@@ -546,3 +546,32 @@ func TestVerboseWithheldText(t *testing.T) {
 	assert.False(t, strings.Contains(rec.Body.String(), "password"))
 	assert.Equal(t, "[-]secret failed: reason withheld\nreadyz check failed\n", rec.Body.String())
 }
+
+func TestBackgroundCheckRegisteredAfterStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, err := health.New(health.WithMeterProvider(noop.NewMeterProvider()))
+		require.NoError(t, err)
+		require.NoError(t, c.Start(t.Context()))
+		var runs atomic.Int32
+		require.NoError(t, c.RegisterMeasured("lag", func(context.Context) (health.Result, error) {
+			runs.Add(1)
+			return health.Result{ObservedValue: 1.5, ObservedUnit: "s"}, nil
+		}, health.WithInterval(time.Second)))
+		synctest.Wait()
+		assert.Equal(t, int32(1), runs.Load())
+		res, err := c.CheckOne(t.Context(), "lag")
+		require.NoError(t, err)
+		assert.Equal(t, health.Pass, res.Status)
+		assert.Equal(t, 1.5, res.ObservedValue)
+		assert.Equal(t, "s", res.ObservedUnit)
+
+		require.NoError(t, c.Close()) // waits for the loop to end
+		require.NoError(t, c.Register("late", func(context.Context) error { return nil }, health.WithInterval(time.Second)))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Equal(t, int32(1), runs.Load(), "a loop outlived Close")
+		res, err = c.CheckOne(t.Context(), "late")
+		require.NoError(t, err)
+		assert.ErrorIs(t, res.Err, health.ErrNotRun, "a check registered after Close ran")
+	})
+}
