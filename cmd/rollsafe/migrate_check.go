@@ -21,7 +21,7 @@ func migrateCheckCommand() command {
 	return command{
 		name:    "check",
 		summary: "prove every migration reversible (schema and rows) and backward compatible on a scratch database",
-		usage: `rollsafe migrate check [--dialect sqlite|postgres|mysql] [--dsn DSN] [--format text|json|github] [--no-data] [--compat=false] [--since VERSION] DIR
+		usage: `rollsafe migrate check [--dialect sqlite|postgres|mysql] [--dsn DSN] [--format text|json|github] [--no-data] [--compat=false] [--since VERSION] [--timeouts] DIR
 
 Runs every goose SQL migration in DIR up, down and up again on a scratch
 database seeded with rows, and reports what the downs do not restore.
@@ -38,10 +38,11 @@ Go API (migrate/check.Run with check.WithGoMigrations).`,
 			noData := fs.Bool("no-data", false, "check schemas only: seed and compare no rows")
 			compat := fs.Bool("compat", true, "run the backward-compatibility analysis")
 			since := fs.Int64("since", 0, "contract findings of migrations at or before VERSION are info (already released)")
+			timeouts := fs.Bool("timeouts", false, "warn about PostgreSQL/MySQL migrations that set no lock or statement timeout")
 			return func(e *env, args []string) int {
 				return runMigrateCheck(e, args, checkFlags{
 					dialect: *dialect, dsn: *dsnFlag, format: format.String(),
-					noData: *noData, compat: *compat, since: *since,
+					noData: *noData, compat: *compat, since: *since, timeouts: *timeouts,
 				})
 			}
 		},
@@ -51,6 +52,7 @@ Go API (migrate/check.Run with check.WithGoMigrations).`,
 type checkFlags struct {
 	dialect, dsn, format string
 	noData, compat       bool
+	timeouts             bool
 	since                int64
 }
 
@@ -88,6 +90,9 @@ func runMigrateCheck(e *env, args []string, f checkFlags) int {
 	}
 	if f.noData {
 		opts = append(opts, check.WithoutData())
+	}
+	if f.timeouts {
+		opts = append(opts, check.WithTimeoutCheck())
 	}
 	if f.format == "text" {
 		opts = append(opts, check.WithProgress(func(m check.MigrationReport) { printMigrationText(e.stdout, m) }))
