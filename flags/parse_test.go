@@ -200,3 +200,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseYAML(f *testing.F) {
+	f.Add([]byte("flags:\n  f:\n    state: ENABLED\n    variants: {a: 1, b: 2}\n    targeting: {fractional: [[a], [b]]}\n"))
+	f.Add([]byte("flags: {}\n"))
+	f.Add([]byte("flags:\n  f: &x {state: ENABLED}\n  g: *x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := flags.ParseYAML(data)
+		if err != nil {
+			require.ErrorIs(t, err, flags.ErrInvalid)
+			require.Nil(t, set)
+		}
+	})
+}

@@ -43,6 +43,10 @@ const eventBuffer = 64
 //     is broken: every evaluation still answers.
 //   - ERROR: the source can no longer follow changes, or the first
 //     definitions were refused (then Init returns the error too).
+//
+// If Init gives up waiting (its context ends) the watch goes on, and the
+// provider sends READY itself when the first definitions arrive. Use
+// [NewProvider]; the zero Provider is not usable.
 type Provider struct {
 	src    Source
 	cfg    providerConfig
@@ -55,9 +59,15 @@ type Provider struct {
 	cancel  context.CancelFunc
 	stopped chan struct{}
 
-	// Only the watching goroutine touches these.
+	// Only the watching goroutine touches degraded.
 	degraded bool // a STALE or ERROR event was sent since the last good set
-	first    chan error
+
+	// Init waits on first for the first definitions, unless it gave up
+	// (waiting set to false); firstMu makes "is Init still waiting" and the
+	// hand-over one step, so that no first answer is lost between them.
+	firstMu sync.Mutex
+	first   chan error
+	waiting bool
 }
 
 var (
@@ -174,7 +184,10 @@ func (p *Provider) InitWithContext(ctx context.Context, _ openfeature.Evaluation
 	watchCtx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	stopped := make(chan struct{})
-	p.cancel, p.stopped, p.first, p.degraded = cancel, stopped, first, false
+	p.cancel, p.stopped, p.degraded = cancel, stopped, false
+	p.firstMu.Lock()
+	p.first, p.waiting = first, true
+	p.firstMu.Unlock()
 	go func() {
 		defer close(stopped)
 		err := p.src.Watch(watchCtx, p.changed)
@@ -191,6 +204,16 @@ func (p *Provider) InitWithContext(ctx context.Context, _ openfeature.Evaluation
 	case err := <-first:
 		return err
 	case <-ctx.Done():
+		p.firstMu.Lock()
+		defer p.firstMu.Unlock()
+		p.waiting = false
+		select {
+		case err := <-first: // arrived as the wait ended
+			return err
+		default:
+		}
+		// The watch goes on: when the first definitions arrive, the
+		// provider sends READY itself.
 		return fmt.Errorf("flags: waiting for the first flag definitions: %w", ctx.Err())
 	}
 }
@@ -259,11 +282,13 @@ func (p *Provider) changed(set *Set, err error) {
 
 // signalFirst ends Init's wait; false when Init is no longer waiting.
 func (p *Provider) signalFirst(err error) bool {
-	if p.first == nil {
+	p.firstMu.Lock()
+	defer p.firstMu.Unlock()
+	if !p.waiting {
 		return false
 	}
-	p.first <- err
-	p.first = nil
+	p.first <- err // buffered: never blocks
+	p.waiting = false
 	return true
 }
 

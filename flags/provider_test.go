@@ -302,3 +302,42 @@ func TestProviderConcurrentEvaluationAndWrites(t *testing.T) {
 	wg.Wait()
 	errs.Range(func(k, _ any) bool { t.Errorf("evaluation failed during writes: %v", k); return true })
 }
+
+// gatedSource delivers its set only once the gate opens: a slow store.
+type gatedSource struct {
+	set  *flags.Set
+	gate chan struct{}
+}
+
+func (g *gatedSource) Watch(ctx context.Context, changed func(*flags.Set, error)) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-g.gate:
+	}
+	changed(g.set, nil)
+	<-ctx.Done()
+	return nil
+}
+
+func TestProviderReadyAfterInitGaveUp(t *testing.T) {
+	noLeaks(t)
+	src := &gatedSource{set: pvSet(t), gate: make(chan struct{})}
+	p, err := flags.NewProvider(src)
+	require.NoError(t, err)
+	t.Cleanup(p.Shutdown)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = p.InitWithContext(ctx, openfeature.EvaluationContext{})
+	require.ErrorIs(t, err, context.Canceled)
+
+	close(src.gate)
+	select {
+	case ev := <-p.EventChannel():
+		assert.Equal(t, openfeature.ProviderReady, ev.EventType)
+	case <-time.After(eventWait):
+		t.Fatal("no READY event after the first definitions arrived late")
+	}
+	d := p.BooleanEvaluation(context.Background(), "static-on", false, openfeature.FlattenedContext{})
+	assert.True(t, d.Value)
+}

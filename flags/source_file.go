@@ -27,7 +27,8 @@ const DefaultDebounce = 100 * time.Millisecond
 // half-written file included — is refused and reported, and the previous
 // definitions keep serving until the file is good again.
 //
-// FileSource is not a [Writer]: the file belongs to whoever edits it.
+// FileSource is not a [Writer]: the file belongs to whoever edits it. Use
+// [NewFileSource]; the zero FileSource is not usable.
 type FileSource struct {
 	path     string
 	debounce time.Duration

@@ -9,7 +9,7 @@ import (
 // programs that build their definitions themselves. It is a [Writer]. A
 // change reaches every watching [Provider] before the method that made it
 // returns, so the next evaluation sees it. Its methods are safe for
-// concurrent use.
+// concurrent use. Use [NewMemorySource]; the zero MemorySource is not usable.
 type MemorySource struct {
 	mu       sync.Mutex
 	set      *Set
