@@ -291,6 +291,13 @@ func TestProviderConcurrentEvaluationAndWrites(t *testing.T) {
 				if _, err := h.client.BooleanValue(ctx, "checkout-ramp", false, evalCtx); err != nil {
 					errs.Store(err.Error(), true)
 				}
+				// Rules through the interpreter share their parsed tree.
+				if _, err := h.client.IntValue(ctx, "split-for-beta", 0, openfeature.NewEvaluationContext("u", map[string]any{"beta": g%2 == 0})); err != nil {
+					errs.Store(err.Error(), true)
+				}
+				if _, err := h.client.StringValue(ctx, "color", "", openfeature.NewEvaluationContext("u", map[string]any{"email": "x@example.com"})); err != nil {
+					errs.Store(err.Error(), true)
+				}
 			}
 		})
 	}
