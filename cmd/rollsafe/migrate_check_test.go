@@ -122,3 +122,37 @@ func TestMigrateCheckServers(t *testing.T) {
 		})
 	}
 }
+
+// The CI templates in examples/ci run commands that work: every
+// "rollsafe migrate check" line they hold runs here on the same directory,
+// with the PostgreSQL DSN swapped for the test server's.
+func TestCITemplates(t *testing.T) {
+	root := "../.."
+	for _, name := range []string{"github-actions.yml", "gitlab-ci.yml"} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(root, "examples", "ci", name))
+			require.NoError(t, err)
+			text := string(raw)
+			assert.Contains(t, text, "DIR: examples/service/migrations")
+			var ran int
+			for _, line := range strings.Split(text, "\n") {
+				_, cmd, ok := strings.Cut(line, "rollsafe migrate check ")
+				if !ok {
+					continue
+				}
+				cmd, _, _ = strings.Cut(cmd, ">")
+				cmd = strings.ReplaceAll(cmd, `"$DIR"`, filepath.Join(root, "examples", "service", "migrations"))
+				args := append([]string{"migrate", "check"}, strings.Fields(cmd)...)
+				for i, a := range args {
+					if a == `"$PG_DSN"` {
+						args[i] = testdb.New(t, testdb.Postgres).DSN
+					}
+				}
+				code, out, errOut := rollsafe(t, args...)
+				assert.Equal(t, exitOK, code, "%s\n%s\n%s", line, out, errOut)
+				ran++
+			}
+			assert.GreaterOrEqual(t, ran, 2, "commands found in %s", name)
+		})
+	}
+}
