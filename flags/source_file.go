@@ -142,7 +142,7 @@ func (s *FileSource) Watch(ctx context.Context, changed func(*Set, error)) error
 		last = data
 		set, err := s.parse(data)
 		if err != nil {
-			s.logger.Warn("flag file refused", "path", s.path, "err", err)
+			s.logger.Debug("flag file refused", "path", s.path, "err", err)
 			changed(nil, err)
 			return
 		}
