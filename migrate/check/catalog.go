@@ -25,7 +25,7 @@ func (in *inspector) catalog(ctx context.Context, s *Snapshot) error {
 	case "sqlite":
 		err = in.sqliteCatalog(ctx, s)
 	case "postgres":
-		err = in.postgresCatalog(ctx, s)
+		_, err = in.postgresCatalog(ctx, s)
 	case "mysql":
 		err = in.mysqlCatalog(ctx, s)
 	}
@@ -108,79 +108,29 @@ func (in *inspector) sqliteViewsTriggers(ctx context.Context, objs []sqliteObjec
 	return nil
 }
 
-func (in *inspector) postgresCatalog(ctx context.Context, s *Snapshot) error {
-	rows, err := in.conn.QueryContext(ctx, `
-SELECT c.relname, pg_get_viewdef(c.oid, true)
+// postgresObjects lists, in one round trip, the enums, views, view
+// columns, triggers and sequences of a schema as (kind, name, a, b, c, d)
+// rows. Identity sequences belong to their column and are left out; a
+// serial column's sequence is listed with its owner.
+const postgresObjects = `
+SELECT 'enum'::text, t.typname::text, e.enumlabel::text, ''::text, ''::text, e.enumsortorder::float8
+FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = $1
+UNION ALL
+SELECT 'view', c.relname, pg_get_viewdef(c.oid, true), '', '', 0
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relkind IN ('v', 'm')
-ORDER BY c.relname`, in.schema)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var v View
-		if err := rows.Scan(&v.Name, &v.Def); err != nil {
-			rows.Close()
-			return err
-		}
-		v.Def = collapseSpace(v.Def)
-		s.Views = append(s.Views, v)
-	}
-	if err := closeRows(rows); err != nil {
-		return err
-	}
-	if len(s.Views) > 0 {
-		rows, err := in.conn.QueryContext(ctx, `
-SELECT c.relname, a.attname FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+UNION ALL
+SELECT 'viewcol', c.relname, a.attname, '', '', a.attnum
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY c.relname, a.attnum`, in.schema)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var view, col string
-			if err := rows.Scan(&view, &col); err != nil {
-				rows.Close()
-				return err
-			}
-			if v := s.View(view); v != nil {
-				v.Columns = append(v.Columns, col)
-			}
-		}
-		if err := closeRows(rows); err != nil {
-			return err
-		}
-	}
-
-	rows, err = in.conn.QueryContext(ctx, `
-SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid)
+UNION ALL
+SELECT 'trigger', t.tgname, c.relname, pg_get_triggerdef(t.oid), '', 0
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND NOT t.tgisinternal
-ORDER BY t.tgname`, in.schema)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var t Trigger
-		if err := rows.Scan(&t.Name, &t.Table, &t.Def); err != nil {
-			rows.Close()
-			return err
-		}
-		t.Def = in.unqualify(collapseSpace(t.Def))
-		if !ignoredTable(t.Table) {
-			s.Triggers = append(s.Triggers, t)
-		}
-	}
-	if err := closeRows(rows); err != nil {
-		return err
-	}
-
-	// Sequences that an identity column owns (deptype 'i') belong to the
-	// column; a serial column's (deptype 'a') is listed with its owner.
-	rows, err = in.conn.QueryContext(ctx, `
-SELECT s.sequencename, s.data_type::text, s.start_value, s.increment_by,
-       COALESCE(oc.relname || '.' || a.attname, ''), COALESCE(d.deptype::text, '')
+UNION ALL
+SELECT 'sequence', s.sequencename, s.data_type::text, s.start_value || ' ' || s.increment_by,
+       COALESCE(oc.relname || '.' || a.attname, ''), CASE d.deptype WHEN 'i' THEN 1 ELSE 0 END
 FROM pg_sequences s
 JOIN pg_namespace n ON n.nspname = s.schemaname
 JOIN pg_class sc ON sc.relname = s.sequencename AND sc.relnamespace = n.oid
@@ -188,24 +138,55 @@ LEFT JOIN pg_depend d ON d.objid = sc.oid AND d.classid = 'pg_class'::regclass A
 LEFT JOIN pg_class oc ON oc.oid = d.refobjid
 LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
 WHERE s.schemaname = $1
-ORDER BY s.sequencename`, in.schema)
+ORDER BY 1, 2, 6`
+
+// postgresCatalog reads the objects atlas does not, and returns their
+// rows as text for the snapshot's fingerprint.
+func (in *inspector) postgresCatalog(ctx context.Context, s *Snapshot) (string, error) {
+	rows, err := in.conn.QueryContext(ctx, postgresObjects, in.schema)
 	if err != nil {
-		return err
+		return "", err
 	}
+	var fp strings.Builder
 	for rows.Next() {
-		var q Sequence
-		var dep string
-		if err := rows.Scan(&q.Name, &q.Type, &q.Start, &q.Increment, &q.OwnedBy, &dep); err != nil {
+		var kind, name, a, b, c string
+		var ord float64
+		if err := rows.Scan(&kind, &name, &a, &b, &c, &ord); err != nil {
 			rows.Close()
-			return err
+			return "", err
 		}
-		owner, _, _ := strings.Cut(q.OwnedBy, ".")
-		if dep == "i" || (owner != "" && ignoredTable(owner)) {
-			continue
+		fmt.Fprintf(&fp, "%s\x00%s\x00%s\x00%s\x00%s\x00%v\n", kind, name, a, b, c, ord)
+		switch kind {
+		case "enum":
+			if n := len(s.Enums); n == 0 || s.Enums[n-1].Name != name {
+				s.Enums = append(s.Enums, Enum{Name: name})
+			}
+			e := &s.Enums[len(s.Enums)-1]
+			e.Values = append(e.Values, a)
+		case "view":
+			s.Views = append(s.Views, View{Name: name, Def: collapseSpace(a)})
+		case "viewcol":
+			if v := s.View(name); v != nil {
+				v.Columns = append(v.Columns, a)
+			}
+		case "trigger":
+			if !ignoredTable(a) {
+				s.Triggers = append(s.Triggers, Trigger{Name: name, Table: a, Def: in.unqualify(collapseSpace(b))})
+			}
+		case "sequence":
+			q := Sequence{Name: name, Type: a, OwnedBy: c}
+			if _, err := fmt.Sscan(b, &q.Start, &q.Increment); err != nil {
+				rows.Close()
+				return "", fmt.Errorf("sequence %s: %w", name, err)
+			}
+			owner, _, _ := strings.Cut(c, ".")
+			if ord == 1 || (owner != "" && ignoredTable(owner)) {
+				continue
+			}
+			s.Sequences = append(s.Sequences, q)
 		}
-		s.Sequences = append(s.Sequences, q)
 	}
-	return closeRows(rows)
+	return fp.String(), closeRows(rows)
 }
 
 func (in *inspector) mysqlCatalog(ctx context.Context, s *Snapshot) error {

@@ -68,6 +68,9 @@ func (c Change) String() string {
 // Diff returns the changes that turn before into after, in a stable order:
 // by kind of object, then table, then name.
 func Diff(before, after *Snapshot) []Change {
+	if before.fingerprint != "" && before.fingerprint == after.fingerprint {
+		return nil
+	}
 	var d differ
 	d.tables(before.Tables, after.Tables)
 	diffNamed(&d, KindView, "", before.Views, after.Views, func(v View) string { return v.Name }, viewText)

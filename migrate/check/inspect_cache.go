@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"ariga.io/atlas/sql/schema"
@@ -46,6 +47,16 @@ func (in *inspector) sqliteSnapshot(ctx context.Context) (*Snapshot, error) {
 		return nil, fmt.Errorf("check: read sqlite catalog: %w", err)
 	}
 	s.sort()
+	// SQLite keeps every statement verbatim: equal statements, equal
+	// schemas, and Diff need not compare the snapshots.
+	all := make([]string, 0, len(objs))
+	for _, o := range objs {
+		if !ignoredTable(o.table) {
+			all = append(all, o.typ+"\x00"+o.name+"\x00"+o.table+"\x00"+o.sql)
+		}
+	}
+	slices.Sort(all)
+	s.fingerprint = strings.Join(all, "\n")
 	return s, nil
 }
 
@@ -91,37 +102,17 @@ func (in *inspector) postgresSnapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := in.postgresEnums(ctx, s); err != nil {
-		return nil, fmt.Errorf("check: read postgres enums: %w", err)
-	}
-	if err := in.catalog(ctx, s); err != nil {
-		return nil, err
+	objects, err := in.postgresCatalog(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("check: read postgres catalog: %w", err)
 	}
 	s.sort()
+	var fp strings.Builder
+	for _, n := range names {
+		fp.WriteString(fps[n] + "\n")
+	}
+	s.fingerprint = fp.String() + objects
 	return s, nil
-}
-
-func (in *inspector) postgresEnums(ctx context.Context, s *Snapshot) error {
-	rows, err := in.conn.QueryContext(ctx, `
-SELECT t.typname, e.enumlabel FROM pg_type t
-JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE n.nspname = $1 ORDER BY t.typname, e.enumsortorder`, in.schema)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var name, label string
-		if err := rows.Scan(&name, &label); err != nil {
-			rows.Close()
-			return err
-		}
-		if n := len(s.Enums); n == 0 || s.Enums[n-1].Name != name {
-			s.Enums = append(s.Enums, Enum{Name: name})
-		}
-		e := &s.Enums[len(s.Enums)-1]
-		e.Values = append(e.Values, label)
-	}
-	return closeRows(rows)
 }
 
 // cachedTables returns a snapshot holding the tables names, inspecting

@@ -17,6 +17,11 @@ type Snapshot struct {
 	Triggers  []Trigger  `json:"triggers,omitempty"`
 	Sequences []Sequence `json:"sequences,omitempty"` // PostgreSQL only
 	Enums     []Enum     `json:"enums,omitempty"`     // PostgreSQL only
+
+	// fingerprint, when set by an inspection, is equal for two snapshots
+	// only if the catalog described the same schema; Diff then skips the
+	// comparison. A snapshot built by hand has none.
+	fingerprint string
 }
 
 // Table is one table.
