@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // State says whether a flag is evaluated at all.
@@ -105,6 +107,7 @@ type Set struct {
 	// evaluators keeps the shared rules, so that the set can be written back
 	// in the flagd format with its $ref references intact.
 	evaluators map[string]any
+	scratch    sync.Pool // of *evalScratch
 }
 
 // Keys returns the keys of the flags in the set, sorted.
@@ -178,4 +181,5 @@ type flag struct {
 	// fingerprint identifies the definition as evaluated, to tell which flags
 	// a new set changes.
 	fingerprint string
+	flagd       atomic.Pointer[flagdStamp]
 }

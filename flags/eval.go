@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/diegoholiveira/jsonlogic/v3"
@@ -84,12 +85,12 @@ func (s *Set) evaluate(key string, want Kind, flat openfeature.FlattenedContext,
 		r.metadata = f.metadata
 		return r
 	}
-	r := f.resolve(flat, now)
+	r := f.resolve(flat, now, &s.scratch)
 	r.metadata = f.metadata
 	return r
 }
 
-func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time) result {
+func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time, scratch *sync.Pool) result {
 	if f.state == Disabled {
 		return result{reason: openfeature.DisabledReason}
 	}
@@ -102,8 +103,20 @@ func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time) 
 	if f.split != nil {
 		return f.resolveSplit(flat)
 	}
-	tr := &evalTrace{key: f.key}
-	out, err := applyRule(f.targeting, ruleData(f.key, flat, now, tr))
+	// The interpreter's data and the trace are reused: nothing the rule
+	// returns outlives this call.
+	sc, _ := scratch.Get().(*evalScratch)
+	if sc == nil {
+		sc = &evalScratch{data: map[string]any{}}
+	}
+	defer func() {
+		clear(sc.data)
+		sc.tr = evalTrace{}
+		scratch.Put(sc)
+	}()
+	sc.tr = evalTrace{key: f.key}
+	tr := &sc.tr
+	out, err := applyRule(f.targeting, f.ruleData(sc.data, flat, now, tr))
 	if err == nil {
 		err = tr.err
 	}
@@ -190,17 +203,36 @@ func applyRule(rule, data any) (out any, err error) {
 
 // ruleData is what a rule's "var" reads: the context's attributes, the
 // targeting key, $flagd.flagKey and $flagd.timestamp (unix seconds).
-func ruleData(key string, flat openfeature.FlattenedContext, now func() time.Time, tr *evalTrace) map[string]any {
-	data := make(map[string]any, len(flat)+2)
+func (f *flag) ruleData(data map[string]any, flat openfeature.FlattenedContext, now func() time.Time, tr *evalTrace) map[string]any {
 	for k, v := range flat {
 		data[k] = normalize(v)
 	}
-	data["$flagd"] = map[string]any{
-		"flagKey":   key,
-		"timestamp": float64(now().Unix()),
-	}
+	data["$flagd"] = f.flagdData(now().Unix())
 	data[traceKey] = tr
 	return data
+}
+
+// evalScratch is what one interpreted evaluation needs besides the rule.
+type evalScratch struct {
+	data map[string]any
+	tr   evalTrace
+}
+
+// flagdStamp is a flag's $flagd object for one second.
+type flagdStamp struct {
+	unix int64
+	data map[string]any
+}
+
+// flagdData returns the $flagd object, built once a second rather than on
+// every evaluation; rules only read it.
+func (f *flag) flagdData(unix int64) map[string]any {
+	if st := f.flagd.Load(); st != nil && st.unix == unix {
+		return st.data
+	}
+	st := &flagdStamp{unix: unix, data: map[string]any{"flagKey": f.key, "timestamp": float64(unix)}}
+	f.flagd.Store(st)
+	return st.data
 }
 
 // normalize converts what Go callers put into an evaluation context into the
