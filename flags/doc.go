@@ -49,7 +49,8 @@
 // A rule reads the evaluation context's attributes, "targetingKey",
 // "$flagd.flagKey" and "$flagd.timestamp" (unix seconds, from [WithClock]).
 // An attribute that does not fit an operator (a missing value, a version that
-// does not parse) makes the comparison false, as in flagd. A rule that is one
+// does not parse) makes the operator answer null, as in flagd: false to a
+// condition, the default variant when it is the rule's answer. A rule that is one
 // fractional over the targeting key or over one attribute is evaluated
 // without the interpreter.
 //

@@ -1,6 +1,8 @@
 package flags
 
 import (
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -36,26 +38,28 @@ var semVerOps = map[string]bool{"=": true, "!=": true, "<": true, "<=": true, ">
 
 // Operators never panic: the library's recover assumes every panic carries an
 // error and would itself panic on anything else. Arguments that do not fit
-// (a missing attribute, a version that does not parse) make a comparison
-// false, as in flagd; a wrong shape is refused when the definitions load.
+// (a missing attribute, a version that does not parse, a wrong count) make an
+// operator answer null rather than false, as in flagd: a condition reads it as
+// false, and a rule that answers null serves the default variant. A wrong
+// shape written in the rule itself is refused when the definitions load.
 
 // opSemVer: {"sem_ver": [version, op, version]}.
 func opSemVer(values, _ any) any {
 	args, ok := values.([]any)
 	if !ok || len(args) != 3 {
-		return false
+		return nil
 	}
 	op, ok := args[1].(string)
 	if !ok || !semVerOps[op] {
-		return false
+		return nil
 	}
 	a, ok := parseVersion(args[0])
 	if !ok {
-		return false
+		return nil
 	}
 	b, ok := parseVersion(args[2])
 	if !ok {
-		return false
+		return nil
 	}
 	switch op {
 	case "=":
@@ -72,16 +76,31 @@ func opSemVer(values, _ any) any {
 		return !a.LessThan(b)
 	case "^":
 		return a.Major() == b.Major()
-	case "~":
+	default: // "~"
 		return a.Major() == b.Major() && a.Minor() == b.Minor()
 	}
-	return false
 }
 
+// parseVersion reads a version as flagd does: "v" or "V" in front is
+// allowed, missing minor and patch are zero, and a whole number is a major
+// version.
 func parseVersion(v any) (*semver.Version, bool) {
-	s, ok := v.(string)
-	if !ok {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case float64:
+		if x != math.Trunc(x) || x < 0 {
+			return nil, false
+		}
+		s = strconv.FormatFloat(x, 'f', -1, 64)
+	case int:
+		s = strconv.Itoa(x)
+	default:
 		return nil, false
+	}
+	if strings.HasPrefix(s, "V") {
+		s = "v" + s[1:]
 	}
 	ver, err := semver.NewVersion(s)
 	if err != nil {
@@ -93,13 +112,19 @@ func parseVersion(v any) (*semver.Version, bool) {
 // opStartsWith: {"starts_with": [string, prefix]}.
 func opStartsWith(values, _ any) any {
 	s, affix, ok := twoStrings(values)
-	return ok && strings.HasPrefix(s, affix)
+	if !ok {
+		return nil
+	}
+	return strings.HasPrefix(s, affix)
 }
 
 // opEndsWith: {"ends_with": [string, suffix]}.
 func opEndsWith(values, _ any) any {
 	s, affix, ok := twoStrings(values)
-	return ok && strings.HasSuffix(s, affix)
+	if !ok {
+		return nil
+	}
+	return strings.HasSuffix(s, affix)
 }
 
 func twoStrings(values any) (string, string, bool) {
@@ -171,7 +196,7 @@ func checkOperator(ps *problems, f *flag, field, op string, args any, result boo
 		}
 		for _, i := range []int{0, 2} {
 			if s, ok := list[i].(string); ok {
-				if _, err := semver.NewVersion(s); err != nil {
+				if _, ok := parseVersion(s); !ok {
 					ps.add(f.key, field, "sem_ver: %q is not a semantic version", s)
 				}
 			}

@@ -28,16 +28,21 @@ func TestOpSemVer(t *testing.T) {
 		{"2.0.0", "^", "1.2.3", false},
 		{"1.2.9", "~", "1.2.0", true},
 		{"1.3.0", "~", "1.2.0", false},
-		{"not-a-version", "=", "1.0.0", false},
-		{"1.0.0", "=~", "1.0.0", false},
+		{"V1.0.0", "=", "1.0.0", true},
+		{"1.0", "=", "1.0.0", true},
+		{"1", "^", "1.5.0", true},
+		{"1.0.0+build.7", "=", "1.0.0", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.a+tc.op+tc.b, func(t *testing.T) {
 			assert.Equal(t, tc.want, opSemVer([]any{tc.a, tc.op, tc.b}, nil))
 		})
 	}
-	for _, bad := range []any{nil, "1.0.0", []any{"1.0.0", "="}, []any{1.0, "=", 1.0}} {
-		assert.Equal(t, false, opSemVer(bad, nil))
+	assert.Equal(t, true, opSemVer([]any{1.0, "=", "1.0.0"}, nil), "a whole number is a major version")
+	// What does not fit answers null, as in flagd, not false.
+	for _, bad := range []any{nil, "1.0.0", []any{"1.0.0", "="}, []any{"not-a-version", "=", "1.0.0"},
+		[]any{"1.0.0", "=~", "1.0.0"}, []any{"2.0.0.0", "=", "2.0.0"}, []any{1.5, "=", "1.0.0"}, []any{true, "=", "1.0.0"}} {
+		assert.Nil(t, opSemVer(bad, nil), "%v", bad)
 	}
 }
 
@@ -45,15 +50,16 @@ func TestOpStartsAndEndsWith(t *testing.T) {
 	tests := []struct {
 		name        string
 		args        any
-		starts, end bool
+		starts, end any
 	}{
 		{"both", []any{"abc@example.com", "abc"}, true, false},
 		{"suffix", []any{"abc@example.com", "@example.com"}, false, true},
 		{"empty affix", []any{"x", ""}, true, true},
-		{"number", []any{1.0, "1"}, false, false},
-		{"missing attribute", []any{nil, "a"}, false, false},
-		{"wrong arity", []any{"a"}, false, false},
-		{"not an array", "a", false, false},
+		// What does not fit answers null, as in flagd, not false.
+		{"number", []any{1.0, "1"}, nil, nil},
+		{"missing attribute", []any{nil, "a"}, nil, nil},
+		{"wrong arity", []any{"a"}, nil, nil},
+		{"not an array", "a", nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 func TestParseValidFile(t *testing.T) {
 	set := pvSet(t)
 	assert.Contains(t, set.Keys(), "checkout-ramp")
-	assert.Len(t, set.Keys(), 14)
+	assert.Len(t, set.Keys(), 15)
 	k, ok := set.Kind("limits")
 	require.True(t, ok)
 	assert.Equal(t, flags.KindNumber, k)

@@ -134,6 +134,8 @@ func TestEvaluationReasonsAndErrors(t *testing.T) {
 		{name: "$flagd.timestamp", kind: "bool", key: "expiring", def: false, ctx: none, want: true, variant: "on", reason: openfeature.TargetingMatchReason},
 		{name: "$flagd.flagKey", kind: "string", key: "self-named", def: "", ctx: none, want: "y", variant: "yes", reason: openfeature.TargetingMatchReason},
 		{name: "boolean targeting result names a variant", kind: "string", key: "bool-result", def: "", ctx: user("u", map[string]any{"tier": "gold"}), want: "T", variant: "true", reason: openfeature.TargetingMatchReason},
+		{name: "bare sem_ver", kind: "string", key: "semver-bare", def: "", ctx: user("u", map[string]any{"appVersion": "v2.1"}), want: "modern", variant: "true", reason: openfeature.TargetingMatchReason},
+		{name: "sem_ver on a non-version answers null: default variant", kind: "string", key: "semver-bare", def: "", ctx: user("u", map[string]any{"appVersion": "latest"}), want: "legacy", variant: "false", reason: openfeature.DefaultReason},
 		{name: "targeting result that is no variant", kind: "bool", key: "ghost-variant", def: true, ctx: user("u", map[string]any{"suffix": "x"}), want: true, reason: openfeature.ErrorReason, code: openfeature.GeneralCode},
 		{name: "computed variant name", kind: "bool", key: "ghost-variant", def: false, ctx: user("u", map[string]any{"suffix": "n"}), want: true, variant: "on", reason: openfeature.TargetingMatchReason},
 		{name: "unknown flag", kind: "bool", key: "nope", def: true, ctx: none, want: true, reason: openfeature.ErrorReason, code: openfeature.FlagNotFoundCode},
