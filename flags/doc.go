@@ -27,7 +27,11 @@
 // [Parse] validates everything it can before a definition is used: states,
 // one JSON type for all variants of a flag, default and targeted variant
 // names, operators and their arguments, $ref references (cycles included).
-// Every problem names its flag and field ([ValidationError]).
+// Every problem names its flag and field ([ValidationError]). This is
+// stricter than flagd, which loads such a file and reports the flag's problem
+// on each evaluation (PARSE_ERROR, GENERAL) or mends it (negative fractional
+// weights count as zero): a file rollsafe accepts evaluates the same under
+// flagd, and one it refuses says why.
 //
 // # Targeting
 //
