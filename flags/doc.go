@@ -30,8 +30,8 @@
 // Every problem names its flag and field ([ValidationError]). This is
 // stricter than flagd, which loads such a file and reports the flag's problem
 // on each evaluation (PARSE_ERROR, GENERAL) or mends it (negative fractional
-// weights count as zero): a file rollsafe accepts evaluates the same under
-// flagd, and one it refuses says why.
+// weights count as zero): a file rollsafe accepts chooses the same variants
+// under flagd, and one it refuses says why.
 //
 // # Targeting
 //
