@@ -11,6 +11,10 @@
 //	go run ./examples/peers --service orders --version 2.0.0 --requires 'payments=^2' \
 //	    --peer http://127.0.0.1:9002/ --addr 127.0.0.1:9000
 //	# starts; curl 127.0.0.1:9000/.well-known/rollsafe and 127.0.0.1:9000/readyz
+//
+// A manifest can also come from a file (--manifest), as the ones in
+// manifests/, which the CI templates in examples/ci check with
+// "rollsafe version check".
 package main
 
 import (
@@ -77,7 +81,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	var c config
 	requires := requiresFlag{}
 	var peers peersFlag
-	var policy string
+	var policy, manifestFile string
 	fs := flag.NewFlagSet("peers", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:0", "address to listen on (port 0: any free port)")
@@ -85,6 +89,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.self.Version, "version", "", "this build's version, strict semver (required)")
 	fs.Var(requires, "requires", "a peer requirement NAME=CONSTRAINT, e.g. 'payments=^2' (repeatable)")
 	fs.StringVar(&c.self.Schema, "schema", "", "the schema range this build works with, e.g. '>=3 <=5'")
+	fs.StringVar(&manifestFile, "manifest", "", "read the manifest from `FILE` instead of --service, --version, --requires, --schema")
 	fs.Var(&peers, "peer", "a peer's base URL (repeatable)")
 	fs.StringVar(&policy, "policy", "refuse", "what to do with incompatible peers: refuse|warn|quorum")
 	fs.DurationVar(&c.interval, "interval", 30*time.Second, "how often to negotiate again once started")
@@ -96,6 +101,18 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if len(requires) > 0 {
 		c.self.Requires = requires
+	}
+	if manifestFile != "" {
+		if c.self.Service != "" || c.self.Version != "" || c.self.Requires != nil || c.self.Schema != "" {
+			return c, errors.New("--manifest excludes --service, --version, --requires and --schema")
+		}
+		data, err := os.ReadFile(manifestFile)
+		if err != nil {
+			return c, err
+		}
+		if c.self, err = version.ParseManifest(data); err != nil {
+			return c, fmt.Errorf("%s: %w", manifestFile, err)
+		}
 	}
 	c.peers = peers
 	var err error

@@ -100,6 +100,16 @@ func TestCompatiblePairStarts(t *testing.T) {
 	require.NoError(t, payments.stop())
 }
 
+// The manifests the CI templates check start together, as files.
+func TestManifestFilesStartTogether(t *testing.T) {
+	payments := start(t, "--manifest", "manifests/payments.json")
+	orders := start(t, "--manifest", "manifests/orders.json", "--peer", payments.url)
+	code, _ := get(t, orders.url+"readyz")
+	assert.Equal(t, http.StatusOK, code)
+	_, err := parseConfig([]string{"--manifest", "manifests/orders.json", "--version", "1.0.0"}, io.Discard)
+	assert.ErrorContains(t, err, "--manifest excludes")
+}
+
 func TestWarnPolicyStartsAnyway(t *testing.T) {
 	payments := start(t, "--service", "payments", "--version", "1.4.0")
 	orders := start(t, "--service", "orders", "--version", "2.0.0", "--requires", "payments=^2",
@@ -119,6 +129,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--service", "orders", "--version", "1.0.0", "--requires", "payments"}, `"payments" is not NAME=CONSTRAINT`},
 		{[]string{"--service", "orders", "--version", "1.0.0", "--policy", "maybe"}, `unknown policy "maybe"`},
 		{[]string{"--service", "orders", "--version", "1.0.0", "extra"}, "unexpected arguments"},
+		{[]string{"--manifest", "manifests/nope.json"}, "no such file"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args, io.Discard, io.Discard)
