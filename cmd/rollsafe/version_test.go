@@ -6,10 +6,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	rsversion "github.com/rollsafe/rollsafe/version"
 )
@@ -197,4 +199,95 @@ build     revision abc123 (modified), go1.26.8
 	code, out, _ = rollsafe(t, "help", "version", "check")
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, out, "--require-all")
+}
+
+// ciVersionJob is what a CI template's version job holds: its variables and
+// the shell lines that run "rollsafe version check".
+type ciVersionJob struct {
+	vars  map[string]string
+	lines []string
+}
+
+func readCIVersionJob(t *testing.T, name string) ciVersionJob {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "ci", name))
+	require.NoError(t, err)
+	var job ciVersionJob
+	switch name {
+	case "github-actions.yml":
+		var doc struct {
+			Jobs map[string]struct {
+				Env   map[string]string `yaml:"env"`
+				Steps []struct {
+					Run string `yaml:"run"`
+				} `yaml:"steps"`
+			} `yaml:"jobs"`
+		}
+		require.NoError(t, yaml.Unmarshal(raw, &doc))
+		j, ok := doc.Jobs["version-check"]
+		require.True(t, ok, "no version-check job in %s", name)
+		job.vars = j.Env
+		for _, s := range j.Steps {
+			job.lines = append(job.lines, s.Run)
+		}
+	case "gitlab-ci.yml":
+		var doc map[string]struct {
+			Variables   map[string]string `yaml:"variables"`
+			Script      []string          `yaml:"script"`
+			AfterScript []string          `yaml:"after_script"`
+		}
+		require.NoError(t, yaml.Unmarshal(raw, &doc))
+		j, ok := doc["version:check"]
+		require.True(t, ok, "no version:check job in %s", name)
+		job.vars = j.Variables
+		job.lines = append(j.Script, j.AfterScript...)
+	}
+	return job
+}
+
+// args expands a template's command line the way the shell would, with
+// paths made relative to this package, and extra peers appended.
+func (j ciVersionJob) args(t *testing.T, line string, extra ...string) []string {
+	t.Helper()
+	_, cmd, ok := strings.Cut(line, "rollsafe version check ")
+	require.True(t, ok)
+	cmd, _, _ = strings.Cut(cmd, ">")
+	cmd = strings.TrimSuffix(strings.TrimSpace(cmd), "|| true")
+	root := filepath.Join("..", "..")
+	var against []string
+	for _, p := range append(strings.Fields(j.vars["PEERS"]), extra...) {
+		if !isURL(p) {
+			p = filepath.Join(root, p)
+		}
+		against = append(against, "--against "+p)
+	}
+	cmd = strings.ReplaceAll(cmd, `"$MANIFEST"`, filepath.Join(root, j.vars["MANIFEST"]))
+	cmd = strings.ReplaceAll(cmd, `$(printf -- '--against %s ' $PEERS)`, strings.Join(against, " "))
+	require.NotContains(t, cmd, "$", "unexpanded shell in %q", line)
+	return append([]string{"version", "check"}, strings.Fields(cmd)...)
+}
+
+// The CI templates' version jobs run commands that work: their manifests
+// are compatible, and an incompatible deployed peer fails the job.
+func TestCIVersionJobs(t *testing.T) {
+	tooOld := servePeerManifest(t, rsversion.Manifest{Service: "payments", Version: "1.9.0"})
+	for _, name := range []string{"github-actions.yml", "gitlab-ci.yml"} {
+		t.Run(name, func(t *testing.T) {
+			job := readCIVersionJob(t, name)
+			require.NotEmpty(t, job.vars["MANIFEST"])
+			var ran int
+			for _, line := range job.lines {
+				if !strings.Contains(line, "rollsafe version check") {
+					continue
+				}
+				code, out, errOut := rollsafe(t, job.args(t, line)...)
+				assert.Equal(t, exitOK, code, "%s\n%s%s", line, out, errOut)
+				code, out, _ = rollsafe(t, job.args(t, line, tooOld)...)
+				assert.Equal(t, exitFailed, code, "%s\n%s", line, out)
+				assert.Contains(t, out, "but found 1.9.0: 1.9.0 is less than 2")
+				ran++
+			}
+			assert.Equal(t, 2, ran, "version check commands in %s", name)
+		})
+	}
 }
