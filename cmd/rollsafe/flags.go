@@ -176,16 +176,13 @@ func flagsEval(e *env, path, rawCtx, key string) int {
 	// that does not parse still goes through the provider, which answers
 	// PARSE_ERROR.
 	var kind flags.Kind
-	if set, err := parseFlagFile(path, data); err == nil {
+	set, err := parseFlagFile(path, data)
+	if err == nil {
 		kind, _ = set.Kind(key)
+	} else {
+		err = fmt.Errorf("flag file %s: %w", path, err)
 	}
-
-	src, err := flags.NewFileSource(path)
-	if err != nil {
-		e.errorf("flags eval: %v", err)
-		return exitCantRun
-	}
-	provider, err := flags.NewProvider(src)
+	provider, err := flags.NewProvider(fileOnce{set: set, err: err})
 	if err != nil {
 		e.errorf("flags eval: %v", err)
 		return exitCantRun
@@ -218,6 +215,19 @@ func flagsEval(e *env, path, rawCtx, key string) int {
 		return exitCantRun
 	}
 	return exitOK
+}
+
+// fileOnce is a source holding the file as it was read: eval answers for the
+// file as it is now and has no use for a watch.
+type fileOnce struct {
+	set *flags.Set
+	err error
+}
+
+func (f fileOnce) Watch(ctx context.Context, changed func(*flags.Set, error)) error {
+	changed(f.set, f.err)
+	<-ctx.Done()
+	return nil
 }
 
 // evaluation is the common part of the SDK's typed evaluation details.
