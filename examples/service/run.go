@@ -103,6 +103,11 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	}
 	api := isolated.NewAPI() // a real service may use the global openfeature API
 	defer api.Shutdown(context.Background())
+	hook, err := flags.NewTelemetryHook() // feature_flag.* span events and an evaluation counter
+	if err != nil {
+		return err
+	}
+	api.AddHooks(hook)
 	if err := api.SetProviderAndWait(ctx, provider); err != nil {
 		return fmt.Errorf("flags %s: %w", flagsPath, err)
 	}
@@ -116,7 +121,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	// Health: the database and the schema are critical; a tripped Switch only
 	// warns, since the old path is serving.
 	checker, err := health.New(health.WithServiceID(self.Service), health.WithVersion(self.Version),
-		health.WithDescription("orders service"), health.WithLogger(logger))
+		health.WithReleaseID(self.ReleaseID), health.WithDescription("orders service"), health.WithLogger(logger))
 	if err != nil {
 		return err
 	}
