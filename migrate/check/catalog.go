@@ -25,7 +25,7 @@ func (in *inspector) catalog(ctx context.Context, s *Snapshot) error {
 	case "sqlite":
 		err = in.sqliteCatalog(ctx, s)
 	case "postgres":
-		_, err = in.postgresCatalog(ctx, s)
+		_, err = in.postgresCatalog(ctx, s, map[string]string{})
 	case "mysql":
 		err = in.mysqlCatalog(ctx, s)
 	}
@@ -108,14 +108,28 @@ func (in *inspector) sqliteViewsTriggers(ctx context.Context, objs []sqliteObjec
 	return nil
 }
 
-// postgresObjects lists, in one round trip, the enums, views, view
-// columns, triggers and sequences of a schema as (kind, name, a, b, c, d)
-// rows. Identity sequences belong to their column and are left out; a
+// postgresObjects lists, in one round trip, a fingerprint of each table
+// (its columns, constraints and indexes as the catalog prints them), and
+// the enums, views, view columns, triggers and sequences of a schema, as
+// (kind, name, a, b, c, d) rows. Identity sequences belong to their column and are left out; a
 // serial column's sequence is listed with its owner.
 const postgresObjects = `
 SELECT 'enum'::text, t.typname::text, e.enumlabel::text, ''::text, ''::text, e.enumsortorder::float8
 FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE n.nspname = $1
+UNION ALL
+SELECT 'table', c.relname, md5(
+  coalesce((SELECT string_agg(a.attnum || ':' || a.attname || ':' || format_type(a.atttypid, a.atttypmod) || ':' ||
+      a.attnotnull || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ':' || a.attidentity::text || ':' || a.attgenerated::text,
+      ',' ORDER BY a.attnum)
+    FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '') || '|' ||
+  coalesce((SELECT string_agg(co.conname || ':' || pg_get_constraintdef(co.oid), ',' ORDER BY co.conname)
+    FROM pg_constraint co WHERE co.conrelid = c.oid), '') || '|' ||
+  coalesce((SELECT string_agg(pg_get_indexdef(i.indexrelid), ',' ORDER BY 1)
+    FROM pg_index i WHERE i.indrelid = c.oid), '')), '', '', 0
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
 UNION ALL
 SELECT 'view', c.relname, pg_get_viewdef(c.oid, true), '', '', 0
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -129,20 +143,20 @@ SELECT 'trigger', t.tgname, c.relname, pg_get_triggerdef(t.oid), '', 0
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND NOT t.tgisinternal
 UNION ALL
-SELECT 'sequence', s.sequencename, s.data_type::text, s.start_value || ' ' || s.increment_by,
+SELECT 'sequence', sc.relname, format_type(s.seqtypid, NULL), s.seqstart || ' ' || s.seqincrement,
        COALESCE(oc.relname || '.' || a.attname, ''), CASE d.deptype WHEN 'i' THEN 1 ELSE 0 END
-FROM pg_sequences s
-JOIN pg_namespace n ON n.nspname = s.schemaname
-JOIN pg_class sc ON sc.relname = s.sequencename AND sc.relnamespace = n.oid
+FROM pg_sequence s
+JOIN pg_class sc ON sc.oid = s.seqrelid JOIN pg_namespace n ON n.oid = sc.relnamespace
 LEFT JOIN pg_depend d ON d.objid = sc.oid AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
 LEFT JOIN pg_class oc ON oc.oid = d.refobjid
 LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-WHERE s.schemaname = $1
+WHERE n.nspname = $1
 ORDER BY 1, 2, 6`
 
-// postgresCatalog reads the objects atlas does not, and returns their
-// rows as text for the snapshot's fingerprint.
-func (in *inspector) postgresCatalog(ctx context.Context, s *Snapshot) (string, error) {
+// postgresCatalog reads the objects atlas does not into s, and the
+// fingerprint of every table into fps; it returns every row as text for
+// the snapshot's fingerprint.
+func (in *inspector) postgresCatalog(ctx context.Context, s *Snapshot, fps map[string]string) (string, error) {
 	rows, err := in.conn.QueryContext(ctx, postgresObjects, in.schema)
 	if err != nil {
 		return "", err
@@ -157,6 +171,10 @@ func (in *inspector) postgresCatalog(ctx context.Context, s *Snapshot) (string, 
 		}
 		fmt.Fprintf(&fp, "%s\x00%s\x00%s\x00%s\x00%s\x00%v\n", kind, name, a, b, c, ord)
 		switch kind {
+		case "table":
+			if !ignoredTable(name) {
+				fps[name] = name + "\x00" + a
+			}
 		case "enum":
 			if n := len(s.Enums); n == 0 || s.Enums[n-1].Name != name {
 				s.Enums = append(s.Enums, Enum{Name: name})

@@ -39,8 +39,8 @@ func (in *inspector) sqliteSnapshot(ctx context.Context) (*Snapshot, error) {
 	for n, b := range prints {
 		fps[n] = b.String()
 	}
-	s, err := in.cachedTables(ctx, names, fps)
-	if err != nil {
+	s := &Snapshot{Dialect: in.dialect}
+	if err := in.cachedTables(ctx, s, names, fps); err != nil {
 		return nil, err
 	}
 	if err := in.sqliteViewsTriggers(ctx, objs, s); err != nil {
@@ -60,64 +60,29 @@ func (in *inspector) sqliteSnapshot(ctx context.Context) (*Snapshot, error) {
 	return s, nil
 }
 
-// postgresFingerprints describes each table by its columns, constraints
-// and indexes as the catalog prints them.
-const postgresFingerprints = `
-SELECT c.relname, md5(
-  coalesce((SELECT string_agg(a.attnum || ':' || a.attname || ':' || format_type(a.atttypid, a.atttypmod) || ':' ||
-      a.attnotnull || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ':' || a.attidentity::text || ':' || a.attgenerated::text,
-      ',' ORDER BY a.attnum)
-    FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '') || '|' ||
-  coalesce((SELECT string_agg(co.conname || ':' || pg_get_constraintdef(co.oid), ',' ORDER BY co.conname)
-    FROM pg_constraint co WHERE co.conrelid = c.oid), '') || '|' ||
-  coalesce((SELECT string_agg(pg_get_indexdef(i.indexrelid), ',' ORDER BY 1)
-    FROM pg_index i WHERE i.indrelid = c.oid), ''))
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
-ORDER BY c.relname`
-
 func (in *inspector) postgresSnapshot(ctx context.Context) (*Snapshot, error) {
-	rows, err := in.conn.QueryContext(ctx, postgresFingerprints, in.schema)
-	if err != nil {
-		return nil, fmt.Errorf("check: inspect postgres schema %q: %w", in.schema, err)
-	}
+	s := &Snapshot{Dialect: in.dialect}
 	fps := map[string]string{}
-	var names []string
-	for rows.Next() {
-		var name, fp string
-		if err := rows.Scan(&name, &fp); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if !ignoredTable(name) {
-			names = append(names, name)
-			fps[name] = name + "\x00" + fp
-		}
-	}
-	if err := closeRows(rows); err != nil {
+	objects, err := in.postgresCatalog(ctx, s, fps)
+	if err != nil {
 		return nil, fmt.Errorf("check: inspect postgres schema %q: %w", in.schema, err)
 	}
-	s, err := in.cachedTables(ctx, names, fps)
-	if err != nil {
+	names := make([]string, 0, len(fps))
+	for n := range fps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if err := in.cachedTables(ctx, s, names, fps); err != nil {
 		return nil, err
 	}
-	objects, err := in.postgresCatalog(ctx, s)
-	if err != nil {
-		return nil, fmt.Errorf("check: read postgres catalog: %w", err)
-	}
 	s.sort()
-	var fp strings.Builder
-	for _, n := range names {
-		fp.WriteString(fps[n] + "\n")
-	}
-	s.fingerprint = fp.String() + objects
+	s.fingerprint = objects
 	return s, nil
 }
 
-// cachedTables returns a snapshot holding the tables names, inspecting
-// through atlas those whose fingerprint (fps) is not cached.
-func (in *inspector) cachedTables(ctx context.Context, names []string, fps map[string]string) (*Snapshot, error) {
+// cachedTables adds the tables names to s, inspecting through atlas those
+// whose fingerprint (fps) is not cached.
+func (in *inspector) cachedTables(ctx context.Context, s *Snapshot, names []string, fps map[string]string) error {
 	if in.tables == nil {
 		in.tables = map[string]*cachedTable{}
 	}
@@ -131,7 +96,7 @@ func (in *inspector) cachedTables(ctx context.Context, names []string, fps map[s
 	if len(stale) > 0 {
 		sc, err := in.drv.InspectSchema(ctx, in.schema, &schema.InspectOptions{Mode: schema.InspectTables, Tables: stale})
 		if err != nil {
-			return nil, fmt.Errorf("check: inspect %s schema %q: %w", in.dialect, in.schema, err)
+			return fmt.Errorf("check: inspect %s schema %q: %w", in.dialect, in.schema, err)
 		}
 		for _, t := range sc.Tables {
 			if fp, ok := fps[t.Name]; ok {
@@ -139,11 +104,10 @@ func (in *inspector) cachedTables(ctx context.Context, names []string, fps map[s
 			}
 		}
 	}
-	s := &Snapshot{Dialect: in.dialect}
 	for _, n := range names {
 		ct, ok := in.tables[fps[n]]
 		if !ok {
-			return nil, fmt.Errorf("check: inspect %s schema: table %s vanished during inspection", in.dialect, n)
+			return fmt.Errorf("check: inspect %s schema: table %s vanished during inspection", in.dialect, n)
 		}
 		ct.used = in.gen
 		s.Tables = append(s.Tables, cloneTable(ct.table))
@@ -155,5 +119,5 @@ func (in *inspector) cachedTables(ctx context.Context, names []string, fps map[s
 			delete(in.tables, fp)
 		}
 	}
-	return s, nil
+	return nil
 }
