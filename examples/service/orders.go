@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/open-feature/go-sdk/openfeature"
 
@@ -16,6 +17,15 @@ import (
 type orders struct {
 	db      *sql.DB
 	summary *flags.Switch[[]customerSummary]
+	ready   atomic.Bool // start-up work (migrations, demo data) is done
+}
+
+// started is a readiness check: it fails until start-up work is done.
+func (o *orders) started(context.Context) error {
+	if !o.ready.Load() {
+		return errors.New("starting up")
+	}
+	return nil
 }
 
 // customerSummary is one line of GET /summary.

@@ -118,6 +118,8 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 		return err
 	}
 
+	app := &orders{db: db, summary: summary}
+
 	// Health: the database and the schema are critical; a tripped Switch only
 	// warns, since the old path is serving.
 	checker, err := health.New(health.WithServiceID(self.Service), health.WithVersion(self.Version),
@@ -133,6 +135,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	}{
 		{"database", health.DBPing(db), []health.CheckOption{health.WithComponentType("datastore"), health.WithCacheTTL(time.Second)}},
 		{"migrations", runner.Ready, []health.CheckOption{health.WithComponentType("datastore")}},
+		{"startup", app.started, []health.CheckOption{health.WithComponentType("component")}},
 		{"schema", schemaCheck, []health.CheckOption{health.WithComponentType("datastore"), health.WithCacheTTL(time.Second)}},
 		{"peers", monitor.Check, []health.CheckOption{health.WithComponentType("system")}},
 		{"orders-summary-v2", summary.Healthy, []health.CheckOption{health.NonCritical(), health.WithComponentType("component")}},
@@ -148,7 +151,6 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	mux := http.NewServeMux()
 	checker.Mount(mux)
 	mux.Handle("GET "+version.DefaultPath, manifestHandler)
-	app := &orders{db: db, summary: summary}
 	app.routes(mux)
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -174,6 +176,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 		shutdown(srv, logger)
 		return err
 	}
+	app.ready.Store(true)
 
 	select {
 	case err := <-serveErr:
