@@ -406,7 +406,11 @@ func tablesOf(s *Snapshot) []*Table {
 // upPassesEmpty runs the migrations before m and then m on a fresh scratch
 // database without rows, and reports whether m's up succeeds there.
 func (c *checker) upPassesEmpty(ctx context.Context, m *migration) bool {
-	sc, err := openScratch(ctx, c.cfg)
+	cfg := *c.cfg
+	if cfg.dialect == "sqlite" {
+		cfg.adminDSN = "" // a file of its own, never the one the run uses
+	}
+	sc, err := openScratch(ctx, &cfg)
 	if err != nil {
 		c.cfg.logger.WarnContext(ctx, "cannot open an empty scratch database", "err", err)
 		return false

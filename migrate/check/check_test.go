@@ -202,3 +202,23 @@ func TestCanceledContext(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, context.Canceled) || errors.Is(err, check.ErrUnreachable), "%v", err)
 }
+
+// With a file path as SQLite DSN, the check creates that file, refuses one
+// that exists, and removes it at the end.
+func TestSQLiteScratchFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "scratch.db")
+	rep, err := check.Run(context.Background(), os.DirFS("testdata/up_fails_with_data"),
+		check.WithDatabase("sqlite", path), check.WithCompat(false))
+	require.NoError(t, err)
+	assert.Equal(t, check.CodeUpFailsWithData, rep.Migrations[2].Findings[0].Code)
+	_, err = os.Stat(path)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the scratch file is removed")
+
+	require.NoError(t, os.WriteFile(path, []byte("user data"), 0o600))
+	_, err = check.Run(context.Background(), os.DirFS("testdata/clean"), check.WithDatabase("sqlite", path))
+	assert.ErrorIs(t, err, check.ErrUnreachable)
+	data, rerr := os.ReadFile(path)
+	require.NoError(t, rerr)
+	assert.Equal(t, "user data", string(data), "an existing file is never touched")
+}

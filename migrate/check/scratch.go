@@ -183,17 +183,20 @@ func withSearchPath(base, schema string) string {
 }
 
 // withDatabase returns a go-sql-driver/mysql DSN
-// ([user[:pass]@][proto[(addr)]]/dbname[?params]) naming database db.
+// ([user[:pass]@][proto[(addr)]]/dbname[?params]) naming database db, with
+// parseTime=true, which goose needs to read its version table.
 func withDatabase(base, db string) string {
-	head, params, hasParams := strings.Cut(base, "?")
+	head, params, _ := strings.Cut(base, "?")
 	if i := strings.LastIndex(head, "/"); i >= 0 {
 		head = head[:i]
 	}
-	out := head + "/" + db
-	if hasParams {
-		out += "?" + params
+	if !strings.Contains("&"+params, "&parseTime=") {
+		if params != "" {
+			params += "&"
+		}
+		params += "parseTime=true"
 	}
-	return out
+	return head + "/" + db + "?" + params
 }
 
 func ignoreNotExist(err error) error {
