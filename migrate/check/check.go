@@ -378,7 +378,9 @@ func touchedTables(m *migration, s *Snapshot) []*Table {
 				continue
 			}
 			for _, fk := range t.ForeignKeys {
-				acts := fk.OnDelete != "" && fk.OnDelete != "RESTRICT" || fk.OnUpdate != "" && fk.OnUpdate != "RESTRICT"
+				// TRUNCATE ... CASCADE empties referencing tables whatever
+				// their actions.
+				acts := words["cascade"] || fk.OnDelete != "" && fk.OnDelete != "RESTRICT" || fk.OnUpdate != "" && fk.OnUpdate != "RESTRICT"
 				if acts && touched[fk.RefTable] {
 					touched[t.Name], grew = true, true
 					break

@@ -322,9 +322,11 @@ func (in *inspector) generatedIndexName(table string, ix *schema.Index, parts []
 	case "sqlite":
 		return ix.Name == "" || strings.HasPrefix(ix.Name, "sqlite_autoindex_")
 	case "postgres":
-		// The name PostgreSQL gives a UNIQUE constraint: table_cols_key, with a
-		// number appended on a clash.
-		return matchesDefault(ix.Name, table+"_"+partsName(parts)+"_key")
+		// The names PostgreSQL gives a UNIQUE constraint (table_cols_key)
+		// and an unnamed index (table_cols_idx), with a number appended on
+		// a clash.
+		base := table + "_" + strings.Join(plainParts(parts), "_")
+		return matchesDefault(ix.Name, base+"_key") || matchesDefault(ix.Name, base+"_idx")
 	case "mysql":
 		// MySQL names an unnamed key after its first column (col, col_2, ...),
 		// and the index it adds for a foreign key after the constraint.
@@ -403,6 +405,20 @@ func matchesDefault(name, base string) bool {
 		return strings.Trim(strings.TrimPrefix(rest, "_"), "0123456789") == ""
 	}
 	return len(name) >= 60 && strings.HasPrefix(base, name[:60])
+}
+
+// plainParts returns the column names of index parts without " desc";
+// PostgreSQL names an expression part "expr".
+func plainParts(parts []string) []string {
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		p = strings.TrimSuffix(p, " desc")
+		if strings.HasPrefix(p, "(") {
+			p = "expr"
+		}
+		out[i] = p
+	}
+	return out
 }
 
 func partsName(parts []string) string {

@@ -133,7 +133,9 @@ func (s *seeder) seedTable(ctx context.Context, tx *sql.Tx, snap *Snapshot, t *T
 	}
 	var cols []Column
 	for _, c := range t.Columns {
-		if c.Generated == "" && !(c.AutoIncrement && seedInPK(t, c.Name)) {
+		// The database fills identity, serial and auto-increment columns;
+		// PostgreSQL refuses values for GENERATED ALWAYS ones.
+		if c.Generated == "" && !c.AutoIncrement {
 			cols = append(cols, c)
 		}
 	}
@@ -162,18 +164,6 @@ func (s *seeder) seedTable(ctx context.Context, tx *sql.Tx, snap *Snapshot, t *T
 		}
 	}
 	return inserted, lastErr
-}
-
-func seedInPK(t *Table, col string) bool {
-	if t.PrimaryKey == nil {
-		return false
-	}
-	for _, p := range t.PrimaryKey.Parts {
-		if p == col {
-			return true
-		}
-	}
-	return false
 }
 
 // parentKeys reads, for each foreign key of t, the referenced key values of
