@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
 // contractFixture renames a column in 2 (unacknowledged) and in 3
@@ -59,4 +61,18 @@ func TestMigrateCheckCompat(t *testing.T) {
 	assert.Equal(t, exitFailed, code)
 	assert.Contains(t, out, "::error file=../../migrate/check/testdata/compat/contract/00002_rename_name.sql,title=column_renamed::")
 	assert.Contains(t, out, "::notice file=../../migrate/check/testdata/compat/contract/00003_rename_email.sql,title=column_renamed::")
+}
+
+// --timeouts asks every migration that locks an existing table to set a
+// lock timeout first; it never applies to SQLite.
+func TestMigrateCheckTimeouts(t *testing.T) {
+	db := testdb.New(t, testdb.Postgres)
+	code, out, errOut := rollsafe(t, "migrate", "check", "--format", "json", "--dialect", "postgres", "--dsn", db.DSN,
+		"--since", "3", "--timeouts", contractFixture)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, `"code":"timeout_missing","severity":"warning"`)
+
+	code, out, errOut = rollsafe(t, "migrate", "check", "--format", "json", "--since", "3", "--timeouts", contractFixture)
+	require.Equal(t, exitOK, code, errOut)
+	assert.NotContains(t, out, "timeout_missing")
 }
