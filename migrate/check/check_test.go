@@ -48,6 +48,7 @@ type fixture struct {
 
 var fixtures = []fixture{
 	{dir: "clean", ok: true},
+	{dir: "self_reference", ok: true},
 	{dir: "down_missing", codes: map[int64][]string{3: {check.CodeDownMissing}}, irreversible: []int64{3},
 		messageHas: "00003_add_phone.sql: has an empty down section"},
 	{dir: "up_failed", codes: map[int64][]string{3: {check.CodeUpFailed}, 4: {check.CodeNotChecked}}, irreversible: []int64{3, 4},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -205,11 +206,19 @@ func (s *seeder) parentKeys(ctx context.Context, tx *sql.Tx, t *Table) ([][][]an
 // column's default, and NULL where allowed.
 func (s *seeder) row(snap *Snapshot, t *Table, cols []Column, parents [][][]any, cands map[string][]any, r, a int) ([]string, []any, error) {
 	fkVal := map[string]any{}
+	selfRef := map[string]string{} // column → the column of the same row it must equal
 	for i, fk := range t.ForeignKeys {
 		keys := parents[i]
 		if len(keys) == 0 {
 			if fk.RefTable == t.Name {
-				continue // self reference: NULL or the row's own value below
+				// The first rows of a table that references itself point
+				// at themselves.
+				for j, c := range fk.Columns {
+					if j < len(fk.RefColumns) {
+						selfRef[c] = fk.RefColumns[j]
+					}
+				}
+				continue
 			}
 			allNullable := true
 			for _, c := range fk.Columns {
@@ -258,6 +267,13 @@ func (s *seeder) row(snap *Snapshot, t *Table, cols []Column, parents [][][]any,
 			return nil, nil, fmt.Errorf("no value for column %s.%s of type %s", t.Name, c.Name, c.Type)
 		}
 		names, vals = append(names, c.Name), append(vals, v)
+	}
+	for i, n := range names {
+		if ref, ok := selfRef[n]; ok {
+			if j := slices.Index(names, ref); j >= 0 {
+				vals[i] = vals[j]
+			}
+		}
 	}
 	return names, vals, nil
 }
