@@ -25,7 +25,7 @@ func (in *inspector) catalog(ctx context.Context, s *Snapshot) error {
 	case "sqlite":
 		err = in.sqliteCatalog(ctx, s)
 	case "postgres":
-		_, err = in.postgresCatalog(ctx, s, map[string]string{})
+		_, err = in.postgresCatalog(ctx, s, map[string]string{}, map[[2]string]bool{})
 	case "mysql":
 		err = in.mysqlCatalog(ctx, s)
 	}
@@ -131,6 +131,10 @@ SELECT 'table', c.relname, md5(
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %[1]s AND c.relkind IN ('r', 'p')
 UNION ALL
+SELECT 'notvalid', c.relname, co.conname, '', '', 0
+FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %[1]s AND co.contype = 'c' AND NOT co.convalidated
+UNION ALL
 SELECT 'view', c.relname, pg_get_viewdef(c.oid, true), '', '', 0
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %[1]s AND c.relkind IN ('v', 'm')
@@ -156,7 +160,7 @@ ORDER BY 1, 2, 6`
 // postgresCatalog reads the objects atlas does not into s, and the
 // fingerprint of every table into fps; it returns every row as text for
 // the snapshot's fingerprint.
-func (in *inspector) postgresCatalog(ctx context.Context, s *Snapshot, fps map[string]string) (string, error) {
+func (in *inspector) postgresCatalog(ctx context.Context, s *Snapshot, fps map[string]string, notValid map[[2]string]bool) (string, error) {
 	// The schema name is inlined: with a parameter, PostgreSQL soon plans
 	// this query once for any schema, and that plan is many times slower.
 	rows, err := in.conn.QueryContext(ctx, fmt.Sprintf(postgresObjects, "'"+strings.ReplaceAll(in.schema, "'", "''")+"'"))
@@ -177,6 +181,8 @@ func (in *inspector) postgresCatalog(ctx context.Context, s *Snapshot, fps map[s
 			if !ignoredTable(name) {
 				fps[name] = name + "\x00" + a
 			}
+		case "notvalid":
+			notValid[[2]string{name, a}] = true
 		case "enum":
 			if n := len(s.Enums); n == 0 || s.Enums[n-1].Name != name {
 				s.Enums = append(s.Enums, Enum{Name: name})

@@ -176,7 +176,7 @@ func (in *inspector) table(t *schema.Table) Table {
 	for _, a := range t.Attrs {
 		if ck, ok := a.(*schema.Check); ok {
 			expr := collapseSpace(ck.Expr)
-			c := Check{Name: ck.Name, Expr: expr}
+			c := Check{Name: ck.Name, Expr: expr, dbName: ck.Name}
 			if c.Name == "" || in.generatedCheckName(t, c.Name) {
 				c.Name, c.Generated = t.Name+"_check_"+shortHash(expr), true
 			}

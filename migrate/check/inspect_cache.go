@@ -63,7 +63,8 @@ func (in *inspector) sqliteSnapshot(ctx context.Context) (*Snapshot, error) {
 func (in *inspector) postgresSnapshot(ctx context.Context) (*Snapshot, error) {
 	s := &Snapshot{Dialect: in.dialect}
 	fps := map[string]string{}
-	objects, err := in.postgresCatalog(ctx, s, fps)
+	notValid := map[[2]string]bool{}
+	objects, err := in.postgresCatalog(ctx, s, fps, notValid)
 	if err != nil {
 		return nil, fmt.Errorf("check: inspect postgres schema %q: %w", in.schema, err)
 	}
@@ -74,6 +75,12 @@ func (in *inspector) postgresSnapshot(ctx context.Context) (*Snapshot, error) {
 	slices.Sort(names)
 	if err := in.cachedTables(ctx, s, names, fps); err != nil {
 		return nil, err
+	}
+	for i := range s.Tables {
+		for j := range s.Tables[i].Checks {
+			c := &s.Tables[i].Checks[j]
+			c.NotValid = notValid[[2]string{s.Tables[i].Name, c.dbName}]
+		}
 	}
 	s.sort()
 	s.fingerprint = objects

@@ -91,6 +91,11 @@ type Check struct {
 	Name      string `json:"name"`
 	Expr      string `json:"expr"`
 	Generated bool   `json:"generated,omitempty"`
+	// NotValid is true for a PostgreSQL CHECK added NOT VALID and not
+	// validated since: rows written before it may break it.
+	NotValid bool `json:"not_valid,omitempty"`
+
+	dbName string // the name in the catalog, before normalisation
 }
 
 // View is a view.

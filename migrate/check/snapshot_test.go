@@ -179,3 +179,20 @@ func schemaExists(t *testing.T, db *testdb.DB, name string) bool {
 	require.NoError(t, err)
 	return n > 0
 }
+
+// A PostgreSQL CHECK added NOT VALID is marked so until it is validated.
+func TestPostgresNotValidCheck(t *testing.T) {
+	db := testdb.New(t, testdb.Postgres)
+	exec(t, db, `CREATE TABLE t (a INTEGER)`, `ALTER TABLE t ADD CONSTRAINT a_positive CHECK (a > 0) NOT VALID`)
+	before := inspect(t, db)
+	require.Len(t, before.Table("t").Checks, 1)
+	assert.True(t, before.Table("t").Checks[0].NotValid)
+	assert.Contains(t, before.String(), "check a_positive ((a > 0)) not valid")
+
+	exec(t, db, `ALTER TABLE t VALIDATE CONSTRAINT a_positive`)
+	after := inspect(t, db)
+	assert.False(t, after.Table("t").Checks[0].NotValid)
+	changes := check.Diff(before, after)
+	require.Len(t, changes, 1)
+	assert.Equal(t, "check t.a_positive: changed from `a_positive ((a > 0)) not valid` to `a_positive ((a > 0))`", changes[0].String())
+}

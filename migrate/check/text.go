@@ -88,7 +88,12 @@ func foreignKeyText(f ForeignKey) string {
 	return s
 }
 
-func checkText(c Check) string { return c.Name + " (" + c.Expr + ")" }
+func checkText(c Check) string {
+	if c.NotValid {
+		return c.Name + " (" + c.Expr + ") not valid"
+	}
+	return c.Name + " (" + c.Expr + ")"
+}
 
 func viewText(v View) string {
 	return fmt.Sprintf("%s (%s) as %s", v.Name, strings.Join(v.Columns, ", "), v.Def)
