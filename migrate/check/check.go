@@ -166,9 +166,17 @@ func (mr *MigrationReport) add(f Finding) {
 	mr.Findings = append(mr.Findings, f)
 }
 
-func (mr *MigrationReport) hasError() bool {
+// reversibilityCodes are the error codes that make a migration not
+// reversible; compatibility and annotation findings do not.
+var reversibilityCodes = map[string]bool{
+	CodeDownMissing: true, CodeUpFailed: true, CodeUpFailsWithData: true, CodeDownFailed: true,
+	CodeSchemaNotRestored: true, CodeRowsLost: true, CodeRowsChanged: true,
+	CodeReapplyFailed: true, CodeReapplyDiffers: true,
+}
+
+func (mr *MigrationReport) reversibilityError() bool {
 	for _, f := range mr.Findings {
-		if f.Severity == SeverityError {
+		if f.Severity == SeverityError && reversibilityCodes[f.Code] {
 			return true
 		}
 	}
@@ -291,7 +299,7 @@ func (c *checker) step(ctx context.Context, m *migration, s0 *Snapshot, mr *Migr
 		return nil, "", err
 	}
 	c.schemaFindings(mr, Diff(s1, s1b), "up run again after the down gave another schema", CodeReapplyDiffers, "down and up")
-	mr.Reversible = !mr.hasError()
+	mr.Reversible = !mr.reversibilityError()
 	return s1b, "", nil
 }
 

@@ -73,7 +73,7 @@ var fixtures = []fixture{
 		messageHas: "marked irreversible (user names are erased for privacy"},
 	{dir: "rows_not_generated", ok: true, codes: map[int64][]string{3: {check.CodeRowsNotGenerated}},
 		messageHas: "rows cannot be generated for table slots"},
-	{dir: "annotation_invalid", codes: map[int64][]string{3: {check.CodeAnnotationInvalid}}, irreversible: []int64{3},
+	{dir: "annotation_invalid", codes: map[int64][]string{3: {check.CodeAnnotationInvalid}},
 		messageHas: `unknown annotation "rollsafe:irreversable"`},
 }
 
@@ -222,4 +222,22 @@ func TestSQLiteScratchFile(t *testing.T) {
 	data, rerr := os.ReadFile(path)
 	require.NoError(t, rerr)
 	assert.Equal(t, "user data", string(data), "an existing file is never touched")
+}
+
+// Compatibility findings (a dropped column is a contract change) do not
+// make a migration irreversible.
+func TestCompatFindingsKeepReversible(t *testing.T) {
+	t.Parallel()
+	rep, err := check.Run(context.Background(), os.DirFS("testdata/column_order"), check.WithoutData())
+	require.NoError(t, err)
+	m := rep.Migrations[2]
+	var errs int
+	for _, f := range m.Findings {
+		if f.Severity == check.SeverityError {
+			errs++
+		}
+	}
+	require.Positive(t, errs, "the compatibility analysis reports the dropped column: %v", m.Findings)
+	assert.False(t, rep.OK)
+	assert.True(t, m.Reversible, "%v", m.Findings)
 }
