@@ -100,8 +100,9 @@ type MigrationReport struct {
 	// "00003_add_index.sql"), or the Go source file of a Go migration.
 	Source string `json:"source"`
 	// Reversible is true when up, down and up again ran and the down
-	// restored schema and rows. It is false for an irreversible (annotated)
-	// migration, and for one the check never reached.
+	// restored schema and rows; compatibility findings do not count. It is
+	// false for an irreversible (annotated) migration, and for one the
+	// check never reached.
 	Reversible bool      `json:"reversible"`
 	Findings   []Finding `json:"findings"`
 }
