@@ -96,19 +96,20 @@ const (
 	CodeTimeoutMissing = "timeout_missing"
 )
 
-// contractCodes are the codes that an acknowledgement or WithSince turns
-// into info.
-var contractCodes = map[string]bool{
-	CodeTableDropped: true, CodeColumnDropped: true, CodeTableRenamed: true, CodeColumnRenamed: true,
-	CodeColumnTypeNarrowed: true, CodeColumnTypeChanged: true, CodeColumnNotNull: true,
-	CodeColumnDefaultDropped: true, CodeNotNullColumnAdded: true, CodeUniqueAdded: true,
-	CodeForeignKeyAdded: true, CodeCheckAdded: true, CodeEnumValueRemoved: true,
-	CodeEnumValueRenamed: true, CodeViewDropped: true, CodeViewChanged: true,
-}
-
 // IsContract reports whether code is a contract finding code of the
-// compatibility analysis.
-func IsContract(code string) bool { return contractCodes[code] }
+// compatibility analysis: one that an acknowledgement or WithSince turns
+// into info.
+func IsContract(code string) bool {
+	switch code {
+	case CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed,
+		CodeColumnTypeNarrowed, CodeColumnTypeChanged, CodeColumnNotNull,
+		CodeColumnDefaultDropped, CodeNotNullColumnAdded, CodeUniqueAdded,
+		CodeForeignKeyAdded, CodeCheckAdded, CodeEnumValueRemoved,
+		CodeEnumValueRenamed, CodeViewDropped, CodeViewChanged:
+		return true
+	}
+	return false
+}
 
 // compatFindings is the compatibility analysis of one migration whose up
 // ran: contract findings from the schema diff and the statements' renames,
@@ -127,7 +128,7 @@ func compatFindings(in stepInput, opts compatOptions) []Finding {
 	for i := range findings {
 		f := &findings[i]
 		f.Version, f.Source = in.Version, in.Source
-		if !contractCodes[f.Code] {
+		if !IsContract(f.Code) {
 			continue
 		}
 		switch {

@@ -199,10 +199,18 @@ func (o *online) indexTable(name string) string {
 	return ""
 }
 
-// volatile lists PostgreSQL functions whose value differs per row, so that a
-// column default made of them is computed for every existing row.
-var volatile = []string{"random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
-	"clock_timestamp", "timeofday", "nextval", "txid_current", "uuidv4", "uuidv7", "random_normal"}
+// isVolatile reports whether fn is a PostgreSQL function whose value
+// differs per row, so that a column default made of it is computed for
+// every existing row.
+func isVolatile(fn string) bool {
+	switch strings.ToLower(fn) {
+	case "random", "random_normal", "gen_random_uuid", "uuidv4", "uuidv7",
+		"uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
+		"clock_timestamp", "timeofday", "nextval", "txid_current":
+		return true
+	}
+	return false
+}
 
 func (o *online) pgAlterAction(s stmt, table string, a []token) {
 	switch {
@@ -288,7 +296,7 @@ func (o *online) pgAddConstraint(table string, a []token) {
 // volatileCall returns the first volatile function called in toks, or "".
 func volatileCall(toks []token) string {
 	for i, t := range toks {
-		if t.kind == tokWord && i+1 < len(toks) && toks[i+1].punct('(') && slices.Contains(volatile, strings.ToLower(t.text)) {
+		if t.kind == tokWord && i+1 < len(toks) && toks[i+1].punct('(') && isVolatile(t.text) {
 			return strings.ToLower(t.text) + "()"
 		}
 	}
