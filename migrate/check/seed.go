@@ -399,6 +399,20 @@ var seedEpoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 // check cannot make one for its type.
 func (s *seeder) value(snap *Snapshot, c Column) (any, bool) {
 	n := s.n
+	if e := snap.Enum(strings.Trim(c.Type, `"`)); e != nil && len(e.Values) > 0 {
+		return e.Values[int(n)%len(e.Values)], true
+	}
+	if elem, ok := strings.CutSuffix(c.Type, "[]"); ok {
+		// A PostgreSQL array of one element, in its text form.
+		v, ok := s.value(snap, Column{Name: c.Name, Type: elem})
+		switch v := v.(type) {
+		case string:
+			return `{"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"}`, ok
+		case int64, float64, bool:
+			return fmt.Sprintf("{%v}", v), ok
+		}
+		return nil, false
+	}
 	switch seedTypeKind(c.Type) {
 	case seedKindInt:
 		return n, true
@@ -455,9 +469,6 @@ func (s *seeder) value(snap *Snapshot, c Column) (any, bool) {
 			v = v[len(v)-size:]
 		}
 		return v, true
-	}
-	if e := snap.Enum(strings.Trim(c.Type, `"`)); e != nil && len(e.Values) > 0 {
-		return e.Values[int(n)%len(e.Values)], true
 	}
 	return nil, false
 }

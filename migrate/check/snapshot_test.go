@@ -129,6 +129,7 @@ func TestColumnOrderIsAReorderOnly(t *testing.T) {
 var serverFixtures = map[testdb.Dialect][]fixture{
 	testdb.Postgres: {
 		{dir: "postgres/clean", ok: true},
+		{dir: "postgres/types", ok: true},
 		{dir: "postgres/not_null_column", codes: map[int64][]string{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
 			messageHas: `column "country" of relation "users" contains null values`},
 		{dir: "postgres/index_left_behind", codes: map[int64][]string{3: {check.CodeSchemaNotRestored}}, irreversible: []int64{3},
@@ -136,6 +137,7 @@ var serverFixtures = map[testdb.Dialect][]fixture{
 	},
 	testdb.MySQL: {
 		{dir: "mysql/clean", ok: true},
+		{dir: "mysql/types", ok: true},
 		{dir: "mysql/unique_on_default", codes: map[int64][]string{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
 			messageHas: "Duplicate entry 'none'"},
 		{dir: "mysql/index_left_behind", codes: map[int64][]string{3: {check.CodeSchemaNotRestored, check.CodeReapplyFailed}}, irreversible: []int64{3},

@@ -1,0 +1,20 @@
+-- +goose Up
+CREATE TABLE samples (
+    id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+    kind ENUM('start', 'stop') NOT NULL,
+    at DATETIME(3) NOT NULL,
+    stamp TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    day DATE NOT NULL,
+    amount DECIMAL(6, 2) NOT NULL,
+    ratio DOUBLE NOT NULL,
+    ok TINYINT(1) NOT NULL,
+    tiny TINYINT NOT NULL,
+    doc JSON NOT NULL,
+    raw VARBINARY(16) NOT NULL UNIQUE,
+    code CHAR(4) NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    small SMALLINT NOT NULL CHECK (small BETWEEN 1 AND 5)
+);
+
+-- +goose Down
+DROP TABLE samples;
