@@ -202,7 +202,7 @@ func (s *seeder) parentKeys(ctx context.Context, tx *sql.Tx, t *Table) ([][][]an
 
 // row builds attempt a of row r: column names and values. Attempt 0 uses a
 // fresh value for every column; later attempts try, for columns that a
-// CHECK seedMentions, the literals of that CHECK (and their neighbours), the
+// CHECK mentions, the literals of that CHECK (and their neighbours), the
 // column's default, and NULL where allowed.
 func (s *seeder) row(snap *Snapshot, t *Table, cols []Column, parents [][][]any, cands map[string][]any, r, a int) ([]string, []any, error) {
 	fkVal := map[string]any{}
@@ -286,7 +286,7 @@ var (
 	seedReNumber = regexp.MustCompile(`(^|[^\w.])(-?\d+(?:\.\d+)?)`)
 )
 
-// seedCandidates returns, per column a CHECK seedMentions, values to try.
+// seedCandidates returns, per column a CHECK mentions, values to try.
 func seedCandidates(t *Table) map[string][]any {
 	out := map[string][]any{}
 	for _, ck := range t.Checks {
@@ -324,7 +324,7 @@ func seedMentions(expr, col string) bool {
 func (s *seeder) convert(c Column, v any) any {
 	f, isNum := v.(float64)
 	switch kind := seedTypeKind(c.Type); {
-	case isNum && kind == seedKindInt:
+	case isNum && (kind == seedKindInt || kind == seedKindSmallInt || kind == seedKindTinyInt):
 		return int64(f)
 	case isNum && kind == seedKindText:
 		return strconv.FormatFloat(f, 'f', -1, 64)
