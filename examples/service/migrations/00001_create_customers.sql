@@ -8,5 +8,5 @@ CREATE TABLE customers (
 CREATE UNIQUE INDEX customers_by_email ON customers (email);
 
 -- +goose Down
-DROP INDEX customers_by_email;
+-- Dropping the table drops its indexes, on every dialect.
 DROP TABLE customers;

@@ -9,5 +9,5 @@ CREATE TABLE orders (
 CREATE INDEX orders_by_customer ON orders (customer_id);
 
 -- +goose Down
-DROP INDEX orders_by_customer;
+-- Dropping the table drops its indexes, on every dialect.
 DROP TABLE orders;
