@@ -329,8 +329,9 @@ func (c *Checker) startLoop(k *check) {
 // Close stops the background checks and waits for their loops to end, and
 // cancels the ctx of every check still running. A check function that ignores
 // its ctx keeps its own goroutine until it returns; nothing can stop it
-// sooner. After Close every check that runs fails with [ErrClosed]. Close is
-// safe to call more than once and always returns nil.
+// sooner. After Close no check function is called again: on-demand checks
+// fail with [ErrClosed] and background checks keep their last result. Close
+// is safe to call more than once and always returns nil.
 func (c *Checker) Close() error {
 	c.mu.Lock()
 	if c.closed {

@@ -68,6 +68,11 @@ func (c *Checker) acquire(k *check, now time.Time) (*outcome, *run) {
 		return o, nil
 	}
 	if k.inflight == nil {
+		if c.base.Err() != nil {
+			// Closed: the function may use what the service has released
+			// since, so it is not called again.
+			return c.newOutcome(k, Result{}, ErrClosed, now, 0), nil
+		}
 		c.startRun(k)
 	}
 	return nil, k.inflight

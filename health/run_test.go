@@ -423,12 +423,20 @@ func TestBackgroundCheckHangingNeverBlocksProbes(t *testing.T) {
 
 func TestCloseFailsLaterRuns(t *testing.T) {
 	c := newChecker(t)
-	require.NoError(t, c.Register("db", func(ctx context.Context) error { return ctx.Err() }))
+	var runs atomic.Int32
+	require.NoError(t, c.Register("db", func(ctx context.Context) error {
+		runs.Add(1)
+		return ctx.Err()
+	}))
 	require.NoError(t, c.Close())
 	require.NoError(t, c.Close(), "second Close")
 	rep := c.Check(context.Background(), health.Readiness)
 	assert.Equal(t, health.Fail, rep.Status)
 	assert.ErrorIs(t, rep.Checks[0].Err, health.ErrClosed)
+	res, err := c.CheckOne(context.Background(), "db")
+	require.NoError(t, err)
+	assert.ErrorIs(t, res.Err, health.ErrClosed)
+	assert.Equal(t, int32(0), runs.Load(), "a check function was called after Close")
 }
 
 func TestDrain(t *testing.T) {
