@@ -116,12 +116,14 @@ func NewChecker(self Manifest, opts ...Option) (*Checker, error) {
 func (c *Checker) Self() Manifest { return c.self.m }
 
 // Check returns the verdict on a peer's manifest: Compatible, Incompatible
-// or, when the manifest is not valid, Invalid. A cached verdict is reused for
-// any peer with the same service, version and constraint on us; the peer's
-// other fields are validated only on a cache miss (ParseManifest, which
-// negotiation uses, validates them all). The result's Source and
-// Manifest are left empty. The returned Reasons slice is shared with the
-// cache and must not be modified.
+// or, when the manifest is not valid, Invalid. A Compatible or Incompatible
+// verdict is cached and reused for any peer with the same service, version
+// and constraint on us, so the peer's other fields are validated only on a
+// cache miss: give Check manifests from [ParseManifest] (as negotiation
+// does) when they come from outside. An Invalid verdict is never cached, so
+// one malformed manifest cannot condemn a valid one that shares its key.
+// The result's Source and Manifest are left empty. The returned Reasons
+// slice is shared with the cache and must not be modified.
 func (c *Checker) Check(peer Manifest) PeerResult {
 	r := PeerResult{Service: peer.Service, Version: peer.Version}
 	key := checkKey{service: peer.Service, version: peer.Version, onUs: peer.Requires[c.self.m.Service]}
@@ -130,12 +132,14 @@ func (c *Checker) Check(peer Manifest) PeerResult {
 	c.mu.RUnlock()
 	if !ok {
 		hit = c.decide(peer)
-		c.mu.Lock()
-		if len(c.cache) >= maxCached {
-			clear(c.cache)
+		if hit.verdict != Invalid {
+			c.mu.Lock()
+			if len(c.cache) >= maxCached {
+				clear(c.cache)
+			}
+			c.cache[key] = hit
+			c.mu.Unlock()
 		}
-		c.cache[key] = hit
-		c.mu.Unlock()
 	}
 	r.Verdict, r.Reasons = hit.verdict, hit.reasons
 	return r

@@ -1,6 +1,7 @@
 package version_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -80,4 +81,34 @@ func TestNewCheckerRefusesBadSelf(t *testing.T) {
 	assert.ErrorContains(t, err, `path "rollsafe" does not start with '/'`)
 	_, err = version.NewChecker(orders, version.WithPolicy(version.Policy(9)))
 	assert.ErrorContains(t, err, "unknown policy 9")
+}
+
+// A malformed manifest is judged invalid without leaving a verdict behind
+// for a valid one with the same service, version and constraint on us.
+func TestCheckDoesNotCacheInvalid(t *testing.T) {
+	c, err := version.NewChecker(orders)
+	require.NoError(t, err)
+	bad := version.Manifest{Service: "payments", Version: "1.5.0", APIs: []string{"has space"}}
+	good := version.Manifest{Service: "payments", Version: "1.5.0"}
+
+	got := c.Check(bad)
+	assert.Equal(t, version.Invalid, got.Verdict)
+	assert.Contains(t, got.Reasons[0], `manifest field "apis[0]": "has space"`)
+	got = c.Check(good)
+	assert.Equal(t, version.Compatible, got.Verdict, "reasons: %v", got.Reasons)
+}
+
+// The reasons in a report belong to the caller: changing them does not
+// change what the next negotiation says.
+func TestNegotiateReasonsAreTheCallers(t *testing.T) {
+	c, err := version.NewChecker(orders)
+	require.NoError(t, err)
+	peers := []version.Peer{{Source: "p.json", Manifest: []byte(`{"service":"payments","version":"2.0.0"}`)}}
+	first := c.Negotiate(context.Background(), peers)
+	require.Equal(t, version.Incompatible, first.Peers[0].Verdict)
+	want := first.Peers[0].Reasons[0]
+	first.Peers[0].Reasons[0] = "changed by the caller"
+
+	again := c.Negotiate(context.Background(), peers)
+	assert.Equal(t, want, again.Peers[0].Reasons[0])
 }

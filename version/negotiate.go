@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -142,6 +143,8 @@ func (c *Checker) negotiateOne(ctx context.Context, p Peer) PeerResult {
 	}
 	r := c.Check(m)
 	r.Source = p.Source
+	// The cache keeps the reasons; the report is the caller's to change.
+	r.Reasons = slices.Clone(r.Reasons)
 	if r.Verdict != Invalid {
 		r.Manifest = &m
 	}
