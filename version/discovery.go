@@ -65,7 +65,8 @@ type DNS struct {
 var _ Discovery = DNS{}
 
 // Peers looks the name up. A name with no records is an error (a typo would
-// otherwise read as "no peers, all compatible").
+// otherwise read as "no peers, all compatible"), and so is one whose only
+// SRV target is "." (RFC 2782: the service is not available).
 func (d DNS) Peers(ctx context.Context) ([]Peer, error) {
 	if d.Name == "" {
 		return nil, errors.New("version: dns discovery: empty name")
@@ -92,7 +93,13 @@ func (d DNS) Peers(ctx context.Context) ([]Peer, error) {
 			return nil, fmt.Errorf("version: dns discovery: SRV %s: %w", d.Name, err)
 		}
 		for _, s := range srvs {
-			hostports = append(hostports, net.JoinHostPort(strings.TrimSuffix(s.Target, "."), strconv.Itoa(int(s.Port))))
+			host := strings.TrimSuffix(s.Target, ".")
+			if host == "" {
+				// RFC 2782: a target of "." means the service is decidedly
+				// not available there; it is no peer to ask.
+				continue
+			}
+			hostports = append(hostports, net.JoinHostPort(host, strconv.Itoa(int(s.Port))))
 		}
 	} else {
 		addrs, err := res.LookupIPAddr(ctx, d.Name)

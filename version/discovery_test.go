@@ -116,6 +116,7 @@ func TestDNSDiscovery(t *testing.T) {
 			"_rollsafe._tcp.payments.test.": {
 				{Priority: 10, Weight: 5, Port: port(t, p1), Target: dnsmessage.MustNewName("localhost.")},
 				{Priority: 10, Weight: 5, Port: port(t, p2), Target: dnsmessage.MustNewName("localhost.")},
+				{Priority: 20, Weight: 0, Port: 9, Target: dnsmessage.MustNewName(".")}, // not available: skipped
 			},
 		},
 		a: map[string][]netip.Addr{"users.test.": {ip}},
@@ -169,11 +170,14 @@ func mustPeers(t *testing.T, d version.Discovery) []version.Peer {
 }
 
 func TestDNSDiscoveryErrors(t *testing.T) {
-	res := serveDNS(t, dnsZone{})
+	res := serveDNS(t, dnsZone{srv: map[string][]dnsmessage.SRVResource{
+		"_rollsafe._tcp.gone.test.": {{Port: 8080, Target: dnsmessage.MustNewName(".")}},
+	}})
 	tests := []struct {
 		d       version.DNS
 		wantErr string
 	}{
+		{version.DNS{Name: "_rollsafe._tcp.gone.test", Resolver: res}, "_rollsafe._tcp.gone.test has no records"},
 		{version.DNS{Name: "_rollsafe._tcp.nothing.test", Resolver: res}, "SRV _rollsafe._tcp.nothing.test"},
 		{version.DNS{Name: "nothing.test", Port: 80, Resolver: res}, "A/AAAA nothing.test"},
 		{version.DNS{}, "empty name"},
