@@ -68,8 +68,9 @@
 // [NewRegistry] creates its table, rollsafe_instances by default, with
 // CREATE TABLE IF NOT EXISTS on SQLite, PostgreSQL or MySQL/MariaDB:
 //
-//	id VARCHAR(64) PRIMARY KEY, service VARCHAR(128), version VARCHAR(255),
-//	address VARCHAR(2048), manifest TEXT, registered_at BIGINT, last_seen BIGINT
+//	id VARCHAR(64) PRIMARY KEY, service VARCHAR(128), version VARCHAR(256),
+//	address VARCHAR(2048), manifest TEXT (MEDIUMTEXT on MySQL),
+//	registered_at BIGINT, last_seen BIGINT
 //
 // Times are Unix milliseconds from the registry's clock ([WithClock]). Each
 // instance joins ([Registry.Join]) with its address and manifest and

@@ -31,6 +31,9 @@ const DefaultRegistryTable = "rollsafe_instances"
 // DefaultTTL is how long a registry entry lives without a heartbeat.
 const DefaultTTL = 30 * time.Second
 
+// maxAddressLen is the longest address a registry entry holds, in bytes.
+const maxAddressLen = 2048
+
 // Registry is a list of running instances in the service's own database:
 // each instance registers its address and manifest and heartbeats; an entry
 // not heartbeaten within the TTL is stale and no longer listed (and is
@@ -161,12 +164,19 @@ func NewRegistry(ctx context.Context, db *sql.DB, dialect Dialect, opts ...Regis
 	if r.interval == 0 {
 		r.interval = r.ttl / 3
 	}
+	// The column sizes hold the largest valid values: a service name of
+	// 128 bytes, semver's longest version (256), and a manifest of up to
+	// MaxManifestSize, which MySQL's TEXT (64 KiB) would refuse.
+	text := "TEXT"
+	if dialect == MySQL {
+		text = "MEDIUMTEXT"
+	}
 	create := `CREATE TABLE IF NOT EXISTS ` + r.table + ` (
 	id VARCHAR(64) NOT NULL PRIMARY KEY,
 	service VARCHAR(128) NOT NULL,
-	version VARCHAR(255) NOT NULL,
-	address VARCHAR(2048) NOT NULL,
-	manifest TEXT NOT NULL,
+	version VARCHAR(256) NOT NULL,
+	address VARCHAR(` + strconv.Itoa(maxAddressLen) + `) NOT NULL,
+	manifest ` + text + ` NOT NULL,
 	registered_at BIGINT NOT NULL,
 	last_seen BIGINT NOT NULL
 )`
@@ -213,7 +223,7 @@ func (r *Registry) rebind(q string) string {
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 // Register adds an instance at address (its base URL, as peers should fetch
-// it) with manifest m and returns the new entry's id. An empty m.Version is
+// it, at most 2048 bytes) with manifest m and returns the new entry's id. An empty m.Version is
 // resolved from the build info.
 func (r *Registry) Register(ctx context.Context, address string, m Manifest) (string, error) {
 	var b [16]byte
@@ -234,6 +244,9 @@ func (r *Registry) upsert(ctx context.Context, id, address string, m Manifest) e
 	}
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("version: registry: register: %w", err)
+	}
+	if len(address) > maxAddressLen {
+		return fmt.Errorf("version: registry: register: address %q... is longer than %d bytes", address[:64], maxAddressLen)
 	}
 	if _, err := ManifestURL(address, ""); err != nil {
 		return fmt.Errorf("version: registry: register: address: %w", err)

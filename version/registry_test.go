@@ -2,6 +2,8 @@ package version_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,4 +166,38 @@ func TestRegistryErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, version.Invalid, r.Peers[0].Verdict)
 	assert.Equal(t, "http://p/", r.Peers[0].Source)
+}
+
+// The largest values a valid manifest can hold fit the table on every
+// dialect, and an address too long for it is refused by name before the
+// database sees it.
+func TestRegistryLargestValues(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		reg, err := version.NewRegistry(ctx, db.DB, version.Dialect(db.Dialect))
+		require.NoError(t, err)
+
+		longVersion := "1.0.0-" + strings.Repeat("a", 250) // semver's limit: 256 bytes
+		apis := make([]string, 256)
+		for i := range apis {
+			apis[i] = fmt.Sprintf("api%03d.%s", i, strings.Repeat("v", 240))
+		}
+		big := version.Manifest{Service: strings.Repeat("s", 128), Version: longVersion, APIs: apis}
+		raw, err := big.JSON()
+		require.NoError(t, err)
+		require.Greater(t, len(raw), 64<<10, "larger than MySQL's TEXT")
+		address := "http://10.0.0.1:8080/" + strings.Repeat("p", 2048-len("http://10.0.0.1:8080/")-1) + "/"
+
+		id, err := reg.Register(ctx, address, big)
+		require.NoError(t, err)
+		ins, err := reg.Instances(ctx)
+		require.NoError(t, err)
+		require.Len(t, ins, 1)
+		assert.Equal(t, id, ins[0].ID)
+		assert.Equal(t, address, ins[0].Address)
+		assert.Equal(t, big, ins[0].Manifest)
+
+		_, err = reg.Register(ctx, address+"x", orders)
+		assert.ErrorContains(t, err, "is longer than 2048 bytes")
+	})
 }
