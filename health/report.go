@@ -56,6 +56,40 @@ func (c *Checker) Check(ctx context.Context, kind Kind) Report {
 	g := c.getGathered()
 	defer c.putGathered(g)
 	c.gather(ctx, kind, nil, g)
+	return c.report(kind, g)
+}
+
+// Latest reports the latest result of each check of kind, as [Checker.Check]
+// would, but runs nothing and never waits: a check that has not run yet is
+// reported failed with [ErrNotRun] and a zero Time. Status-change listeners
+// and watchers call it to follow the checks without causing runs of their
+// own. A kind other than [Liveness], [Readiness] and [All] reports as All.
+func (c *Checker) Latest(kind Kind) Report {
+	if !kind.valid() {
+		kind = All
+	}
+	g := c.getGathered()
+	defer c.putGathered(g)
+	g.draining = kind != Liveness && c.draining.Load()
+	if g.draining {
+		g.outs = append(g.outs, c.drainOut)
+	}
+	for _, k := range c.checks.Load().of(kind) {
+		o := k.last.Load()
+		if o == nil {
+			o = c.newOutcome(k, Result{}, ErrNotRun, time.Time{}, 0)
+		}
+		g.outs = append(g.outs, o)
+	}
+	g.status = Pass
+	for _, o := range g.outs {
+		g.status = max(g.status, o.result.Status)
+	}
+	return c.report(kind, g)
+}
+
+// report copies g into a Report that outlives g.
+func (c *Checker) report(kind Kind, g *gathered) Report {
 	rep := Report{
 		Kind: kind, Status: g.status,
 		ServiceID: c.cfg.serviceID, Version: c.cfg.version, ReleaseID: c.cfg.releaseID,

@@ -583,3 +583,47 @@ func TestBackgroundCheckRegisteredAfterStart(t *testing.T) {
 		assert.ErrorIs(t, res.Err, health.ErrNotRun, "a check registered after Close ran")
 	})
 }
+
+func TestLatestRunsNothing(t *testing.T) {
+	c := newChecker(t)
+	var failing atomic.Bool
+	var runs atomic.Int32
+	require.NoError(t, c.Register("db", func(context.Context) error {
+		runs.Add(1)
+		if failing.Load() {
+			return errors.New("down")
+		}
+		return nil
+	}))
+	require.NoError(t, c.Register("cache", func(context.Context) error { return nil }, health.NonCritical()))
+	ctx := context.Background()
+
+	rep := c.Latest(health.Readiness)
+	assert.Equal(t, health.Fail, rep.Status, "checks that never ran")
+	require.Len(t, rep.Checks, 2)
+	for _, r := range rep.Checks {
+		assert.ErrorIs(t, r.Err, health.ErrNotRun, r.Name)
+		assert.True(t, r.Time.IsZero(), r.Name)
+	}
+	assert.Equal(t, health.Warn, rep.Checks[0].Status, "non-critical cache")
+	assert.Equal(t, int32(0), runs.Load())
+
+	assert.Equal(t, health.Pass, c.Check(ctx, health.Readiness).Status)
+	failing.Store(true)
+	assert.Equal(t, health.Pass, c.Latest(health.Readiness).Status, "Latest ran the check")
+	assert.Equal(t, int32(1), runs.Load())
+
+	assert.Equal(t, health.Fail, c.Check(ctx, health.Readiness).Status)
+	rep = c.Latest(health.All)
+	assert.Equal(t, health.Fail, rep.Status)
+	assert.Equal(t, "down", rep.Checks[1].Output)
+	assert.Empty(t, c.Latest(health.Liveness).Checks)
+	assert.Equal(t, int32(2), runs.Load())
+
+	c.Drain()
+	rep = c.Latest(health.Readiness)
+	assert.Equal(t, health.DrainingCheck, rep.Checks[0].Name)
+	assert.Equal(t, "instance is draining", rep.Output)
+	assert.Equal(t, health.Pass, c.Latest(health.Liveness).Status)
+	assert.Equal(t, health.All, c.Latest(health.Kind(0)).Kind)
+}
