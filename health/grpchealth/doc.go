@@ -11,8 +11,11 @@
 //
 // # Watch
 //
-// A Watch stream sends the status at once and again whenever it changes:
-// the Checker announces changes of check results and of draining, and the
-// stream also re-evaluates every poll interval ([WithPollInterval]) so that
-// it sees on-demand checks that nothing else has run.
+// A Watch stream sends the status at once and again whenever it changes.
+// When the Checker announces a change of a check result or of draining, the
+// stream reads the latest results ([health.Checker.Latest]) and runs
+// nothing, so that a check whose status flips at each run is not run in a
+// loop. Every poll interval ([WithPollInterval]) it runs the service's
+// checks (or serves them from cache), so that it sees on-demand checks that
+// nothing else runs.
 package grpchealth

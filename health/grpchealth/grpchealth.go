@@ -111,9 +111,14 @@ func (s *Server) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_
 	tick := time.NewTicker(s.poll)
 	defer tick.Stop()
 
+	// A change is followed by reading the latest results: running checks
+	// then would announce changes of their own, and a check whose status
+	// flips at each run would be run in a loop. Runs happen at the start and
+	// at each poll.
 	last := healthpb.HealthCheckResponse_ServingStatus(-1)
+	run := true
 	for {
-		if st := s.status(ctx, req.GetService()); st != last {
+		if st := s.watched(ctx, req.GetService(), run); st != last {
 			if err := stream.Send(&healthpb.HealthCheckResponse{Status: st}); err != nil {
 				return err
 			}
@@ -123,23 +128,63 @@ func (s *Server) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
 		case <-changed:
+			run = false
 		case <-tick.C:
+			run = true
 		}
 	}
 }
 
+// watched is the status of service from its latest results, or from a run
+// when run is set or when a check has no result yet.
+func (s *Server) watched(ctx context.Context, service string, run bool) healthpb.HealthCheckResponse_ServingStatus {
+	if run {
+		return s.status(ctx, service)
+	}
+	kind := health.All
+	if service == "" {
+		kind = health.Readiness
+	}
+	rep := s.checker.Latest(kind)
+	for _, r := range rep.Checks {
+		if errors.Is(r.Err, health.ErrNotRun) {
+			return s.status(ctx, service) // registered since the last run
+		}
+	}
+	if service == "" {
+		return serving(rep.Status)
+	}
+	for _, r := range rep.Checks {
+		if r.Name == service && service != health.DrainingCheck {
+			return s.servingCheck(r)
+		}
+	}
+	return healthpb.HealthCheckResponse_SERVICE_UNKNOWN
+}
+
 func (s *Server) status(ctx context.Context, service string) healthpb.HealthCheckResponse_ServingStatus {
 	if service == "" {
-		if s.checker.Check(ctx, health.Readiness).Status == health.Fail {
-			return healthpb.HealthCheckResponse_NOT_SERVING
-		}
-		return healthpb.HealthCheckResponse_SERVING
+		return serving(s.checker.Check(ctx, health.Readiness).Status)
 	}
 	res, err := s.checker.CheckOne(ctx, service)
-	switch {
-	case err != nil:
+	if err != nil {
 		return healthpb.HealthCheckResponse_SERVICE_UNKNOWN
-	case s.checker.Draining(), res.Status == health.Fail:
+	}
+	return s.servingCheck(res)
+}
+
+// servingCheck maps a check's result: NOT_SERVING when it fails or the Checker
+// drains.
+func (s *Server) servingCheck(res health.CheckResult) healthpb.HealthCheckResponse_ServingStatus {
+	if s.checker.Draining() {
+		return healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	return serving(res.Status)
+}
+
+// serving maps a report's status: pass and warn serve.
+func serving(st health.Status) healthpb.HealthCheckResponse_ServingStatus {
+	if st == health.Fail {
 		return healthpb.HealthCheckResponse_NOT_SERVING
 	}
 	return healthpb.HealthCheckResponse_SERVING

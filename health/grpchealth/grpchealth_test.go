@@ -190,3 +190,56 @@ func TestNewRefusesBadInput(t *testing.T) {
 	_, err = grpchealth.New(c, nil)
 	require.ErrorIs(t, err, grpchealth.ErrInvalidOption)
 }
+
+func TestWatchDoesNotRunFlappingCheck(t *testing.T) {
+	// A check whose status flips at each run announces a change at each run.
+	// A stream that answered changes by running checks would run it in a loop.
+	c, err := health.New(health.WithMeterProvider(noop.NewMeterProvider()))
+	require.NoError(t, err)
+	var runs atomic.Int32
+	require.NoError(t, c.Register("flappy", func(context.Context) error {
+		if runs.Add(1)%2 == 0 {
+			return errors.New("down")
+		}
+		return nil
+	}))
+	srv, err := grpchealth.New(c, grpchealth.WithPollInterval(time.Hour))
+	require.NoError(t, err)
+	gs := grpc.NewServer()
+	healthpb.RegisterHealthServer(gs, srv)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer func() {
+		require.NoError(t, conn.Close())
+		gs.Stop()
+		require.NoError(t, <-served)
+		require.NoError(t, c.Close())
+	}()
+
+	for _, service := range []string{"", "flappy"} {
+		t.Run("service "+service, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			before := runs.Load()
+			stream, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{Service: service})
+			require.NoError(t, err)
+			first := recv(t, stream)
+			// The stream ran the check once; each run below is the test's own.
+			for i := range 4 {
+				c.Check(t.Context(), health.Readiness)
+				want := healthpb.HealthCheckResponse_SERVING
+				if runs.Load()%2 == 0 {
+					want = healthpb.HealthCheckResponse_NOT_SERVING
+				}
+				require.NotEqual(t, first, want, "run %d", i)
+				assert.Equal(t, want, recv(t, stream), "run %d", i)
+				first = want
+			}
+			assert.Equal(t, before+5, runs.Load(), "the stream ran the check on changes")
+		})
+	}
+}
