@@ -53,7 +53,8 @@
 // # Telemetry
 //
 // [Checker.OnStatusChange] reports each change of a check's status and of
-// the overall status. The duration of every run and the latest status of
+// the overall status; [Checker.Latest] reads the latest results without
+// running any check. The duration of every run and the latest status of
 // every check are recorded as OpenTelemetry metrics ([MetricCheckDuration],
 // [MetricCheckStatus]) through the global meter provider unless
 // [WithMeterProvider] names another.

@@ -12,12 +12,17 @@ type CheckResult struct {
 	// Name is the name the check was registered under.
 	Name string
 	// Key is its key in the body's "checks": "NAME" or "NAME:MEASUREMENT".
-	Key                        string
+	Key string
+	// ComponentType and ComponentID are those of [WithComponentType] and
+	// [WithComponentID]; empty when not set.
 	ComponentType, ComponentID string
-	Critical                   bool
+	// Critical is false for a check registered with [NonCritical].
+	Critical bool
 	// Status is Pass when the check returned nil, else Fail for a critical
 	// check and Warn for a non-critical one.
-	Status        Status
+	Status Status
+	// ObservedValue and ObservedUnit are those of the [Result] of a measured
+	// check; nil and empty otherwise.
 	ObservedValue any
 	ObservedUnit  string
 	// Output is the error text when the check failed, else [Result.Output].
@@ -32,9 +37,12 @@ type CheckResult struct {
 
 // Report is what an endpoint reports, as Go values.
 type Report struct {
+	// Kind is the kind of report: the endpoint it is served at.
 	Kind Kind
 	// Status is the worst status among Checks, or Pass without checks.
-	Status                                     Status
+	Status Status
+	// ServiceID, Version, ReleaseID, Description and Notes are those given
+	// to [New]; empty when not set.
 	ServiceID, Version, ReleaseID, Description string
 	Notes                                      []string
 	// Output says why the instance is draining; empty otherwise.
