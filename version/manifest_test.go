@@ -96,6 +96,9 @@ func TestResolveBuild(t *testing.T) {
 		{name: "tag drops v", m: version.Manifest{Service: "orders"}, bi: info("v2.4.0"), want: "2.4.0"},
 		{name: "pseudo-version is a prerelease", m: version.Manifest{Service: "orders"},
 			bi: info("v0.0.0-20261126101500-0123456789ab"), want: "0.0.0-20261126101500-0123456789ab"},
+		{name: "pseudo-version of a modified tree keeps its build metadata", m: version.Manifest{Service: "orders"},
+			bi: info("v2.4.1-0.20261126101500-0123456789ab+dirty"), want: "2.4.1-0.20261126101500-0123456789ab+dirty"},
+		{name: "incompatible module", m: version.Manifest{Service: "orders"}, bi: info("v3.0.0+incompatible"), want: "3.0.0+incompatible"},
 		{name: "explicit wins", m: version.Manifest{Service: "orders", Version: "9.9.9"}, bi: info("v2.4.0"), want: "9.9.9"},
 		{name: "devel", m: version.Manifest{Service: "orders"}, bi: info("(devel)"), wantErr: `manifest field "version": "(devel)" is a development build's version; set Manifest.Version explicitly`},
 		{name: "no build info", m: version.Manifest{Service: "orders"}, bi: nil, wantErr: "no module build info"},
@@ -163,4 +166,26 @@ func FuzzParseManifest(f *testing.F) {
 			t.Fatalf("valid manifest %q judged %s: %v", data, r.Verdict, r.Reasons)
 		}
 	})
+}
+
+// What a pseudo-version means for negotiation: a build of an untagged commit
+// after v2.4.0 is a prerelease of 2.4.1, which a peer's "^2" refuses unless
+// prereleases are admitted.
+func TestPseudoVersionNegotiates(t *testing.T) {
+	bi := &debug.BuildInfo{Main: debug.Module{Path: "example.com/orders", Version: "v2.4.1-0.20261126101500-0123456789ab"}}
+	self, err := version.ResolveBuild(version.Manifest{Service: "orders"}, bi)
+	require.NoError(t, err)
+	peer := version.Manifest{Service: "payments", Version: "1.5.0", Requires: map[string]string{"orders": "^2"}}
+
+	c, err := version.NewChecker(self)
+	require.NoError(t, err)
+	got := c.Check(peer)
+	assert.Equal(t, version.Incompatible, got.Verdict)
+	require.Len(t, got.Reasons, 1)
+	assert.Contains(t, got.Reasons[0], `payments 1.5.0 requires orders "^2" but we are 2.4.1-0.20261126101500-0123456789ab: `+
+		`2.4.1-0.20261126101500-0123456789ab is a prerelease, which constraints exclude unless prereleases are allowed`)
+
+	c, err = version.NewChecker(self, version.WithPrereleases())
+	require.NoError(t, err)
+	assert.Equal(t, version.Compatible, c.Check(peer).Verdict)
 }
