@@ -131,9 +131,10 @@ func (m *Monitor) Check(context.Context) error {
 	return &IncompatibleError{Policy: cfg.policy, Report: r, Problems: problems}
 }
 
-// Start runs a round at once and then one per interval ([WithInterval]) or
-// per tick ([WithTicks]) on a goroutine of its own, until ctx ends or Close
-// is called. Starting twice, or after Close, is an error.
+// Start runs a round at once (unless one has run already, as in [Startup])
+// and then one per interval ([WithInterval]) or per tick ([WithTicks]) on a
+// goroutine of its own, until ctx ends or Close is called. Starting twice,
+// or after Close, is an error.
 func (m *Monitor) Start(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
