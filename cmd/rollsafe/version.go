@@ -54,7 +54,7 @@ check, 2 bad usage, an unreadable file or a malformed --self manifest.`,
 		flags: func(fs *flag.FlagSet) func(e *env, args []string) int {
 			self := fs.String("self", "", "this build's manifest `FILE` (required)")
 			var against stringList
-			fs.Var(&against, "against", "a peer: manifest `FILE`, base URL or manifest URL (repeatable)")
+			fs.Var(&against, "against", "a peer: manifest `FILE`, base URL or manifest URL (required, repeatable)")
 			requireAll := fs.Bool("require-all", false, "fail when a required service has no peer (verdict missing)")
 			prereleases := fs.Bool("prereleases", false, "let constraints admit prerelease versions (beware: >=1.2.0 <2.0.0 then admits 2.0.0-rc.1)")
 			timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for each URL")
@@ -109,6 +109,13 @@ func runVersionCheck(e *env, args []string, f versionCheckFlags) int {
 	self, err := rsversion.ParseManifest(data)
 	if err != nil {
 		e.errorf("%s: --self %s: %v", cmd, f.self, err)
+		return exitCantRun
+	}
+	// With no peer at all the check would pass having checked nothing (an
+	// empty list in a CI variable, say).
+	if len(f.against) == 0 {
+		e.errorf("%s: --against is required (at least one peer)", cmd)
+		fmt.Fprintln(e.stderr, usage)
 		return exitCantRun
 	}
 	peers := make([]rsversion.Peer, 0, len(f.against))

@@ -147,6 +147,8 @@ func TestVersionCheckCannotRun(t *testing.T) {
 		{"stray argument", []string{"--self", self, "peer.json"}, `unexpected argument "peer.json"`},
 		{"bad format", []string{"--self", self, "--format", "xml"}, `unknown format "xml"`},
 		{"bad timeout", []string{"--self", self, "--timeout", "0s"}, "--timeout 0s is not positive"},
+		{"no --against", []string{"--self", self}, "--against is required"},
+		{"empty --against", []string{"--self", self, "--against", ""}, "empty value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,4 +292,27 @@ func TestCIVersionJobs(t *testing.T) {
 			assert.Equal(t, 2, ran, "version check commands in %s", name)
 		})
 	}
+}
+
+// --prereleases opts in, trap included: ">=1.2.0 <2.0.0" then admits
+// 2.0.0-rc.1, which it refuses by default.
+func TestVersionCheckPrereleases(t *testing.T) {
+	dir := t.TempDir()
+	self := writeFile(t, dir, "orders.json", ordersManifest)
+	rc := writeFile(t, dir, "payments.json", `{"service":"payments","version":"2.0.0-rc.1"}`)
+
+	code, out, _ := rollsafe(t, "version", "check", "--self", self, "--against", rc, "--format", "json")
+	assert.Equal(t, exitFailed, code)
+	var got checkJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	require.NotEmpty(t, got.Peers)
+	assert.Equal(t, "incompatible", got.Peers[0].Verdict)
+	require.Len(t, got.Peers[0].Reasons, 1)
+	assert.Contains(t, got.Peers[0].Reasons[0], "2.0.0-rc.1 is a prerelease, which constraints exclude unless prereleases are allowed")
+
+	code, out, _ = rollsafe(t, "version", "check", "--prereleases", "--self", self, "--against", rc, "--format", "json")
+	assert.Equal(t, exitOK, code, out)
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	assert.True(t, got.OK)
+	assert.Equal(t, "compatible", got.Peers[0].Verdict)
 }
