@@ -17,8 +17,11 @@ func Redact(s string) string {
 	if s == "" {
 		return s
 	}
-	if strings.Contains(s, "://") {
-		if u, err := url.Parse(s); err == nil {
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		// A '@' that the URL does not read as the end of its user info may
+		// end a MySQL password that starts with "//": leave it to the
+		// fallback below.
+		if u, err := url.Parse(s); err == nil && (u.User != nil || !strings.Contains(rest, "@")) {
 			if _, has := u.User.Password(); has {
 				u.User = url.UserPassword(u.User.Username(), "xxxxx")
 			}
