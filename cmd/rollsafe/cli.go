@@ -135,7 +135,11 @@ func runHelp(e *env, args []string) int {
 			return exitCantRun
 		}
 		prefix += " " + c.name
-		if i == len(args)-1 || c.subs == nil {
+		if c.subs == nil && i < len(args)-1 {
+			e.errorf("help: unknown command %q", strings.Join(args[:i+2], " "))
+			return exitCantRun
+		}
+		if i == len(args)-1 {
 			printUsage(e.stdout, c, prefix)
 			return exitOK
 		}

@@ -37,6 +37,25 @@ func TestHelp(t *testing.T) {
 	code, _, errOut := rollsafe(t, "help", "nosuch")
 	assert.Equal(t, exitCantRun, code)
 	assert.Contains(t, errOut, `unknown command "nosuch"`)
+
+	for _, cmd := range commands() {
+		code, out, _ = rollsafe(t, "help", cmd.name)
+		assert.Equal(t, exitOK, code, cmd.name)
+		assert.Contains(t, out, "usage: rollsafe "+cmd.name, cmd.name)
+		for _, sub := range cmd.subs {
+			code, out, _ = rollsafe(t, "help", cmd.name, sub.name)
+			assert.Equal(t, exitOK, code, cmd.name+" "+sub.name)
+			assert.Contains(t, out, "usage: rollsafe "+cmd.name+" "+sub.name, cmd.name+" "+sub.name)
+		}
+	}
+
+	code, _, errOut = rollsafe(t, "help", "migrate", "nosuch")
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut, `unknown command "migrate nosuch"`)
+	code, out, errOut = rollsafe(t, "help", "help", "extra")
+	assert.Equal(t, exitCantRun, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, `unknown command "help extra"`)
 }
 
 func TestUsageErrorsExitTwo(t *testing.T) {
