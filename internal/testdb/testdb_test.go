@@ -120,6 +120,7 @@ func TestMissingDatabaseSkipsOrFails(t *testing.T) {
 		{"postgres unreachable required", testdb.EnvPostgres, "postgres://postgres:hunter2@127.0.0.1:1/x?connect_timeout=2&sslmode=disable", "1", testdb.NewPostgres, false},
 		{"mysql unset", testdb.EnvMySQL, "", "0", testdb.NewMySQL, true},
 		{"mysql unset required", testdb.EnvMySQL, "", "1", testdb.NewMySQL, false},
+		{"mysql unreachable", testdb.EnvMySQL, "root:hunter2@tcp(127.0.0.1:1)/?timeout=2s", "", testdb.NewMySQL, true},
 		{"mysql unreachable required", testdb.EnvMySQL, "root:hunter2@tcp(127.0.0.1:1)/?timeout=2s", "1", testdb.NewMySQL, false},
 	}
 	for _, tc := range cases {
