@@ -11,23 +11,27 @@
 //     as /livez, /readyz and /healthz in the IETF application/health+json format,
 //     with draining for graceful shutdown. Its grpchealth sub-package serves the
 //     same checks as grpc.health.v1.
-//   - flags answers "which code path runs for this request, and how do we switch
-//     it off everywhere, now?": an OpenFeature provider over flagd-format flag
-//     definitions, and a Switch that guards a new code path with a circuit
-//     breaker that sends traffic back to the old path by itself.
-//   - migrate runs goose migrations forward and back under a lock that several
-//     starting instances share; migrate/check proves each migration reversible
-//     (schema and data) and backward compatible before it ships.
-//   - version answers "may this build run beside the peers and the schema it
-//     finds?" with semver manifests negotiated in both directions.
+//   - [github.com/rollsafe/rollsafe/flags] answers "which code path runs for
+//     this request, and how do we switch it off everywhere, now?": an
+//     OpenFeature provider over flagd-format flag definitions, and a Switch
+//     that guards a new code path with a circuit breaker that sends traffic
+//     back to the old path by itself.
+//   - [github.com/rollsafe/rollsafe/migrate] runs goose migrations forward and
+//     back under a lock that several starting instances share;
+//     [github.com/rollsafe/rollsafe/migrate/check] proves each migration
+//     reversible (schema and data) and backward compatible before it ships.
+//   - [github.com/rollsafe/rollsafe/version] answers "may this build run
+//     beside the peers and the schema it finds?" with semver manifests
+//     negotiated in both directions.
 //
 // # How they fit together
 //
 // The packages above are leaves: none imports another. They meet at plain
 // function types. A readiness check is a func(context.Context) error, and
-// flags.Switch, migrate.Runner and version each expose one, so a service
-// registers them with health without health knowing about them. Whether a
-// failing check fails readiness or only warns is chosen where it is registered.
+// flags.Switch, migrate.Runner and version (SchemaCheck, Monitor) each expose
+// one, so a service registers them with health without health knowing about
+// them. Whether a failing check fails readiness or only warns is chosen where
+// it is registered.
 //
 // rollsafe uses the *sql.DB the service already has and never imports a SQL
 // driver into a service: the service imports the driver it uses. Heavy
