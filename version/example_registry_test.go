@@ -14,7 +14,10 @@ import (
 )
 
 func ExampleRegistry() {
-	dir, _ := os.MkdirTemp("", "registry")
+	dir, err := os.MkdirTemp("", "registry")
+	if err != nil {
+		panic(err)
+	}
 	defer os.RemoveAll(dir)
 	db, err := sql.Open("sqlite", filepath.Join(dir, "service.db"))
 	if err != nil {
@@ -34,13 +37,21 @@ func ExampleRegistry() {
 	if _, err := reg.Register(ctx, "http://10.0.0.2:8080/", version.Manifest{Service: "payments", Version: "1.5.0"}); err != nil {
 		panic(err)
 	}
-	usersID, _ := reg.Register(ctx, "http://10.0.0.3:8080/", version.Manifest{Service: "users", Version: "3.1.0"})
+	usersID, err := reg.Register(ctx, "http://10.0.0.3:8080/", version.Manifest{Service: "users", Version: "3.1.0"})
+	if err != nil {
+		panic(err)
+	}
 
 	now = now.Add(20 * time.Second)
-	_ = reg.Heartbeat(ctx, usersID)
+	if err := reg.Heartbeat(ctx, usersID); err != nil {
+		panic(err)
+	}
 	now = now.Add(20 * time.Second) // payments missed its heartbeats: stale
 
-	ins, _ := reg.Instances(ctx)
+	ins, err := reg.Instances(ctx)
+	if err != nil {
+		panic(err)
+	}
 	for _, in := range ins {
 		fmt.Println(in.Manifest.Service, in.Manifest.Version, in.Address)
 	}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/rollsafe/rollsafe/version"
 )
@@ -51,11 +54,16 @@ func ExampleChecker_Check() {
 func ExampleWithPrereleases() {
 	self := version.Manifest{Service: "orders", Version: "2.4.0",
 		Requires: map[string]string{"payments": ">=1.2.0 <2.0.0"}}
-	c, _ := version.NewChecker(self, version.WithPrereleases())
+	c, err := version.NewChecker(self, version.WithPrereleases())
+	if err != nil {
+		panic(err)
+	}
 	fmt.Println(c.Check(version.Manifest{Service: "payments", Version: "2.0.0-rc.1"}).Verdict)
 
 	self.Requires["payments"] = ">=1.2.0 <2.0.0-0" // the bound to write when opting in
-	c, _ = version.NewChecker(self, version.WithPrereleases())
+	if c, err = version.NewChecker(self, version.WithPrereleases()); err != nil {
+		panic(err)
+	}
 	fmt.Println(c.Check(version.Manifest{Service: "payments", Version: "2.0.0-rc.1"}).Verdict)
 	// Output:
 	// compatible
@@ -63,7 +71,10 @@ func ExampleWithPrereleases() {
 }
 
 func ExampleNegotiate() {
-	payments, _ := version.NewHandler(version.Manifest{Service: "payments", Version: "1.7.0"})
+	payments, err := version.NewHandler(version.Manifest{Service: "payments", Version: "1.7.0"})
+	if err != nil {
+		panic(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle(version.DefaultPath, payments)
 	srv := httptest.NewServer(mux)
@@ -116,4 +127,38 @@ func httptestServer(path string, h http.Handler) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	return httptest.NewServer(mux)
+}
+
+// The readiness check follows the peers: a monitor negotiates again every
+// interval, and an incompatible peer that appears after start-up fails the
+// check until it goes away.
+func ExampleMonitor_Check() {
+	self := version.Manifest{Service: "orders", Version: "2.4.0",
+		Requires: map[string]string{"payments": "^1.2"}}
+	var mu sync.Mutex
+	peers := []version.Peer{{Source: "p1", Manifest: []byte(`{"service":"payments","version":"1.7.0"}`)}}
+	discovery := version.DiscoveryFunc(func(context.Context) ([]version.Peer, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(peers), nil
+	})
+	ctx := context.Background()
+	monitor, err := version.Startup(ctx, self, discovery, version.WithInterval(time.Hour))
+	if err != nil {
+		panic(err)
+	}
+	defer monitor.Close()
+	fmt.Println(monitor.Check(ctx))
+
+	mu.Lock()
+	peers = append(peers, version.Peer{Source: "p2", Manifest: []byte(`{"service":"payments","version":"2.0.0"}`)})
+	mu.Unlock()
+	// What the monitor does every interval, done now.
+	if _, err := monitor.Negotiate(ctx); !errors.Is(err, version.ErrIncompatible) {
+		panic(err)
+	}
+	fmt.Println(monitor.Check(ctx))
+	// Output:
+	// <nil>
+	// orders 2.4.0 refused by the refuse policy: payments 2.0.0 at p2: orders 2.4.0 requires payments "^1.2" but found 2.0.0: 2.0.0 does not have same major version as 1.2
 }
