@@ -250,26 +250,39 @@ func (s *Switch[T]) Run(ctx context.Context, evalCtx openfeature.EvaluationConte
 // callNew calls the new path, turns a panic into a *PanicError and counts
 // the call.
 func (s *Switch[T]) callNew(ctx context.Context, fn func(context.Context) (T, error)) (v T, err error) {
-	start := time.Since(s.epoch)
+	timed := s.newCalls.begin()
+	var start time.Duration
+	if timed {
+		start = time.Since(s.epoch)
+	}
 	defer func() {
 		r := recover()
 		if r != nil {
 			var zero T
 			v, err = zero, &PanicError{Flag: s.flag, Value: r, Stack: debug.Stack()}
 		}
-		d := time.Since(s.epoch) - start
-		s.newCalls.observe(d, err != nil, r != nil)
-		s.metrics.call(ctx, pathNew, causeFlag, d, err != nil)
+		var d time.Duration
+		if timed {
+			d = time.Since(s.epoch) - start
+		}
+		s.newCalls.end(timed, d, err != nil, r != nil)
+		s.metrics.call(ctx, pathNew, causeFlag, timed, d, err != nil)
 	}()
 	return fn(ctx)
 }
 
 func (s *Switch[T]) runOld(ctx context.Context, cause callCause, fn func(context.Context) (T, error)) (T, error) {
-	start := time.Since(s.epoch)
+	timed := s.oldCalls.begin()
+	var start, d time.Duration
+	if timed {
+		start = time.Since(s.epoch)
+	}
 	v, err := fn(ctx)
-	d := time.Since(s.epoch) - start
-	s.oldCalls.observe(d, err != nil, false)
-	s.metrics.call(ctx, pathOld, cause, d, err != nil)
+	if timed {
+		d = time.Since(s.epoch) - start
+	}
+	s.oldCalls.end(timed, d, err != nil, false)
+	s.metrics.call(ctx, pathOld, cause, timed, d, err != nil)
 	return v, err
 }
 

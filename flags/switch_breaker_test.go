@@ -222,3 +222,38 @@ func TestSwitchMeasuresLatencyPerPath(t *testing.T) {
 		assert.Equal(t, 128*time.Microsecond, st.Old.Histogram.Quantile(0.5))
 	})
 }
+
+func TestSwitchSamplesFastCalls(t *testing.T) {
+	client, _ := swClient(t, true)
+	synctest.Test(t, func(t *testing.T) {
+		s, err := flags.NewSwitch[int](client, swFlag)
+		require.NoError(t, err)
+		run := func(n int, d time.Duration) {
+			t.Helper()
+			path := func(context.Context) (int, error) {
+				time.Sleep(d)
+				return 0, nil
+			}
+			for range n {
+				_, err := s.Run(context.Background(), openfeature.EvaluationContext{}, path, path)
+				require.NoError(t, err)
+			}
+		}
+
+		run(16, 2*time.Microsecond)
+		st := s.Stats().New
+		assert.Equal(t, uint64(16), st.Calls)
+		assert.Equal(t, uint64(3), st.Timed, "the first call, then calls 8 and 16")
+		assert.Equal(t, 6*time.Microsecond, st.Latency)
+		assert.Equal(t, 2*time.Microsecond, st.MeanLatency())
+
+		// The path slows down: the next sampled call (24) sees it, and from
+		// then on every call is timed.
+		run(8+4, 2*flags.FastCall)
+		st = s.Stats().New
+		assert.Equal(t, uint64(28), st.Calls)
+		assert.Equal(t, uint64(3+1+4), st.Timed)
+		assert.Equal(t, 6*time.Microsecond+5*2*flags.FastCall, st.Latency)
+		assert.Equal(t, st.Timed, sumHistogram(st.Histogram))
+	})
+}

@@ -126,12 +126,16 @@ func newSwitchMetrics(mp metric.MeterProvider, flag string) (*switchMetrics, err
 	return m, nil
 }
 
-func (m *switchMetrics) call(ctx context.Context, p pathName, c callCause, d time.Duration, failed bool) {
+// call records one call; its duration d only when it was timed (see
+// [PathStats].Timed).
+func (m *switchMetrics) call(ctx context.Context, p pathName, c callCause, timed bool, d time.Duration, failed bool) {
 	m.calls.Add(ctx, 1, m.callOpts[p][c]...)
 	if failed {
 		m.errors.Add(ctx, 1, m.errorOpts[p]...)
 	}
-	m.duration.Record(ctx, d.Seconds(), m.durOpts[p]...)
+	if timed {
+		m.duration.Record(ctx, d.Seconds(), m.durOpts[p]...)
+	}
 }
 
 func (m *switchMetrics) stateChange(ctx context.Context, to SwitchState) {

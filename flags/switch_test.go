@@ -436,8 +436,11 @@ func TestSwitchConcurrentRuns(t *testing.T) {
 
 	st := s.Stats()
 	assert.Equal(t, uint64(workers*calls), st.New.Calls+st.Old.Calls, "every Run calls exactly one path")
-	assert.Equal(t, st.New.Calls, sumHistogram(st.New.Histogram))
-	assert.Equal(t, st.Old.Calls, sumHistogram(st.Old.Histogram))
+	for _, p := range []flags.PathStats{st.New, st.Old} {
+		assert.Equal(t, p.Timed, sumHistogram(p.Histogram))
+		assert.LessOrEqual(t, p.Timed, p.Calls)
+		assert.GreaterOrEqual(t, p.Timed, p.Calls/flags.FastCallSampling, "at least one call in FastCallSampling is timed")
+	}
 	assert.Positive(t, st.New.Errors)
 	assert.Zero(t, st.Old.Errors)
 	_, killed := events.Load(flags.SwitchKilled)
@@ -492,7 +495,7 @@ func TestPathStatsRatios(t *testing.T) {
 	var zero flags.PathStats
 	assert.Zero(t, zero.MeanLatency())
 	assert.Zero(t, zero.ErrorRatio())
-	p := flags.PathStats{Calls: 4, Errors: 1, Latency: 8 * time.Millisecond}
+	p := flags.PathStats{Calls: 8, Errors: 2, Timed: 4, Latency: 8 * time.Millisecond}
 	assert.Equal(t, 2*time.Millisecond, p.MeanLatency())
 	assert.InDelta(t, 0.25, p.ErrorRatio(), 1e-9)
 }
