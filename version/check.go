@@ -34,8 +34,9 @@ const (
 
 // PeerResult is the verdict on one peer.
 type PeerResult struct {
-	// Source is where the manifest came from: a URL, a file or a registry
-	// address. Empty for a [Missing] service.
+	// Source is where the manifest came from: a URL (with any password in
+	// it replaced by "xxxxx"), a file or a registry address. Empty for a
+	// [Missing] service.
 	Source string `json:"source"`
 	// Service and Version are the peer's, empty when unknown.
 	Service string  `json:"service"`

@@ -139,10 +139,10 @@ func (c *Checker) negotiateOne(ctx context.Context, p Peer) PeerResult {
 	}
 	m, err := ParseManifest(data)
 	if err != nil {
-		return PeerResult{Source: p.Source, Verdict: Invalid, Reasons: []string{err.Error()}}
+		return PeerResult{Source: redact(p.Source), Verdict: Invalid, Reasons: []string{err.Error()}}
 	}
 	r := c.Check(m)
-	r.Source = p.Source
+	r.Source = redact(p.Source)
 	// The cache keeps the reasons; the report is the caller's to change.
 	r.Reasons = slices.Clone(r.Reasons)
 	if r.Verdict != Invalid {
@@ -155,36 +155,37 @@ func (c *Checker) negotiateOne(ctx context.Context, p Peer) PeerResult {
 // explains why it could not.
 func fetch(ctx context.Context, cfg *config, source string) ([]byte, *PeerResult) {
 	fail := func(v Verdict, format string, args ...any) ([]byte, *PeerResult) {
-		return nil, &PeerResult{Source: source, Verdict: v, Reasons: []string{fmt.Sprintf(format, args...)}}
+		return nil, &PeerResult{Source: redact(source), Verdict: v, Reasons: []string{fmt.Sprintf(format, args...)}}
 	}
 	target, err := ManifestURL(source, cfg.path)
 	if err != nil {
 		return fail(Unreachable, "%v", err)
 	}
+	shown := redact(target) // what messages say: the URL without its password
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return fail(Unreachable, "peer %s: %v", source, err)
+		return fail(Unreachable, "peer %s: %v", redact(source), unwrapURLError(err))
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := cfg.client.Do(req)
 	if err != nil {
-		return fail(Unreachable, "%s", noAnswer(ctx, cfg, target, err))
+		return fail(Unreachable, "%s", noAnswer(ctx, cfg, shown, err))
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 500:
-		return fail(Unreachable, "GET %s answered %s", target, resp.Status)
+		return fail(Unreachable, "GET %s answered %s", shown, resp.Status)
 	case resp.StatusCode != http.StatusOK:
-		return fail(Invalid, "GET %s answered %s, not a manifest", target, resp.Status)
+		return fail(Invalid, "GET %s answered %s, not a manifest", shown, resp.Status)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
 	if err != nil {
-		return fail(Unreachable, "%s", noAnswer(ctx, cfg, target, err))
+		return fail(Unreachable, "%s", noAnswer(ctx, cfg, shown, err))
 	}
 	if len(data) > MaxManifestSize {
-		return fail(Invalid, "GET %s answered more than %d bytes", target, MaxManifestSize)
+		return fail(Invalid, "GET %s answered more than %d bytes", shown, MaxManifestSize)
 	}
 	return data, nil
 }
@@ -194,6 +195,32 @@ func noAnswer(ctx context.Context, cfg *config, target string, err error) string
 		return fmt.Sprintf("GET %s: no answer within %v", target, cfg.timeout)
 	}
 	return fmt.Sprintf("GET %s: %v", target, unwrapURLError(err))
+}
+
+// redact removes the password from a URL with one (basic authentication
+// to a peer), so that reports and errors never show it; anything else, a
+// file name say, is returned as it is.
+func redact(source string) string {
+	scheme, rest, ok := strings.Cut(source, "://")
+	if !ok {
+		return source
+	}
+	// Cut by hand rather than with url.Parse, so that a URL that does not
+	// parse loses its password too.
+	authority, path, hasPath := strings.Cut(rest, "/")
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return source
+	}
+	user, _, hasPassword := strings.Cut(authority[:at], ":")
+	if !hasPassword {
+		return source
+	}
+	out := scheme + "://" + user + ":xxxxx" + authority[at:]
+	if hasPath {
+		out += "/" + path
+	}
+	return out
 }
 
 func unwrapURLError(err error) error {
@@ -224,7 +251,7 @@ func Fetch(ctx context.Context, source string, opts ...Option) (Manifest, error)
 	}
 	m, err := ParseManifest(data)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("%s: %w", source, err)
+		return Manifest{}, fmt.Errorf("%s: %w", redact(source), err)
 	}
 	return m, nil
 }
@@ -239,10 +266,10 @@ func ManifestURL(source, path string) (string, error) {
 	}
 	u, err := url.Parse(source)
 	if err != nil {
-		return "", fmt.Errorf("peer %q is not a URL: %v", source, err)
+		return "", fmt.Errorf("peer %q is not a URL: %v", redact(source), unwrapURLError(err))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("peer %q is not an http or https URL", source)
+		return "", fmt.Errorf("peer %q is not an http or https URL", redact(source))
 	}
 	if u.Path == "" || strings.HasSuffix(u.Path, "/") {
 		u.Path = strings.TrimSuffix(u.Path, "/") + path

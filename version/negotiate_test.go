@@ -201,3 +201,45 @@ func (headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("X-Test", "yes")
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+// A peer behind basic authentication is asked with the URL's credentials,
+// and reports and errors never show the password.
+func TestNegotiatePasswordsNeverShown(t *testing.T) {
+	h, err := version.NewHandler(version.Manifest{Service: "payments", Version: "1.5.0"})
+	require.NoError(t, err)
+	guarded := serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "rollsafe" || p != "s3cret" {
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	withPassword := func(base string) string { return strings.Replace(base, "http://", "http://rollsafe:s3cret@", 1) }
+	sources := []string{
+		withPassword(guarded),
+		withPassword(closedURL(t)),
+		withPassword(serveFunc(t, http.NotFound)),
+		withPassword(hangingPeer(t)),
+		"http://rollsafe:s3cret@127.0.0.1:1/%zz",
+	}
+	r, err := version.Negotiate(context.Background(), orders, version.URLs(sources...), version.WithTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	want := []version.Verdict{version.Compatible, version.Unreachable, version.Invalid, version.Unreachable, version.Unreachable}
+	for i, p := range r.Peers[:len(sources)] {
+		assert.Equal(t, want[i], p.Verdict, "%s: %v", p.Source, p.Reasons)
+		assert.NotContains(t, p.Source, "s3cret")
+		assert.Contains(t, p.Source, "rollsafe:xxxxx@")
+		for _, why := range p.Reasons {
+			assert.NotContains(t, why, "s3cret")
+		}
+	}
+
+	_, err = version.Fetch(context.Background(), withPassword(closedURL(t)))
+	require.ErrorIs(t, err, version.ErrUnreachable)
+	assert.NotContains(t, err.Error(), "s3cret")
+	_, err = version.Fetch(context.Background(), withPassword(serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("{}"))
+	})))
+	require.ErrorIs(t, err, version.ErrInvalidManifest)
+	assert.NotContains(t, err.Error(), "s3cret")
+}

@@ -246,7 +246,7 @@ func (r *Registry) upsert(ctx context.Context, id, address string, m Manifest) e
 		return fmt.Errorf("version: registry: register: %w", err)
 	}
 	if len(address) > maxAddressLen {
-		return fmt.Errorf("version: registry: register: address %q... is longer than %d bytes", address[:64], maxAddressLen)
+		return fmt.Errorf("version: registry: register: address %q... is longer than %d bytes", redact(address)[:64], maxAddressLen)
 	}
 	if _, err := ManifestURL(address, ""); err != nil {
 		return fmt.Errorf("version: registry: register: address: %w", err)
@@ -266,7 +266,7 @@ address = VALUES(address), manifest = VALUES(manifest), last_seen = VALUES(last_
 address = excluded.address, manifest = excluded.manifest, last_seen = excluded.last_seen`
 	}
 	if _, err := r.db.ExecContext(ctx, r.rebind(q), id, m.Service, m.Version, address, string(raw), now, now); err != nil {
-		return fmt.Errorf("version: registry: register %s %s at %s: %w", m.Service, m.Version, address, err)
+		return fmt.Errorf("version: registry: register %s %s at %s: %w", m.Service, m.Version, redact(address), err)
 	}
 	r.mu.Lock()
 	r.own[id] = true
