@@ -14,6 +14,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/rollsafe/rollsafe/health"
+	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
 func TestDBPing(t *testing.T) {
@@ -31,6 +32,16 @@ func TestDBPing(t *testing.T) {
 	c := newChecker(t)
 	require.NoError(t, c.Register("db", check))
 	assert.Equal(t, health.Fail, c.Check(context.Background(), health.Readiness).Status)
+}
+
+func TestDBPingEveryDatabase(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		pool := db.Open(t)
+		check := health.DBPing(pool)
+		require.NoError(t, check(context.Background()))
+		require.NoError(t, pool.Close())
+		assert.ErrorContains(t, check(context.Background()), "database ping")
+	})
 }
 
 func TestHTTPGet(t *testing.T) {
