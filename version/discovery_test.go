@@ -19,8 +19,9 @@ import (
 // dnsZone is what the test DNS server answers: SRV and A records by name
 // (absolute, with the trailing dot).
 type dnsZone struct {
-	srv map[string][]dnsmessage.SRVResource
-	a   map[string][]netip.Addr
+	srv  map[string][]dnsmessage.SRVResource
+	a    map[string][]netip.Addr
+	aaaa map[string][]netip.Addr
 }
 
 // serveDNS runs a small UDP DNS server on 127.0.0.1 for zone and returns a
@@ -64,8 +65,9 @@ func (z dnsZone) answer(query []byte) ([]byte, error) {
 	name := q.Name.String()
 	_, knownSRV := z.srv[name]
 	_, knownA := z.a[name]
+	_, knownAAAA := z.aaaa[name]
 	rcode := dnsmessage.RCodeSuccess
-	if !knownSRV && !knownA {
+	if !knownSRV && !knownA && !knownAAAA {
 		rcode = dnsmessage.RCodeNameError
 	}
 	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RCode: rcode})
@@ -90,6 +92,12 @@ func (z dnsZone) answer(query []byte) ([]byte, error) {
 	case dnsmessage.TypeA:
 		for _, a := range z.a[name] {
 			if err := b.AResource(rh, dnsmessage.AResource{A: a.As4()}); err != nil {
+				return nil, err
+			}
+		}
+	case dnsmessage.TypeAAAA:
+		for _, a := range z.aaaa[name] {
+			if err := b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a.As16()}); err != nil {
 				return nil, err
 			}
 		}
@@ -119,7 +127,8 @@ func TestDNSDiscovery(t *testing.T) {
 				{Priority: 20, Weight: 0, Port: 9, Target: dnsmessage.MustNewName(".")}, // not available: skipped
 			},
 		},
-		a: map[string][]netip.Addr{"users.test.": {ip}},
+		a:    map[string][]netip.Addr{"users.test.": {ip}, "both.test.": {netip.MustParseAddr("10.0.0.7")}},
+		aaaa: map[string][]netip.Addr{"both.test.": {netip.MustParseAddr("fd00::7")}},
 	})
 	ctx := context.Background()
 
@@ -144,6 +153,11 @@ func TestDNSDiscovery(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, peers, 1)
 	assert.Equal(t, users, peers[0].Source)
+
+	// A and AAAA records together; an IPv6 address is bracketed.
+	peers, err = version.DNS{Name: "both.test", Port: 8443, Scheme: "https", Resolver: res}.Peers(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []version.Peer{{Source: "https://10.0.0.7:8443/"}, {Source: "https://[fd00::7]:8443/"}}, peers)
 
 	// End to end: the peers DNS names are negotiated with over HTTP.
 	r, err := version.Negotiate(ctx, orders, append(mustPeers(t, srv), mustPeers(t, a)...))
