@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -99,4 +100,43 @@ func TestMonitorStartRunsFirstRound(t *testing.T) {
 
 	_, err = version.NewMonitor(orders, nil)
 	assert.ErrorContains(t, err, "nil discovery")
+}
+
+// Without WithTicks the monitor negotiates on its own timer, once per
+// interval; the bubble's fake clock lets the test watch hours pass.
+func TestMonitorInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		rounds := 0
+		peers := version.DiscoveryFunc(func(context.Context) ([]version.Peer, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			rounds++
+			return []version.Peer{{Source: "p", Manifest: []byte(`{"service":"payments","version":"1.5.0"}`)}}, nil
+		})
+		count := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return rounds
+		}
+		m, err := version.Startup(context.Background(), orders, peers, version.WithInterval(time.Minute))
+		require.NoError(t, err)
+		synctest.Wait()
+		assert.Equal(t, 1, count(), "Startup's own round; Start does not repeat it")
+
+		time.Sleep(59 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, 1, count())
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, 2, count())
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		assert.Equal(t, 62, count())
+
+		require.NoError(t, m.Close())
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		assert.Equal(t, 62, count(), "no round after Close")
+	})
 }
