@@ -123,7 +123,13 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	// Health: the database and the schema are critical; a tripped Switch only
 	// warns, since the old path is serving.
 	checker, err := health.New(health.WithServiceID(self.Service), health.WithVersion(self.Version),
-		health.WithReleaseID(self.ReleaseID), health.WithDescription("orders service"), health.WithLogger(logger))
+		health.WithReleaseID(self.ReleaseID), health.WithDescription("orders service"), health.WithLogger(logger),
+		// Error texts and observed values only for callers on this host; the
+		// rest see each check's status with the reason withheld.
+		health.WithAuthorizer(func(r *http.Request) bool {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			return err == nil && net.ParseIP(host).IsLoopback()
+		}))
 	if err != nil {
 		return err
 	}
