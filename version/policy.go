@@ -3,6 +3,7 @@ package version
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Policy decides what a negotiation's report means for starting (or staying
@@ -52,7 +53,7 @@ func (p Policy) Problems(r Report, requireAll bool) []string {
 	add := func(pr PeerResult) {
 		who := pr.Source
 		if pr.Service != "" {
-			who = pr.Service + " " + pr.Version
+			who = strings.TrimSpace(pr.Service + " " + pr.Version) // a missing service has no version
 			if pr.Source != "" {
 				who += " at " + pr.Source
 			}

@@ -42,7 +42,7 @@ func TestPolicies(t *testing.T) {
 		{"refuse: unreachable", version.Refuse, false, report(payOK, usersOK, down), []string{"http://x/: unreachable: no answer"}},
 		{"refuse: invalid", version.Refuse, false, report(payOK, usersOK, garbage), []string{"http://g/: invalid: not JSON"}},
 		{"refuse: missing tolerated", version.Refuse, false, report(payOK, usersGone), nil},
-		{"refuse: missing with require-all", version.Refuse, true, report(payOK, usersGone), []string{"users : missing: nobody answered"}},
+		{"refuse: missing with require-all", version.Refuse, true, report(payOK, usersGone), []string{"users: missing: nobody answered"}},
 		{"quorum: one good peer each, others down", version.Quorum, false, report(payOK, down, garbage, usersOK), nil},
 		{"quorum: a known incompatible peer", version.Quorum, false, report(payOK, payBad, usersOK), []string{"incompatible: too new"}},
 		{"quorum: a required service without a compatible peer", version.Quorum, false, report(payOK, usersGone),
