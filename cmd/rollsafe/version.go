@@ -156,6 +156,7 @@ func runVersionCheck(e *env, args []string, f versionCheckFlags) int {
 	if f.format == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // constraints read ">=1.2.0 <2.0.0", not "\u003e=1.2.0 \u003c2.0.0"
 		if err := enc.Encode(out); err != nil {
 			e.errorf("%s: %v", cmd, err)
 			return exitCantRun

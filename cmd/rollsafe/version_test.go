@@ -303,6 +303,7 @@ func TestVersionCheckPrereleases(t *testing.T) {
 
 	code, out, _ := rollsafe(t, "version", "check", "--self", self, "--against", rc, "--format", "json")
 	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, out, `requires payments \">=1.2.0 <2.0.0\"`, "constraints are not HTML-escaped")
 	var got checkJSON
 	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
 	require.NotEmpty(t, got.Peers)
