@@ -101,8 +101,17 @@ func (m Manifest) Validate() error {
 }
 
 // JSON returns the manifest as indented JSON, the form the handler serves.
+// Constraints keep their '<' and '>' as they are (no \u003c), for the
+// people who read a manifest with curl.
 func (m Manifest) JSON() ([]byte, error) {
-	return json.MarshalIndent(m, "", "  ")
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // compiled is a validated manifest with its version and constraints parsed,

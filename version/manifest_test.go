@@ -76,6 +76,7 @@ func TestManifestJSONRoundTrip(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &raw))
 	assert.Equal(t, "r7", raw["releaseId"])
 	assert.NotContains(t, raw, "build")
+	assert.Contains(t, string(data), `"schema": ">=12 <=15"`)
 	back, err := version.ParseManifest(data)
 	require.NoError(t, err)
 	assert.Equal(t, m, back)
