@@ -174,6 +174,9 @@ type flag struct {
 	// split is set when the whole rule is one fractional with literal
 	// arguments: it is then evaluated without the JsonLogic interpreter.
 	split *fractionalRule
+	// compiled is the rule compiled for evaluation (see compileTargeting);
+	// nil when split answers or the rule is left to the interpreter.
+	compiled ruleNode
 	// metadata is the set's metadata overlaid with the flag's own, built once
 	// so that every evaluation hands out the same map.
 	metadata     map[string]any

@@ -1,6 +1,7 @@
 package flags
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -116,7 +117,18 @@ func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time, 
 	}()
 	sc.tr = evalTrace{key: f.key}
 	tr := &sc.tr
-	out, err := applyRule(f.targeting, f.ruleData(sc.data, flat, now, tr))
+	data := f.ruleData(sc.data, flat, now, tr)
+	var out any
+	var err error
+	if f.compiled != nil {
+		out, err = applyCompiled(f.compiled, data)
+	}
+	if f.compiled == nil || errors.Is(err, errInterpret) {
+		// Whatever the tree reported before giving up is forgotten: the
+		// interpreter starts again.
+		sc.tr = evalTrace{key: f.key}
+		out, err = applyRule(f.targeting, data)
+	}
 	if err == nil {
 		err = tr.err
 	}

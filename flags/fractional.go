@@ -113,6 +113,11 @@ func opFractional(values, data any) any {
 		tr.fail(err)
 		return nil
 	}
+	return chooseFractional(tr, data, bucketBy, hasBucketBy, weights, total)
+}
+
+// chooseFractional is fractional once its arguments are read.
+func chooseFractional(tr *evalTrace, data, bucketBy any, hasBucketBy bool, weights []Weight, total uint64) any {
 	var value string
 	switch {
 	case hasBucketBy && bucketBy != nil:

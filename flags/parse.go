@@ -218,7 +218,9 @@ func buildFlag(ps *problems, set *Set, key string, raw any) *flag {
 			}
 			f.targeting = resolved
 			checkRule(ps, f, "targeting", resolved, true)
-			f.split = compileSplit(resolved)
+			if f.split = compileSplit(resolved); f.split == nil {
+				f.compiled = compileTargeting(resolved)
+			}
 		}
 	}
 	if len(*ps) > before {

@@ -1,0 +1,360 @@
+package flags
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/diegoholiveira/jsonlogic/v3"
+)
+
+// A targeting rule is compiled, when the definitions load, into a tree that
+// the evaluation walks without the interpreter's per-node costs (a map
+// iteration to find the operator, another over the custom operators, a
+// slice grown per argument list, variable paths split on every read,
+// fractional weights read again on every call).
+//
+// The tree answers exactly what the interpreter answers, quirks included:
+// every argument is evaluated, the branches of "if" too, left to right, so
+// that operators see the same values and report the same splits and errors.
+// Operators without a node of their own ("==", "in", "and", ...) are given
+// their evaluated arguments through the interpreter, one node at a time.
+// Where a value would be read again as a rule (an object where the
+// interpreter expects a value), the tree gives up and the interpreter
+// evaluates the whole rule; rules with operators that take rules rather
+// than values ("map", "filter", "all", ...) are not compiled at all.
+
+// errInterpret says that the compiled tree cannot follow the interpreter on
+// this evaluation, which must start again in the interpreter.
+var errInterpret = errors.New("rule needs the interpreter")
+
+// ruleNode is one compiled expression.
+type ruleNode interface {
+	eval(data map[string]any) (any, error)
+}
+
+// compileTargeting returns the compiled form of rule, or nil when the rule
+// is left to the interpreter.
+func compileTargeting(rule any) ruleNode {
+	m, ok := rule.(map[string]any)
+	if !ok || len(m) != 1 {
+		return nil
+	}
+	n, ok := compileElement(m)
+	if !ok {
+		return nil
+	}
+	return n
+}
+
+// compileElement compiles one element of an argument list: a rule (an
+// object of one key) is evaluated, anything else stays as written.
+func compileElement(v any) (ruleNode, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) != 1 {
+			return nil, false
+		}
+		for op, args := range x {
+			return compileOp(op, args)
+		}
+	case nil, string, float64, bool, []any:
+		return literal{x}, true
+	}
+	return nil, false
+}
+
+func compileOp(op string, args any) (ruleNode, bool) {
+	switch op {
+	case "map", "filter", "reduce", "all", "none", "some":
+		return nil, false
+	case "var":
+		if n, ok := compileVar(args); ok {
+			return n, true
+		}
+	case "if":
+		if list, ok := args.([]any); ok {
+			items, ok := compileList(list)
+			if !ok {
+				return nil, false
+			}
+			return ifNode{items}, true
+		}
+	case "fractional":
+		if n, ok := compileFractional(args); ok {
+			return n, true
+		}
+		a, ok := compileArgs(args)
+		return customNode{fn: opFractional, args: a}, ok
+	case "sem_ver":
+		a, ok := compileArgs(args)
+		return customNode{fn: opSemVer, args: a}, ok
+	case "starts_with":
+		a, ok := compileArgs(args)
+		return customNode{fn: opStartsWith, args: a}, ok
+	case "ends_with":
+		a, ok := compileArgs(args)
+		return customNode{fn: opEndsWith, args: a}, ok
+	}
+	a, ok := compileArgs(args)
+	return interpretedNode{op: op, args: a}, ok
+}
+
+func compileList(list []any) ([]ruleNode, bool) {
+	items := make([]ruleNode, len(list))
+	for i, e := range list {
+		n, ok := compileElement(e)
+		if !ok {
+			return nil, false
+		}
+		items[i] = n
+	}
+	return items, true
+}
+
+// argList is an operator's arguments as the interpreter reads them: a list
+// is evaluated element by element, one rule is evaluated, anything else is
+// passed as written.
+type argList struct {
+	items []ruleNode // when the arguments are a list
+	one   ruleNode   // when they are one rule
+	raw   any        // otherwise
+	list  bool
+}
+
+func compileArgs(args any) (argList, bool) {
+	switch x := args.(type) {
+	case []any:
+		items, ok := compileList(x)
+		return argList{items: items, list: true}, ok
+	case map[string]any:
+		n, ok := compileElement(x)
+		return argList{one: n}, ok
+	case nil, string, float64, bool:
+		return argList{raw: x}, true
+	}
+	return argList{}, false
+}
+
+func (a argList) eval(data map[string]any) (any, error) {
+	if a.one != nil {
+		return a.one.eval(data)
+	}
+	if !a.list {
+		return a.raw, nil
+	}
+	out := make([]any, len(a.items))
+	for i, n := range a.items {
+		v, err := n.eval(data)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+type literal struct{ v any }
+
+func (l literal) eval(map[string]any) (any, error) { return l.v, nil }
+
+// varNode reads one top-level attribute: {"var": "name"} or
+// {"var": ["name", default]}. Dotted paths go to the interpreter's var.
+type varNode struct {
+	name string
+	def  any
+}
+
+func compileVar(args any) (ruleNode, bool) {
+	name, def := "", any(nil)
+	switch x := args.(type) {
+	case string:
+		name = x
+	case []any:
+		if len(x) == 0 || len(x) > 2 {
+			return nil, false
+		}
+		s, ok := x[0].(string)
+		if !ok {
+			return nil, false
+		}
+		name = s
+		if len(x) == 2 {
+			switch d := x[1].(type) {
+			case nil, string, float64, bool, []any:
+				def = d
+			default:
+				return nil, false
+			}
+		}
+	default:
+		return nil, false
+	}
+	if name == "" || strings.Contains(name, ".") {
+		return nil, false
+	}
+	return varNode{name: name, def: def}, true
+}
+
+func (n varNode) eval(data map[string]any) (any, error) {
+	if v := data[n.name]; v != nil {
+		return v, nil
+	}
+	return n.def, nil
+}
+
+// ifNode is "if" with a list of arguments, all of them evaluated first.
+type ifNode struct{ items []ruleNode }
+
+func (n ifNode) eval(data map[string]any) (any, error) {
+	// The values stay in this frame: most rules have a handful of
+	// arguments, which then cost no allocation.
+	var buf [8]any
+	list := buf[:0]
+	for _, item := range n.items {
+		v, err := item.eval(data)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	for i := 0; i+1 < len(list); i += 2 {
+		t, ok := truthy(list[i])
+		if !ok {
+			return nil, errInterpret
+		}
+		if t {
+			return asValue(list[i+1])
+		}
+	}
+	if len(list)%2 == 1 {
+		return list[len(list)-1], nil
+	}
+	return nil, nil
+}
+
+// truthy is JsonLogic's truth, for the values the tree follows.
+func truthy(v any) (truth, ok bool) {
+	switch x := v.(type) {
+	case nil:
+		return false, true
+	case bool:
+		return x, true
+	case float64:
+		return x != 0, true
+	case int:
+		return x != 0, true
+	case string:
+		return x != "", true
+	case []any:
+		return len(x) > 0, true
+	}
+	// Objects are read as rules by the interpreter's "if".
+	return false, false
+}
+
+// asValue is an evaluated value where the interpreter evaluates it once
+// more: the same value, unless it holds something that reads as a rule.
+func asValue(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		return nil, errInterpret
+	case []any:
+		for _, e := range x {
+			if _, isMap := e.(map[string]any); isMap {
+				return nil, errInterpret
+			}
+		}
+	}
+	return v, nil
+}
+
+// customNode is one of the package's operators, called as the interpreter
+// calls it.
+type customNode struct {
+	fn   func(values, data any) any
+	args argList
+}
+
+func (n customNode) eval(data map[string]any) (any, error) {
+	vals, err := n.args.eval(data)
+	if err != nil {
+		return nil, err
+	}
+	return n.fn(vals, data), nil
+}
+
+// fractionalNode is fractional with its variant list read when the
+// definitions load.
+type fractionalNode struct {
+	bucketBy    ruleNode // nil without a bucketing expression
+	entries     []any
+	weights     []Weight
+	total       uint64
+	hasBucketBy bool
+}
+
+func compileFractional(args any) (ruleNode, bool) {
+	list, ok := args.([]any)
+	if !ok {
+		return nil, false
+	}
+	bucketBy, hasBucketBy, entries := splitArgs(list)
+	weights, total, err := parseWeights(entries)
+	if err != nil {
+		return nil, false
+	}
+	n := fractionalNode{entries: entries, weights: weights, total: total, hasBucketBy: hasBucketBy}
+	if hasBucketBy {
+		if n.bucketBy, ok = compileElement(bucketBy); !ok {
+			return nil, false
+		}
+	}
+	return n, true
+}
+
+func (n fractionalNode) eval(data map[string]any) (any, error) {
+	var bucketBy any
+	if n.hasBucketBy {
+		v, err := n.bucketBy.eval(data)
+		if err != nil {
+			return nil, err
+		}
+		if _, isList := v.([]any); isList {
+			// Read as a variant entry by the operator: let it see the
+			// list exactly as the interpreter would pass it.
+			return opFractional(append([]any{v}, n.entries...), data), nil
+		}
+		bucketBy = v
+	}
+	return chooseFractional(traceOf(data), data, bucketBy, n.hasBucketBy, n.weights, n.total), nil
+}
+
+// interpretedNode is an operator without a node of its own: the
+// interpreter applies it to the evaluated arguments.
+type interpretedNode struct {
+	op   string
+	args argList
+}
+
+func (n interpretedNode) eval(data map[string]any) (any, error) {
+	vals, err := n.args.eval(data)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := asValue(vals); err != nil {
+		return nil, err
+	}
+	return jsonlogic.ApplyInterface(map[string]any{n.op: vals}, data)
+}
+
+// applyCompiled evaluates a compiled rule, recovering as applyRule does.
+func applyCompiled(rule ruleNode, data map[string]any) (out any, err error) {
+	registerOperators()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("rule failed: %v", r)
+		}
+	}()
+	return rule.eval(data)
+}
