@@ -303,11 +303,16 @@ func volatileCall(toks []token) string {
 	return ""
 }
 
-// hasNotNullCheck reports whether t has a CHECK (col IS NOT NULL), which
-// lets PostgreSQL 12+ skip the scan of SET NOT NULL.
+// hasNotNullCheck reports whether t has a validated CHECK (col IS NOT
+// NULL), which lets PostgreSQL 12+ skip the scan of SET NOT NULL. One
+// added NOT VALID and not validated since proves nothing about old rows:
+// PostgreSQL still scans.
 func hasNotNullCheck(t *Table, col string) bool {
 	want := strings.ToLower(col) + " is not null"
 	for _, ck := range t.Checks {
+		if ck.NotValid {
+			continue
+		}
 		e := strings.NewReplacer("(", "", ")", "", `"`, "").Replace(ck.Expr)
 		if foldSpace(e) == want {
 			return true
