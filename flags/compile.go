@@ -3,6 +3,7 @@ package flags
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/diegoholiveira/jsonlogic/v3"
@@ -346,6 +347,28 @@ func (n interpretedNode) eval(data map[string]any) (any, error) {
 		return nil, err
 	}
 	return jsonlogic.ApplyInterface(map[string]any{n.op: vals}, data)
+}
+
+// readsFlagd reports whether a compiled rule may read $flagd: through a var
+// of that name, or through the interpreter, whose var reads any path.
+func readsFlagd(n ruleNode) bool {
+	switch x := n.(type) {
+	case varNode:
+		return x.name == "$flagd"
+	case interpretedNode:
+		return true
+	case ifNode:
+		return slices.ContainsFunc(x.items, readsFlagd)
+	case customNode:
+		return x.args.readsFlagd()
+	case fractionalNode:
+		return x.bucketBy != nil && readsFlagd(x.bucketBy)
+	}
+	return false
+}
+
+func (a argList) readsFlagd() bool {
+	return (a.one != nil && readsFlagd(a.one)) || slices.ContainsFunc(a.items, readsFlagd)
 }
 
 // applyCompiled evaluates a compiled rule, recovering as applyRule does.

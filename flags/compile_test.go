@@ -33,17 +33,22 @@ func evalBoth(t *testing.T, rule any, ctx map[string]any) (compiled, answered bo
 	if n == nil {
 		return false, false
 	}
-	data := func() (map[string]any, *evalTrace) {
+	// As in evaluations, the compiled form gets $flagd only when it says it
+	// may read it.
+	data := func(flagd bool) (map[string]any, *evalTrace) {
 		tr := &evalTrace{key: "the-flag"}
-		d := map[string]any{"$flagd": map[string]any{"flagKey": "the-flag", "timestamp": float64(1700000000)}, traceKey: tr}
+		d := map[string]any{traceKey: tr}
+		if flagd {
+			d["$flagd"] = map[string]any{"flagKey": "the-flag", "timestamp": float64(1700000000)}
+		}
 		for k, v := range ctx {
 			d[k] = v
 		}
 		return d, tr
 	}
-	d1, tr1 := data()
+	d1, tr1 := data(true)
 	want, wantErr := applyRule(rule, d1)
-	d2, tr2 := data()
+	d2, tr2 := data(readsFlagd(n))
 	got, gotErr := applyCompiled(n, d2)
 	if errors.Is(gotErr, errInterpret) {
 		return true, false
@@ -92,6 +97,9 @@ func TestCompiledRulesMatchTheInterpreter(t *testing.T) {
 		{`{"var": "profile.country"}`, true},
 		{`{"var": ["profile.score", 0]}`, true},
 		{`{"var": "$flagd.flagKey"}`, true},
+		{`{"var": "$flagd"}`, true},
+		{`{"if": [{"var": "$flagd"}, {"fractional": [["a", 1], ["b", 1]]}, "none"]}`, true},
+		{`{"if": [{">": [{"var": "$flagd.timestamp"}, 0]}, "later", "earlier"]}`, true},
 		{`{"if": [{"==": [{"var": "$flagd.flagKey"}, "the-flag"]}, "keyed", null]}`, true},
 		{`{"var": ""}`, true},
 		{`{"var": "targetingKey"}`, true},
@@ -145,7 +153,7 @@ func randomRule(r *rand.Rand, depth int) any {
 			return []string{"gold", "a", "b", "", "@example.com", "ann", "1.4.2", "new"}[r.IntN(8)]
 		default:
 			name := []string{"email", "tier", "age", "version", "beta", "tags", "count", "profile", "list",
-				"missing", "profile.country", "targetingKey", "$flagd.flagKey", ""}[r.IntN(14)]
+				"missing", "profile.country", "targetingKey", "$flagd.flagKey", "", "$flagd"}[r.IntN(15)]
 			if r.IntN(4) == 0 {
 				return map[string]any{"var": []any{name, "dflt"}}
 			}

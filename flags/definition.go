@@ -177,6 +177,9 @@ type flag struct {
 	// compiled is the rule compiled for evaluation (see compileTargeting);
 	// nil when split answers or the rule is left to the interpreter.
 	compiled ruleNode
+	// compiledReadsFlagd is set when the compiled rule may read $flagd:
+	// other rules spare the clock read that builds it.
+	compiledReadsFlagd bool
 	// metadata is the set's metadata overlaid with the flag's own, built once
 	// so that every evaluation hands out the same map.
 	metadata     map[string]any

@@ -117,16 +117,20 @@ func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time, 
 	}()
 	sc.tr = evalTrace{key: f.key}
 	tr := &sc.tr
-	data := f.ruleData(sc.data, flat, now, tr)
+	data := f.ruleData(sc.data, flat, tr)
 	var out any
 	var err error
 	if f.compiled != nil {
+		if f.compiledReadsFlagd {
+			data["$flagd"] = f.flagdData(now().Unix())
+		}
 		out, err = applyCompiled(f.compiled, data)
 	}
 	if f.compiled == nil || errors.Is(err, errInterpret) {
 		// Whatever the tree reported before giving up is forgotten: the
 		// interpreter starts again.
 		sc.tr = evalTrace{key: f.key}
+		data["$flagd"] = f.flagdData(now().Unix())
 		out, err = applyRule(f.targeting, data)
 	}
 	if err == nil {
@@ -213,13 +217,13 @@ func applyRule(rule, data any) (out any, err error) {
 	return jsonlogic.ApplyInterface(rule, data)
 }
 
-// ruleData is what a rule's "var" reads: the context's attributes, the
-// targeting key, $flagd.flagKey and $flagd.timestamp (unix seconds).
-func (f *flag) ruleData(data map[string]any, flat openfeature.FlattenedContext, now func() time.Time, tr *evalTrace) map[string]any {
+// ruleData is what a rule's "var" reads: the context's attributes and the
+// targeting key; the caller adds $flagd.flagKey and $flagd.timestamp (unix
+// seconds) where the rule may read them.
+func (f *flag) ruleData(data map[string]any, flat openfeature.FlattenedContext, tr *evalTrace) map[string]any {
 	for k, v := range flat {
 		data[k] = normalize(v)
 	}
-	data["$flagd"] = f.flagdData(now().Unix())
 	data[traceKey] = tr
 	return data
 }

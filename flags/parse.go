@@ -220,6 +220,7 @@ func buildFlag(ps *problems, set *Set, key string, raw any) *flag {
 			checkRule(ps, f, "targeting", resolved, true)
 			if f.split = compileSplit(resolved); f.split == nil {
 				f.compiled = compileTargeting(resolved)
+				f.compiledReadsFlagd = readsFlagd(f.compiled)
 			}
 		}
 	}
