@@ -28,6 +28,11 @@ type stepInput struct {
 	// (S1); Changes is Diff(Before, After).
 	Before, After *Snapshot
 	Changes       []Change
+	// Released is the schema of the release already running (after the
+	// last migration at or before WithSince's version), for the analysis
+	// of the migrations after it; nil without WithSince or before any
+	// such migration ran.
+	Released *Snapshot
 	// NoTransaction is true for "-- +goose NO TRANSACTION" files.
 	NoTransaction bool
 	// Go is true for a Go migration.
@@ -111,6 +116,8 @@ type checker struct {
 	prov   *goose.Provider
 	ins    *inspector
 	seeder *seeder
+	// released is stepInput.Released for the migrations still to check.
+	released *Snapshot
 }
 
 func (c *checker) run(ctx context.Context, migs []migration) (*Report, error) {
@@ -141,6 +148,9 @@ func (c *checker) run(ctx context.Context, migs []migration) (*Report, error) {
 			stopped = fatal
 		} else {
 			cur = next
+			if m.version <= c.cfg.compat.Since {
+				c.released = next
+			}
 			if err := c.seed(ctx, cur, &mr); err != nil {
 				return nil, err
 			}
@@ -240,7 +250,7 @@ func (c *checker) step(ctx context.Context, m *migration, s0 *Snapshot, mr *Migr
 	}
 	for _, f := range compatFindings(stepInput{Dialect: c.cfg.dialect, Version: m.version, Source: src,
 		UpSQL: m.upSQL, DownSQL: m.downSQL, Annotations: m.annotations, Before: s0, After: s1,
-		NoTransaction: m.noTx, Go: m.goMig}, c.cfg.compat) {
+		NoTransaction: m.noTx, Go: m.goMig, Released: c.released}, c.cfg.compat) {
 		mr.add(f)
 	}
 
