@@ -121,7 +121,11 @@ func compatFindings(in stepInput, opts compatOptions) []Finding {
 		return nil
 	}
 	stmts := splitSQL(in.UpSQL, in.Dialect)
-	findings := contractFindings(in, stmts)
+	var rel *Snapshot // the previous release's schema, when WithSince tells it
+	if opts.Since > 0 && in.Version > opts.Since {
+		rel = in.Released
+	}
+	findings := contractFindings(in, stmts, rel)
 	findings = append(findings, onlineFindings(in, stmts, opts)...)
 	ack, acked := in.Annotations.Get(annotation.Contract)
 	shipped := opts.Since > 0 && in.Version <= opts.Since

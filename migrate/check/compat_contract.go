@@ -12,6 +12,9 @@ import (
 type tablePair struct {
 	before, after *Table
 	renamed       bool
+	// released is the table as the release already running has it (see
+	// contract.rel), nil when the upcoming release created it.
+	released *Table
 	// cols maps each column of after that existed before to its S0 column.
 	cols map[string]*Column
 	// colNames maps S0 column names to S1 ones (renames applied).
@@ -19,8 +22,13 @@ type tablePair struct {
 }
 
 type contract struct {
-	in     *stepInput
-	b, a   *Snapshot
+	in   *stepInput
+	b, a *Snapshot
+	// rel is the schema of the release already running when it is known
+	// (WithSince, for a migration after it); nil means b, the schema
+	// before this migration. What rel does not hold was added by the
+	// upcoming release itself, so the previous release never uses it.
+	rel    *Snapshot
 	stmts  []stmt
 	out    []Finding
 	tables map[string]string // S1 table name → S0 table name, for tables that existed
@@ -28,11 +36,14 @@ type contract struct {
 	tableRenames, columnRenames []rename
 }
 
-func contractFindings(in stepInput, stmts []stmt) []Finding {
-	c := &contract{in: &in, b: in.Before, a: in.After, stmts: stmts, tables: map[string]string{}}
+func contractFindings(in stepInput, stmts []stmt, rel *Snapshot) []Finding {
+	c := &contract{in: &in, b: in.Before, a: in.After, rel: rel, stmts: stmts, tables: map[string]string{}}
 	c.tableRenames, c.columnRenames = statementRenames(stmts)
 	pairs := c.pairTables()
 	for _, p := range pairs {
+		if p.released == nil {
+			continue // new in the upcoming release: the previous one never uses it
+		}
 		c.columns(p)
 		c.unique(p)
 		c.foreignKeys(p)
@@ -72,7 +83,9 @@ func (c *contract) pairTables() []*tablePair {
 		}
 		if at := findTable(c.a, cur[bt.Name]); at != nil && findTable(c.b, at.Name) == nil {
 			pairs = append(pairs, &tablePair{before: bt, after: at, renamed: true})
-			c.add(CodeTableRenamed, "renames table %s to %s; the previous release still uses %s", bt.Name, at.Name, bt.Name)
+			if c.releasedTable(bt) != nil {
+				c.add(CodeTableRenamed, "renames table %s to %s; the previous release still uses %s", bt.Name, at.Name, bt.Name)
+			}
 			continue
 		}
 		dropped = append(dropped, bt)
@@ -85,15 +98,37 @@ func (c *contract) pairTables() []*tablePair {
 		if at := c.sameShapeTable(bt, taken); at != nil {
 			taken[at.Name] = true
 			pairs = append(pairs, &tablePair{before: bt, after: at, renamed: true})
-			c.add(CodeTableRenamed, "renames table %s to %s (the diff drops %s and adds %s with the same columns); the previous release still uses %s", bt.Name, at.Name, bt.Name, at.Name, bt.Name)
+			if c.releasedTable(bt) != nil {
+				c.add(CodeTableRenamed, "renames table %s to %s (the diff drops %s and adds %s with the same columns); the previous release still uses %s", bt.Name, at.Name, bt.Name, at.Name, bt.Name)
+			}
 			continue
 		}
-		c.add(CodeTableDropped, "drops table %s; the previous release may still read or write it", bt.Name)
+		if c.releasedTable(bt) != nil {
+			c.add(CodeTableDropped, "drops table %s; the previous release may still read or write it", bt.Name)
+		}
 	}
 	for _, p := range pairs {
 		c.tables[p.after.Name] = p.before.Name
+		p.released = c.releasedTable(p.before)
 	}
 	return pairs
+}
+
+// releasedTable returns bt (a table of S0) as the release already running
+// has it, or nil when the upcoming release created it.
+func (c *contract) releasedTable(bt *Table) *Table {
+	if c.rel == nil {
+		return bt
+	}
+	return findTable(c.rel, bt.Name)
+}
+
+// known reports whether the previous release knows column name of the
+// after table: it existed before this migration and, when the released
+// schema is known, in the released table too.
+func (p *tablePair) known(name string) bool {
+	bc := p.cols[name]
+	return bc != nil && findColumn(p.released, bc.Name) != nil
 }
 
 // sameShapeTable returns the one new table of S1 whose columns (names and
@@ -153,7 +188,9 @@ func (c *contract) columns(p *tablePair) {
 		}
 		if ac := findColumn(p.after, cur[bc.Name]); ac != nil && p.before.Column(ac.Name) == nil {
 			p.cols[ac.Name], p.colNames[bc.Name] = bc, ac.Name
-			c.add(CodeColumnRenamed, "renames column %s.%s to %s; the previous release still uses %s", p.after.Name, bc.Name, ac.Name, bc.Name)
+			if p.known(ac.Name) {
+				c.add(CodeColumnRenamed, "renames column %s.%s to %s; the previous release still uses %s", p.after.Name, bc.Name, ac.Name, bc.Name)
+			}
 			continue
 		}
 		dropped = append(dropped, bc)
@@ -170,11 +207,15 @@ func (c *contract) columns(p *tablePair) {
 	if len(dropped) == 1 && len(added) == 1 && dropped[0].Type == added[0].Type && dropped[0].Nullable == added[0].Nullable {
 		bc, ac := dropped[0], added[0]
 		p.cols[ac.Name], p.colNames[bc.Name] = bc, ac.Name
-		c.add(CodeColumnRenamed, "renames column %s.%s to %s (the diff drops %s and adds %s of the same type); the previous release still uses %s", p.after.Name, bc.Name, ac.Name, bc.Name, ac.Name, bc.Name)
+		if p.known(ac.Name) {
+			c.add(CodeColumnRenamed, "renames column %s.%s to %s (the diff drops %s and adds %s of the same type); the previous release still uses %s", p.after.Name, bc.Name, ac.Name, bc.Name, ac.Name, bc.Name)
+		}
 		dropped, added = nil, nil
 	}
 	for _, bc := range dropped {
-		c.add(CodeColumnDropped, "drops column %s.%s; the previous release may still read or write it", p.after.Name, bc.Name)
+		if findColumn(p.released, bc.Name) != nil {
+			c.add(CodeColumnDropped, "drops column %s.%s; the previous release may still read or write it", p.after.Name, bc.Name)
+		}
 	}
 	for _, ac := range added {
 		if !ac.Nullable && !hasDefault(ac) && !ac.AutoIncrement && ac.Generated == "" {
@@ -192,8 +233,12 @@ func (c *contract) columns(p *tablePair) {
 // column compares one column that exists before and after.
 func (c *contract) column(p *tablePair, bc, ac *Column) {
 	name := p.after.Name + "." + ac.Name
+	known := p.known(ac.Name)
 	bt, at := readType(c.b, bc.Type), readType(c.a, ac.Type)
-	if bc.Type == ac.Type && c.b.Enum(bc.Type) != nil {
+	if !known {
+		// Added by the upcoming release: the previous release never names
+		// it, so only what its INSERTs leave out can break it.
+	} else if bc.Type == ac.Type && c.b.Enum(bc.Type) != nil {
 		// a PostgreSQL enum type: enums() compares its values once
 	} else if (bt.kind == kindEnum || bt.kind == kindSet) && bt.kind == at.kind && len(bt.values) > 0 {
 		c.enumValues("column "+name, bt.values, at.values, nil)
@@ -205,7 +250,7 @@ func (c *contract) column(p *tablePair, bc, ac *Column) {
 			c.add(CodeColumnTypeChanged, "changes column %s from %s to %s (another kind of type); the previous release reads and writes it as %s", name, bc.Type, ac.Type, bc.Type)
 		}
 	}
-	if bc.Nullable && !ac.Nullable {
+	if bc.Nullable && !ac.Nullable && (known || !hasDefault(ac)) {
 		c.add(CodeColumnNotNull, "makes column %s NOT NULL; the previous release may write NULL into it or leave it out", name)
 	}
 	if hasDefault(bc) && !hasDefault(ac) && !ac.Nullable && !ac.AutoIncrement && ac.Generated == "" {
@@ -221,7 +266,7 @@ func hasDefault(col *Column) bool {
 // may collide or dangle into column name of the after table: it existed, or
 // it is new with a default that every old INSERT gets.
 func (p *tablePair) oldWrites(name string) bool {
-	if p.cols[name] != nil {
+	if p.known(name) {
 		return true
 	}
 	col := p.after.Column(name)
@@ -374,7 +419,7 @@ func (c *contract) checks(p *tablePair) {
 		}
 		var olds []string
 		for _, col := range partColumns(p.after, c.a.Dialect, ck.Expr) {
-			if p.cols[col] != nil {
+			if p.known(col) {
 				olds = append(olds, col)
 			}
 		}
@@ -393,6 +438,9 @@ func (c *contract) enums() {
 		ae := c.a.Enum(be.Name)
 		if ae == nil {
 			continue // the columns that used it changed type or went away
+		}
+		if c.rel != nil && c.rel.Enum(be.Name) == nil {
+			continue // new in the upcoming release
 		}
 		var ren []rename
 		for _, r := range renames {
@@ -429,17 +477,29 @@ func (c *contract) enumValues(what string, before, after []string, ren []rename)
 	}
 }
 
-// views reports dropped views and views whose columns of S0 are no longer
-// the first columns of S1, in order.
+// views reports dropped views and views whose columns of S0 (or of the
+// released schema, when known) are no longer the first columns of S1, in
+// order.
 func (c *contract) views() {
 	for _, bv := range c.b.Views {
+		old := bv.Columns
+		if c.rel != nil {
+			rv := c.rel.View(bv.Name)
+			if rv == nil {
+				continue // new in the upcoming release
+			}
+			old = rv.Columns
+		}
 		av := c.a.View(bv.Name)
 		if av == nil {
 			c.add(CodeViewDropped, "drops view %s; the previous release may still read it", bv.Name)
 			continue
 		}
-		if len(av.Columns) < len(bv.Columns) || !slices.Equal(av.Columns[:len(bv.Columns)], bv.Columns) {
-			c.add(CodeViewChanged, "changes the columns of view %s from (%s) to (%s); the previous release reads the old ones", bv.Name, strings.Join(bv.Columns, ", "), strings.Join(av.Columns, ", "))
+		if slices.Equal(av.Columns, bv.Columns) {
+			continue // an earlier migration changed it, and was reported
+		}
+		if len(av.Columns) < len(old) || !slices.Equal(av.Columns[:len(old)], old) {
+			c.add(CodeViewChanged, "changes the columns of view %s from (%s) to (%s); the previous release reads the old ones", bv.Name, strings.Join(old, ", "), strings.Join(av.Columns, ", "))
 		}
 	}
 }

@@ -2,9 +2,11 @@ package check_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -113,4 +115,85 @@ func TestCompatBadAcknowledgement(t *testing.T) {
 	}
 	assert.Contains(t, rep.Migrations[1].Findings[0].Message, `rollsafe:contract needs reason="why"`)
 	assert.Contains(t, rep.Migrations[2].Findings[0].Message, `unknown annotation "rollsafe:contracts"`)
+}
+
+// sinceFixture is two releases: 1 is shipped; 2 to 5 are the upcoming
+// release, which adds users.nickname and table drafts and later puts a
+// UNIQUE on the one and drops the other. With --since 1 the analysis knows
+// the previous release never used either, so only the rename of a column
+// it does use (4) stays an error.
+func sinceFixture(d testdb.Dialect) fstest.MapFS {
+	const (
+		view   = "DROP VIEW user_names;\nCREATE VIEW user_names AS SELECT id, name FROM users;\n"
+		viewNn = "DROP VIEW user_names;\nCREATE VIEW user_names AS SELECT id, name, nickname FROM users;\n"
+	)
+	unique := map[testdb.Dialect]string{
+		testdb.SQLite:   "-- +goose Up\nCREATE UNIQUE INDEX users_by_nickname ON users (nickname);\n-- +goose Down\nDROP INDEX users_by_nickname;\n",
+		testdb.Postgres: "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE UNIQUE INDEX CONCURRENTLY users_by_nickname ON users (nickname);\n-- +goose Down\nDROP INDEX CONCURRENTLY users_by_nickname;\n",
+		testdb.MySQL:    "-- +goose Up\nCREATE UNIQUE INDEX users_by_nickname ON users (nickname);\n-- +goose Down\nDROP INDEX users_by_nickname ON users;\n",
+	}[d]
+	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	return fstest.MapFS{
+		"00001_users.sql": file("-- +goose Up\nCREATE TABLE users (id integer PRIMARY KEY, email varchar(100) NOT NULL, name varchar(100));\n" +
+			"CREATE VIEW user_names AS SELECT id, name FROM users;\n-- +goose Down\nDROP VIEW user_names;\nDROP TABLE users;\n"),
+		"00002_nickname.sql": file("-- +goose Up\nALTER TABLE users ADD COLUMN nickname varchar(40);\nCREATE TABLE drafts (id integer PRIMARY KEY, title varchar(100));\n" + viewNn +
+			"-- +goose Down\n" + view + "DROP TABLE drafts;\nALTER TABLE users DROP COLUMN nickname;\n"),
+		"00003_unique_nickname.sql": file(unique),
+		"00004_rename_email.sql": file("-- +goose Up\nALTER TABLE users RENAME COLUMN email TO login;\n" + view +
+			"-- +goose Down\n" + viewNn + "ALTER TABLE users RENAME COLUMN login TO email;\n"),
+		"00005_drop_drafts.sql": file("-- rollsafe:irreversible reason=\"drafts never shipped\"\n-- +goose Up\nDROP TABLE drafts;\n-- +goose Down\n"),
+	}
+}
+
+// --since: contract findings of shipped migrations are info, and those of
+// the upcoming release are judged against the schema the shipped release
+// runs on.
+func TestCompatSinceKnowsThePreviousRelease(t *testing.T) {
+	tests := []struct {
+		since int64
+		want  []string
+	}{
+		{0, []string{
+			"3 unique_added error",
+			"4 column_renamed error", "4 view_changed error",
+			"5 irreversible info", "5 table_dropped error",
+		}},
+		{1, []string{
+			"4 column_renamed error",
+			"5 irreversible info",
+		}},
+		// Release 1..3 shipped: nickname and drafts are old now.
+		{3, []string{
+			"3 unique_added info",
+			"4 column_renamed error", "4 view_changed error",
+			"5 irreversible info", "5 table_dropped error",
+		}},
+		{5, []string{
+			"3 unique_added info",
+			"4 column_renamed info", "4 view_changed info",
+			"5 irreversible info", "5 table_dropped info",
+		}},
+	}
+	for _, d := range testdb.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			var dsn string
+			if d != testdb.SQLite {
+				dsn = testdb.New(t, d).DSN
+			}
+			for _, tt := range tests {
+				opts := []check.Option{check.WithSince(tt.since)}
+				if dsn != "" {
+					opts = append(opts, check.WithDatabase(string(d), dsn))
+				}
+				rep, err := check.Run(context.Background(), sinceFixture(d), opts...)
+				require.NoError(t, err)
+				got := []string{}
+				for _, f := range rep.All() {
+					got = append(got, fmt.Sprintf("%d %s %s", f.Version, f.Code, f.Severity))
+				}
+				assert.ElementsMatch(t, tt.want, got, "--since %d: %v", tt.since, rep.All())
+			}
+		})
+	}
 }

@@ -350,3 +350,53 @@ func TestCompatOnlineWarningsStayWarnings(t *testing.T) {
 	assert.Equal(t, CodeIndexNotConcurrent, got[1].Code)
 	assert.Equal(t, SeverityWarning, got[1].Severity)
 }
+
+// With the released schema known (WithSince, a migration after it), what the
+// upcoming release added itself is judged by what the previous release's
+// INSERTs leave out, not by what it names.
+func TestCompatAgainstReleasedSchema(t *testing.T) {
+	str := func(s string) *string { return &s }
+	released := &Snapshot{Dialect: "sqlite", Tables: []Table{{Name: "t", Columns: []Column{
+		{Name: "id", Type: "integer"}, {Name: "a", Type: "integer", Nullable: true}}}}}
+	// Before this migration, the upcoming release already added n and d.
+	before := &Snapshot{Dialect: "sqlite", Tables: []Table{{Name: "t", Columns: []Column{
+		{Name: "id", Type: "integer"}, {Name: "a", Type: "integer", Nullable: true},
+		{Name: "n", Type: "integer", Nullable: true}, {Name: "d", Type: "integer", Nullable: true}}}}}
+	tests := []struct {
+		name   string
+		change func(t *Table)
+		want   []string
+	}{
+		{"new column made NOT NULL with a default", func(t *Table) {
+			t.Columns[2].Nullable, t.Columns[2].Default = false, str("0")
+		}, []string{}},
+		{"new column made NOT NULL without a default", func(t *Table) {
+			t.Columns[2].Nullable = false
+		}, []string{CodeColumnNotNull}},
+		{"new column changes type", func(t *Table) { t.Columns[2].Type = "text" }, []string{}},
+		{"released column changes type", func(t *Table) { t.Columns[1].Type = "text" }, []string{CodeColumnTypeChanged}},
+		{"check over a new column", func(t *Table) {
+			t.Checks = []Check{{Name: "n_pos", Expr: "(n > 0)"}}
+		}, []string{}},
+		{"check over a released column", func(t *Table) {
+			t.Checks = []Check{{Name: "a_pos", Expr: "(a > 0)"}}
+		}, []string{CodeCheckAdded}},
+		{"new column dropped", func(t *Table) { t.Columns = t.Columns[:3] }, []string{}},
+		{"released column dropped", func(t *Table) {
+			t.Columns = []Column{t.Columns[0], t.Columns[2], t.Columns[3]}
+		}, []string{CodeColumnDropped}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			after := &Snapshot{Dialect: "sqlite", Tables: []Table{{Name: "t", Columns: slices.Clone(before.Tables[0].Columns)}}}
+			tt.change(&after.Tables[0])
+			in := stepInput{Dialect: "sqlite", Version: 3, Source: "00003_x.sql", Before: before, After: after, Released: released}
+			assert.Equal(t, tt.want, findingCodes(compatFindings(in, compatOptions{Since: 1})), "with the released schema")
+			if len(tt.want) == 0 {
+				// Without WithSince the previous release is the schema
+				// before this migration: the same change is a contract.
+				assert.NotEmpty(t, compatFindings(in, compatOptions{}), "without --since")
+			}
+		})
+	}
+}
