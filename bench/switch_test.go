@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/open-feature/go-sdk/openfeature/isolated"
@@ -53,6 +54,46 @@ func BenchmarkSwitchRunVsBareIf(b *testing.B) {
 				b.Fatal(v, err)
 			}
 		}
+	})
+	b.Run("interleaved", func(b *testing.B) {
+		// Both loops take turns in blocks, so that a change of load on a
+		// shared machine weighs on both alike; the figure to read is
+		// switch-overhead-ns/op (this sub-benchmark's own ns/op counts
+		// 2×256 calls).
+		s, err := flags.NewSwitch[int](client, "new-checkout")
+		if err != nil {
+			b.Fatal(err)
+		}
+		const block = 256
+		var bare, guarded time.Duration
+		b.ReportAllocs()
+		for b.Loop() {
+			start := time.Now()
+			for range block {
+				on, _ := client.BooleanValue(ctx, "new-checkout", false, evalCtx)
+				var v int
+				if on {
+					v, err = newPath(ctx)
+				} else {
+					v, err = oldPath(ctx)
+				}
+				if err != nil || v != 1 {
+					b.Fatal(v, err)
+				}
+			}
+			mid := time.Now()
+			for range block {
+				if v, err := s.Run(ctx, evalCtx, newPath, oldPath); err != nil || v != 1 {
+					b.Fatal(v, err)
+				}
+			}
+			bare += mid.Sub(start)
+			guarded += time.Since(mid)
+		}
+		calls := float64(b.N * block)
+		b.ReportMetric(float64(bare)/calls, "bare-ns/call")
+		b.ReportMetric(float64(guarded)/calls, "switch-ns/call")
+		b.ReportMetric(float64(guarded-bare)/calls, "switch-overhead-ns/op")
 	})
 	b.Run("rollsafe-switch", func(b *testing.B) {
 		s, err := flags.NewSwitch[int](client, "new-checkout")
