@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
+	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -232,4 +234,24 @@ func FuzzCompiledRulesMatchTheInterpreter(f *testing.F) {
 			evalBoth(t, rule, ctx)
 		}
 	})
+}
+
+// TestCompiledRuleFollowsWrittenWeights: a weight change rebuilds the
+// compiled form, so that a ramp inside a rule moves.
+func TestCompiledRuleFollowsWrittenWeights(t *testing.T) {
+	set, err := Parse([]byte(`{"flags": {"ramp": {"state": "ENABLED", "variants": {"new": true, "old": false},
+	  "defaultVariant": "old", "targeting": {"if": [{"ends_with": [{"var": "email"}, "@example.com"]},
+	    {"fractional": [{"var": "email"}, ["new", 0], ["old", 1]]}, "old"]}}}}`))
+	require.NoError(t, err)
+	require.NotNil(t, set.flags["ramp"].compiled)
+	flat := map[string]any{"targetingKey": "u", "email": "ann@example.com"}
+	r := set.evaluate("ramp", KindBool, flat, time.Now)
+	assert.Equal(t, "old", r.variant)
+
+	ramped, err := set.withWeights("ramp", []Weight{{Variant: "new", Weight: 1}, {Variant: "old", Weight: 0}})
+	require.NoError(t, err)
+	require.NotNil(t, ramped.flags["ramp"].compiled)
+	r = ramped.evaluate("ramp", KindBool, flat, time.Now)
+	assert.Equal(t, "new", r.variant)
+	assert.Equal(t, openfeature.SplitReason, r.reason)
 }
