@@ -1,14 +1,3 @@
-// Package annotation reads rollsafe's annotations from SQL migration files.
-//
-// An annotation is a line comment of its own:
-//
-//	-- rollsafe:irreversible reason="drops the legacy audit table; nothing reads it"
-//	-- rollsafe:contract reason="orders.legacy_state is unread since release 41"
-//
-// The name follows "rollsafe:" and the arguments are key="value" pairs; a value
-// may hold \" and \\. Every known annotation needs a non-empty reason. An
-// unknown name, an unknown or repeated key, or a missing reason is an error that
-// names the line, so a misspelt annotation never silently does nothing.
 package annotation
 
 import (
@@ -33,7 +22,8 @@ const (
 	Contract Kind = "contract"
 )
 
-var known = map[Kind]bool{Irreversible: true, Contract: true}
+// known reports whether k is one of the annotations above.
+func (k Kind) known() bool { return k == Irreversible || k == Contract }
 
 // Annotation is one parsed annotation.
 type Annotation struct {
@@ -68,8 +58,10 @@ var ErrSyntax = errors.New("bad rollsafe annotation")
 const prefix = "rollsafe:"
 
 // Parse returns the annotations in src, a SQL migration file. Lines that are
-// not "--" comments starting with "rollsafe:" are ignored. Errors wrap
-// ErrSyntax and say which line is wrong and why.
+// not "--" comments starting with "rollsafe:" (in any case, so that
+// "-- Rollsafe:contract" is reported rather than ignored) are ignored.
+// Errors wrap ErrSyntax and say which line is wrong and why; every bad line
+// is reported, and the set holds the good ones.
 func Parse(src []byte) (Set, error) {
 	var set Set
 	var errs []error
@@ -82,11 +74,10 @@ func Parse(src []byte) (Set, error) {
 			continue
 		}
 		body = strings.TrimSpace(body)
-		rest, ok := strings.CutPrefix(body, prefix)
-		if !ok {
+		if len(body) < len(prefix) || !strings.EqualFold(body[:len(prefix)], prefix) {
 			continue
 		}
-		a, err := parseLine(rest)
+		a, err := parseLine(body[len(prefix):])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: line %d: %v", ErrSyntax, n, err))
 			continue
@@ -101,12 +92,15 @@ func Parse(src []byte) (Set, error) {
 }
 
 func parseLine(s string) (Annotation, error) {
-	name, args, _ := strings.Cut(s, " ")
-	kind := Kind(strings.TrimSpace(name))
+	name, args := s, ""
+	if i := strings.IndexAny(s, " \t"); i >= 0 {
+		name, args = s[:i], s[i:]
+	}
+	kind := Kind(name)
 	if kind == "" {
 		return Annotation{}, errors.New(`missing name after "rollsafe:"`)
 	}
-	if !known[kind] {
+	if !kind.known() {
 		return Annotation{}, fmt.Errorf("unknown annotation %q (known: irreversible, contract)", "rollsafe:"+string(kind))
 	}
 	kv, err := parseArgs(args)

@@ -2,7 +2,9 @@ package annotation_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,6 +45,9 @@ func TestParseErrors(t *testing.T) {
 		{`-- rollsafe:contract reason="a\n"`, `unknown escape`},
 		{`-- rollsafe:`, `missing name`},
 		{"SELECT 1;\n\n-- rollsafe:contract oops", `line 3: rollsafe:contract: expected key="value"`},
+		{`-- RollSafe:Contract reason="x"`, `line 1: unknown annotation "rollsafe:Contract"`},
+		{`-- ROLLSAFE:contract`, `line 1: rollsafe:contract needs reason="why"`},
+		{"-- rollsafe:contract\treason=\"x\"\treason=\"y\"", `given twice`},
 	}
 	for _, tt := range tests {
 		_, err := annotation.Parse([]byte(tt.src))
@@ -50,6 +55,12 @@ func TestParseErrors(t *testing.T) {
 		assert.True(t, errors.Is(err, annotation.ErrSyntax), tt.src)
 		assert.Contains(t, err.Error(), tt.want, tt.src)
 	}
+}
+
+func TestParseTabs(t *testing.T) {
+	set, err := annotation.Parse([]byte("\t--\trollsafe:contract\treason=\"tab\tinside\"\t\n"))
+	require.NoError(t, err)
+	assert.Equal(t, annotation.Set{{Kind: annotation.Contract, Reason: "tab\tinside", Line: 1}}, set)
 }
 
 func TestParseReportsEveryBadLine(t *testing.T) {
@@ -64,7 +75,19 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("-- rollsafe:contract reason=\"a \\\" b\"\nSELECT 1;"))
 	f.Add([]byte(`-- rollsafe:contract reason="unterminated`))
 	f.Add([]byte(`--rollsafe:x`))
+	f.Add([]byte("-- ROLLSAFE:irreversible\treason=\"\\\\\"\r\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
+		// Any reason written with the two escapes reads back as itself.
+		if reason := strings.TrimSpace(string(src)); reason != "" && utf8.ValidString(reason) && !strings.ContainsAny(reason, "\r\n") {
+			esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(reason)
+			set, err := annotation.Parse([]byte("-- rollsafe:contract reason=\"" + esc + "\"\n"))
+			if err != nil {
+				t.Fatalf("reason %q: %v", reason, err)
+			}
+			if len(set) != 1 || set[0].Reason != reason || set[0].Kind != annotation.Contract {
+				t.Fatalf("reason %q read back as %+v", reason, set)
+			}
+		}
 		set, err := annotation.Parse(src)
 		if err != nil {
 			if !errors.Is(err, annotation.ErrSyntax) {
