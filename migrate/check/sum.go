@@ -105,6 +105,11 @@ func WriteSums(dir string) (int, error) {
 	if err := tmp.Close(); err != nil {
 		return 0, fmt.Errorf("write %s: %w", target, err)
 	}
+	// CreateTemp makes the file private; the sum file is shared like the
+	// migrations beside it.
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return 0, fmt.Errorf("write %s: %w", target, err)
+	}
 	if err := os.Rename(tmp.Name(), target); err != nil {
 		return 0, fmt.Errorf("write %s: %w", target, err)
 	}

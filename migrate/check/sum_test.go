@@ -122,6 +122,13 @@ func TestSumsErrors(t *testing.T) {
 	_, err := check.WriteSums(filepath.Join(t.TempDir(), "nope"))
 	require.ErrorContains(t, err, "nope")
 
+	dir := writeDir(t, map[string]string{"00001_a.sql": "a"})
+	_, err = check.WriteSums(dir)
+	require.NoError(t, err)
+	st, err := os.Stat(filepath.Join(dir, check.SumFile))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), st.Mode().Perm(), "readable like the migrations")
+
 	_, err = check.WriteSums(writeDir(t, map[string]string{"notes.txt": "x"}))
 	require.ErrorIs(t, err, check.ErrNoMigrations)
 
