@@ -72,6 +72,12 @@ var contractCases = []ruleCase{
 	{name: "column renamed by rebuild", setup: byDialect{"": baseTable},
 		up:   byDialect{"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a2 integer, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
 		want: map[string][]string{"sqlite": {CodeColumnRenamed}}},
+	{name: "column renamed by drop and add", setup: byDialect{"": baseTable},
+		up:   byDialect{"": "ALTER TABLE t ADD COLUMN a2 integer;\nALTER TABLE t DROP COLUMN a"},
+		want: all(CodeColumnRenamed)},
+	{name: "column dropped, another of another type added", setup: byDialect{"": baseTable},
+		up:   byDialect{"": "ALTER TABLE t ADD COLUMN a2 varchar(10);\nALTER TABLE t DROP COLUMN a"},
+		want: all(CodeColumnDropped)},
 	{name: "type narrowed", setup: byDialect{"": baseTable},
 		up:   byDialect{"postgres": "ALTER TABLE t ALTER COLUMN b TYPE varchar(10)", "mysql": "ALTER TABLE t MODIFY b varchar(10)"},
 		want: map[string][]string{"postgres": {CodeColumnTypeNarrowed, CodeTableRewrite}, "mysql": {CodeColumnTypeNarrowed, CodeTableCopy}}},
@@ -205,6 +211,8 @@ ALTER TABLE t ADD COLUMN label varchar(20) DEFAULT 'none';
 ALTER TABLE t ADD COLUMN created timestamptz NOT NULL DEFAULT now();
 ALTER TABLE t ADD COLUMN p_id integer REFERENCES p (id);
 ALTER TABLE t ALTER COLUMN b TYPE varchar(200);
+ALTER TABLE t ALTER COLUMN k DROP NOT NULL;
+ALTER TABLE t ALTER COLUMN a SET DEFAULT 5;
 ALTER TYPE mood ADD VALUE 'c';
 CREATE INDEX CONCURRENTLY t_b ON t (b);
 CREATE UNIQUE INDEX CONCURRENTLY t_nick ON t (nick);
@@ -217,6 +225,8 @@ ALTER TABLE t ADD COLUMN label varchar(20) DEFAULT 'none';
 ALTER TABLE t ADD COLUMN created timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP;
 ALTER TABLE t ADD COLUMN p_id integer NULL;
 ALTER TABLE t MODIFY b varchar(200);
+ALTER TABLE t MODIFY k integer NULL DEFAULT 0;
+ALTER TABLE t ALTER COLUMN a SET DEFAULT 5;
 ALTER TABLE e MODIFY m enum('a','b','c');
 CREATE INDEX t_b ON t (b);
 CREATE UNIQUE INDEX t_nick ON t (nick);
