@@ -56,8 +56,31 @@
 //
 // With the snapshots before and after each up, the check also judges
 // whether the previous release's code still runs on the new schema
-// (expand/contract); see WithCompat, WithSince and the README's "Safe
-// schema changes".
+// (expand/contract), and how the statements lock a busy table; see the
+// README's "Safe schema changes" for every code and its safe recipe.
+//
+//   - Contract findings (CodeTableDropped, CodeColumnRenamed, …; see
+//     IsContract) are errors, read from the schema diff, with renames also
+//     read from the statement text and from matching column types.
+//   - Online-safety findings (CodeIndexNotConcurrent, CodeTableCopy, …) are
+//     warnings read from the statement text, per dialect; none applies to
+//     SQLite. CodeConcurrentlyInTransaction is an error: PostgreSQL refuses
+//     the statement. WithTimeoutCheck adds CodeTimeoutMissing.
+//   - Expand changes give nothing.
+//
+// A "-- rollsafe:contract reason=…" line in a migration turns its contract
+// findings into info. WithSince(v) does the same for every migration at or
+// before v (shipped), and judges the later ones against the schema after
+// v, so that what the upcoming release adds and changes again itself is no
+// contract change. WithCompat(false) turns the analysis off.
+//
+// # Shipped migrations
+//
+// WriteSums writes rollsafe.sum beside the migrations when a release ships;
+// from then on the check reports a listed migration edited (CodeSumChanged)
+// or removed (CodeSumMissing), and a sum file edited by hand
+// (CodeSumTampered), with or without the analysis. VerifySums does the
+// same alone.
 //
 // # Scratch databases
 //

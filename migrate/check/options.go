@@ -120,8 +120,14 @@ func WithCompat(on bool) Option {
 }
 
 // WithSince makes contract findings of migrations at or before version
-// info instead of errors: they shipped in a release already running. By
-// default (0) every migration's contract findings are errors.
+// info instead of errors: they shipped in a release already running. The
+// migrations after version (the upcoming release) are judged against the
+// schema after version, the one the previous release runs on: a change to
+// a table, column, view or enum type that the upcoming release added itself
+// is no contract change, unless the previous release's INSERTs, which leave
+// such a column out, now fail. Online-safety and reversibility findings are
+// unchanged. By default (0) every migration's contract findings are errors,
+// each judged against the schema just before it.
 func WithSince(version int64) Option {
 	return func(c *config) error {
 		if version < 0 {
