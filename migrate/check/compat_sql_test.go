@@ -173,5 +173,23 @@ func FuzzSplitSQL(f *testing.F) {
 		}
 		snap := &Snapshot{Dialect: dialect, Tables: []Table{{Name: "t", Columns: []Column{{Name: "a", Type: "integer"}}}}}
 		onlineFindings(stepInput{Dialect: dialect, Before: snap, After: snap, UpSQL: src}, stmts, compatOptions{Timeouts: true})
+		// The whole analysis, with a table and a column gone, so that the
+		// renames the statements name are followed.
+		before := &Snapshot{Dialect: dialect, Tables: []Table{
+			{Name: "t", Columns: []Column{{Name: "a", Type: "integer"}, {Name: "b", Type: "text", Nullable: true}},
+				Indexes: []Index{{Name: "t_a", Parts: []string{"a"}, Unique: true}}},
+			{Name: "u", Columns: []Column{{Name: "id", Type: "integer"}}},
+		}, Views: []View{{Name: "v", Columns: []string{"a"}}}, Enums: []Enum{{Name: "e", Values: []string{"x", "y"}}}}
+		after := &Snapshot{Dialect: dialect, Tables: []Table{
+			{Name: "t2", Columns: []Column{{Name: "a2", Type: "integer"}, {Name: "c", Type: "text"}},
+				Indexes: []Index{{Name: "t_c", Parts: []string{"(lower(c))"}, Unique: true}},
+				Checks:  []Check{{Name: "c_ck", Expr: "(c <> a2)"}}},
+		}, Enums: []Enum{{Name: "e", Values: []string{"y", "z"}}}}
+		for _, f := range compatFindings(stepInput{Dialect: dialect, Version: 2, Source: "x.sql", UpSQL: src,
+			Before: before, After: after, Released: snap}, compatOptions{Since: 1, Timeouts: true}) {
+			if f.Code == "" || !strings.HasPrefix(f.Message, "x.sql: ") {
+				t.Fatalf("malformed finding %+v", f)
+			}
+		}
 	})
 }
