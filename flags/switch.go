@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/sony/gobreaker/v2"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // BooleanEvaluator is the part of an OpenFeature client that a [Switch]
@@ -123,8 +125,7 @@ type Switch[T any] struct {
 	epoch time.Time
 
 	killed   atomic.Bool
-	newCalls pathCounters
-	oldCalls pathCounters
+	counts   *switchCounts
 	rejected atomic.Uint64
 	retried  atomic.Uint64
 	evalErrs atomic.Uint64
@@ -165,11 +166,15 @@ func NewSwitch[T any](client BooleanEvaluator, flagKey string, opts ...SwitchOpt
 	if cfg.meterProvider == nil {
 		cfg.meterProvider = otel.GetMeterProvider()
 	}
-	metrics, err := newSwitchMetrics(cfg.meterProvider, flagKey)
+	counts := &switchCounts{}
+	metrics, reg, err := newSwitchMetrics(cfg.meterProvider, flagKey, counts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Switch[T]{client: client, flag: flagKey, cfg: cfg, logger: cfg.logger, metrics: metrics, epoch: time.Now()}
+	s := &Switch[T]{client: client, flag: flagKey, cfg: cfg, logger: cfg.logger, metrics: metrics, counts: counts, epoch: time.Now()}
+	// The meter provider outlives most Switches: the callback that reports
+	// the counts goes when the Switch does.
+	runtime.AddCleanup(s, func(r metric.Registration) { _ = r.Unregister() }, reg)
 	minCalls, ratio := cfg.minCalls, cfg.tripRatio
 	s.breaker = gobreaker.NewCircuitBreaker[T](gobreaker.Settings{
 		Name:         flagKey,
@@ -182,7 +187,8 @@ func NewSwitch[T any](client BooleanEvaluator, flagKey string, opts ...SwitchOpt
 			return done >= minCalls && float64(c.TotalFailures) >= ratio*float64(done)
 		},
 		OnStateChange: s.onBreakerChange,
-		IsExcluded:    func(err error) bool { return errors.Is(err, errCallCanceled) },
+		// Run hands the breaker errCallCanceled itself, never wrapped.
+		IsExcluded: func(err error) bool { return err == errCallCanceled },
 	})
 	return s, nil
 }
@@ -250,7 +256,8 @@ func (s *Switch[T]) Run(ctx context.Context, evalCtx openfeature.EvaluationConte
 // callNew calls the new path, turns a panic into a *PanicError and counts
 // the call.
 func (s *Switch[T]) callNew(ctx context.Context, fn func(context.Context) (T, error)) (v T, err error) {
-	timed := s.newCalls.begin()
+	counts := &s.counts.paths[pathNew]
+	timed := counts.begin(causeFlag)
 	var start time.Duration
 	if timed {
 		start = time.Since(s.epoch)
@@ -265,14 +272,17 @@ func (s *Switch[T]) callNew(ctx context.Context, fn func(context.Context) (T, er
 		if timed {
 			d = time.Since(s.epoch) - start
 		}
-		s.newCalls.end(timed, d, err != nil, r != nil)
-		s.metrics.call(ctx, pathNew, causeFlag, timed, d, err != nil)
+		counts.end(timed, d, err != nil, r != nil)
+		if timed {
+			s.metrics.duration(ctx, pathNew, d)
+		}
 	}()
 	return fn(ctx)
 }
 
 func (s *Switch[T]) runOld(ctx context.Context, cause callCause, fn func(context.Context) (T, error)) (T, error) {
-	timed := s.oldCalls.begin()
+	counts := &s.counts.paths[pathOld]
+	timed := counts.begin(cause)
 	var start, d time.Duration
 	if timed {
 		start = time.Since(s.epoch)
@@ -281,8 +291,10 @@ func (s *Switch[T]) runOld(ctx context.Context, cause callCause, fn func(context
 	if timed {
 		d = time.Since(s.epoch) - start
 	}
-	s.oldCalls.end(timed, d, err != nil, false)
-	s.metrics.call(ctx, pathOld, cause, timed, d, err != nil)
+	counts.end(timed, d, err != nil, false)
+	if timed {
+		s.metrics.duration(ctx, pathOld, d)
+	}
 	return v, err
 }
 
@@ -369,8 +381,8 @@ func (s *Switch[T]) Stats() SwitchStats {
 	return SwitchStats{
 		Flag:             s.flag,
 		State:            s.State(),
-		New:              s.newCalls.snapshot(),
-		Old:              s.oldCalls.snapshot(),
+		New:              s.counts.paths[pathNew].snapshot(),
+		Old:              s.counts.paths[pathOld].snapshot(),
 		Rejected:         s.rejected.Load(),
 		Retried:          s.retried.Load(),
 		EvaluationErrors: s.evalErrs.Load(),

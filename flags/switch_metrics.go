@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/open-feature/go-sdk/openfeature/telemetry"
@@ -16,7 +17,10 @@ import (
 // switchInstrumentation names the meter of this package.
 const switchInstrumentation = "github.com/rollsafe/rollsafe/flags"
 
-// Names of the Switch's OpenTelemetry metrics and of their attributes.
+// Names of the Switch's OpenTelemetry metrics and of their attributes. Calls
+// and errors are counters observed from the Switch's own counts when the
+// metrics are collected, so that a call pays nothing for them; duration is a
+// histogram of the timed calls (see [PathStats].Timed).
 const (
 	MetricSwitchCalls            = "rollsafe.flags.switch.calls"
 	MetricSwitchErrors           = "rollsafe.flags.switch.errors"
@@ -63,12 +67,12 @@ var causeNames = [numCauses]string{"flag", "breaker", "killed", "evaluation_erro
 
 // switchMetrics holds the instruments and, so that recording allocates
 // nothing, the option slices for every attribute combination, built once.
+// Calls and errors are observed from the Switch's own counters when the
+// metrics are collected, which keeps them off the call path.
 type switchMetrics struct {
-	calls, errors, stateChanges, evalErrors metric.Int64Counter
-	duration                                metric.Float64Histogram
+	stateChanges, evalErrors metric.Int64Counter
+	durationHist             metric.Float64Histogram
 
-	callOpts  [2][numCauses][]metric.AddOption
-	errorOpts [2][]metric.AddOption
 	durOpts   [2][]metric.RecordOption
 	stateOpts [len(switchStateNames)][]metric.AddOption
 
@@ -78,64 +82,90 @@ type switchMetrics struct {
 	evalErrOpts sync.Map // openfeature.ErrorCode → []metric.AddOption
 }
 
-func newSwitchMetrics(mp metric.MeterProvider, flag string) (*switchMetrics, error) {
+// newSwitchMetrics creates the instruments of the Switch over flag, and
+// registers the callback that observes counts. The callback holds counts
+// weakly; the caller unregisters it when the Switch goes.
+func newSwitchMetrics(mp metric.MeterProvider, flag string, counts *switchCounts) (*switchMetrics, metric.Registration, error) {
 	meter := mp.Meter(switchInstrumentation)
 	m := &switchMetrics{flagAttr: attribute.String(telemetry.FlagKey, flag)}
-	var err error
-	if m.calls, err = meter.Int64Counter(MetricSwitchCalls,
+	fail := func(name string, err error) (*switchMetrics, metric.Registration, error) {
+		return nil, nil, fmt.Errorf("flags: switch %q: metric %s: %w", flag, name, err)
+	}
+	calls, err := meter.Int64ObservableCounter(MetricSwitchCalls,
 		metric.WithDescription("Calls of a flag-guarded path, by path and by why the path was taken."),
-		metric.WithUnit("{call}")); err != nil {
-		return nil, fmt.Errorf("flags: switch %q: metric %s: %w", flag, MetricSwitchCalls, err)
+		metric.WithUnit("{call}"))
+	if err != nil {
+		return fail(MetricSwitchCalls, err)
 	}
-	if m.errors, err = meter.Int64Counter(MetricSwitchErrors,
+	errs, err := meter.Int64ObservableCounter(MetricSwitchErrors,
 		metric.WithDescription("Failed calls of a flag-guarded path (errors and recovered panics), by path."),
-		metric.WithUnit("{call}")); err != nil {
-		return nil, fmt.Errorf("flags: switch %q: metric %s: %w", flag, MetricSwitchErrors, err)
+		metric.WithUnit("{call}"))
+	if err != nil {
+		return fail(MetricSwitchErrors, err)
 	}
-	if m.duration, err = meter.Float64Histogram(MetricSwitchDuration,
-		metric.WithDescription("Duration of calls of a flag-guarded path, by path."),
+	if m.durationHist, err = meter.Float64Histogram(MetricSwitchDuration,
+		metric.WithDescription("Duration of calls of a flag-guarded path, by path (the timed calls: see flags.PathStats.Timed)."),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(switchDurationBounds...)); err != nil {
-		return nil, fmt.Errorf("flags: switch %q: metric %s: %w", flag, MetricSwitchDuration, err)
+		return fail(MetricSwitchDuration, err)
 	}
 	if m.stateChanges, err = meter.Int64Counter(MetricSwitchStateChanges,
 		metric.WithDescription("State changes of a switch, by the state changed to."),
 		metric.WithUnit("{change}")); err != nil {
-		return nil, fmt.Errorf("flags: switch %q: metric %s: %w", flag, MetricSwitchStateChanges, err)
+		return fail(MetricSwitchStateChanges, err)
 	}
 	if m.evalErrors, err = meter.Int64Counter(MetricSwitchEvaluationErrors,
 		metric.WithDescription("Flag evaluations of a switch that returned an error, by error code."),
 		metric.WithUnit("{evaluation}")); err != nil {
-		return nil, fmt.Errorf("flags: switch %q: metric %s: %w", flag, MetricSwitchEvaluationErrors, err)
+		return fail(MetricSwitchEvaluationErrors, err)
 	}
 
+	var callOpts [2][numCauses]metric.ObserveOption
+	var errorOpts [2]metric.ObserveOption
 	for p, pn := range pathNames {
 		pathAttr := attribute.String(AttrSwitchPath, pn)
 		set := attribute.NewSet(m.flagAttr, pathAttr)
-		m.errorOpts[p] = []metric.AddOption{metric.WithAttributeSet(set)}
+		errorOpts[p] = metric.WithAttributeSet(set)
 		m.durOpts[p] = []metric.RecordOption{metric.WithAttributeSet(set)}
 		for c, cn := range causeNames {
-			m.callOpts[p][c] = []metric.AddOption{metric.WithAttributeSet(
-				attribute.NewSet(m.flagAttr, pathAttr, attribute.String(AttrSwitchCause, cn)))}
+			callOpts[p][c] = metric.WithAttributeSet(
+				attribute.NewSet(m.flagAttr, pathAttr, attribute.String(AttrSwitchCause, cn)))
 		}
 	}
 	for st, sn := range switchStateNames {
 		m.stateOpts[st] = []metric.AddOption{metric.WithAttributeSet(
 			attribute.NewSet(m.flagAttr, attribute.String(AttrSwitchState, sn)))}
 	}
-	return m, nil
+
+	weakCounts := weak.Make(counts)
+	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		counts := weakCounts.Value()
+		if counts == nil {
+			return nil
+		}
+		// Combinations never seen stay out of the export.
+		for p := range counts.paths {
+			pc := &counts.paths[p]
+			for c := range pc.calls {
+				if n := pc.calls[c].Load(); n > 0 {
+					o.ObserveInt64(calls, int64(n), callOpts[p][c])
+				}
+			}
+			if n := pc.errors.Load(); n > 0 {
+				o.ObserveInt64(errs, int64(n), errorOpts[p])
+			}
+		}
+		return nil
+	}, calls, errs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("flags: switch %q: metrics callback: %w", flag, err)
+	}
+	return m, reg, nil
 }
 
-// call records one call; its duration d only when it was timed (see
-// [PathStats].Timed).
-func (m *switchMetrics) call(ctx context.Context, p pathName, c callCause, timed bool, d time.Duration, failed bool) {
-	m.calls.Add(ctx, 1, m.callOpts[p][c]...)
-	if failed {
-		m.errors.Add(ctx, 1, m.errorOpts[p]...)
-	}
-	if timed {
-		m.duration.Record(ctx, d.Seconds(), m.durOpts[p]...)
-	}
+// duration records the duration of a timed call.
+func (m *switchMetrics) duration(ctx context.Context, p pathName, d time.Duration) {
+	m.durationHist.Record(ctx, d.Seconds(), m.durOpts[p]...)
 }
 
 func (m *switchMetrics) stateChange(ctx context.Context, to SwitchState) {

@@ -2,9 +2,11 @@ package flags_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
+	"weak"
 
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/stretchr/testify/assert"
@@ -140,4 +142,37 @@ func TestSwitchLogsStateChanges(t *testing.T) {
 	assert.Contains(t, out, `level=WARN msg="flags: switch state changed" flag=new-checkout from=killed to=open`)
 	assert.Contains(t, out, `level=WARN msg="flags: switch state changed" flag=other from=closed to=killed`)
 	assert.Contains(t, out, `level=INFO msg="flags: switch state changed" flag=other from=killed to=closed`)
+}
+
+// TestSwitchMetricsDoNotKeepTheSwitch: the meter provider outlives the
+// Switches that report to it; the callback that observes their counts must
+// not keep them alive, and a Switch gone reports nothing more.
+func TestSwitchMetricsDoNotKeepTheSwitch(t *testing.T) {
+	client, _ := swClient(t, true)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
+	flag := attribute.String("feature_flag.key", swFlag)
+
+	gone := func() weak.Pointer[flags.Switch[string]] {
+		s, err := flags.NewSwitch[string](client, swFlag, flags.WithSwitchMeterProvider(mp))
+		require.NoError(t, err)
+		var p strPaths
+		for range 3 {
+			_, err := s.Run(context.Background(), openfeature.EvaluationContext{}, p.newPath, p.oldPath)
+			require.NoError(t, err)
+		}
+		assert.Equal(t, int64(3), sumWhere(t, collect(t, reader)[flags.MetricSwitchCalls], flag))
+		return weak.Make(s)
+	}()
+
+	// Collection is up to the garbage collector, which gets a bounded number
+	// of chances.
+	for i := 0; i < 100 && gone.Value() != nil; i++ {
+		runtime.GC()
+	}
+	require.Nil(t, gone.Value(), "the Switch was kept alive")
+	if m, ok := collect(t, reader)[flags.MetricSwitchCalls]; ok {
+		assert.Equal(t, int64(-1), sumWhere(t, m, flag), "a Switch gone reports no calls")
+	}
 }

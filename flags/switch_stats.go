@@ -124,18 +124,27 @@ const (
 	FastCallSampling = 8
 )
 
+// switchCounts are a Switch's counters, in an allocation of their own: the
+// OpenTelemetry callback that reports them holds them weakly, so that it
+// does not keep the Switch alive.
+type switchCounts struct {
+	paths [2]pathCounters // by pathName
+}
+
 // pathCounters is the lock-free form of PathStats.
 type pathCounters struct {
-	calls, errors, panics, timed atomic.Uint64
-	latency                      atomic.Int64
-	buckets                      [LatencyBuckets]atomic.Uint64
+	// calls counts by cause, which is what the calls metric reports.
+	calls                 [numCauses]atomic.Uint64
+	errors, panics, timed atomic.Uint64
+	latency               atomic.Int64
+	buckets               [LatencyBuckets]atomic.Uint64
 	// fast is set while the last timed call took less than FastCall.
 	fast atomic.Bool
 }
 
 // begin counts a call and says whether to time it.
-func (p *pathCounters) begin() (timed bool) {
-	n := p.calls.Add(1)
+func (p *pathCounters) begin(cause callCause) (timed bool) {
+	n := p.calls[cause].Add(1)
 	return n%FastCallSampling == 0 || !p.fast.Load()
 }
 
@@ -162,11 +171,13 @@ func (p *pathCounters) end(timed bool, d time.Duration, failed, panicked bool) {
 
 func (p *pathCounters) snapshot() PathStats {
 	s := PathStats{
-		Calls:   p.calls.Load(),
 		Errors:  p.errors.Load(),
 		Panics:  p.panics.Load(),
 		Timed:   p.timed.Load(),
 		Latency: time.Duration(p.latency.Load()),
+	}
+	for i := range p.calls {
+		s.Calls += p.calls[i].Load()
 	}
 	for i := range p.buckets {
 		s.Histogram.Counts[i] = p.buckets[i].Load()
