@@ -14,6 +14,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver for --dialect postgres
 
 	"github.com/rollsafe/rollsafe/internal/dsn"
+	"github.com/rollsafe/rollsafe/migrate"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
@@ -78,15 +79,17 @@ func runMigrateCheck(e *env, args []string, f checkFlags) int {
 		return exitCantRun
 	}
 	opts := []check.Option{check.WithCompat(f.compat), check.WithSince(f.since)}
+	d, err := migrate.ParseDialect(f.dialect)
+	if err != nil {
+		e.errorf("%s: --dialect: %v", cmd, err)
+		return exitCantRun
+	}
 	switch {
-	case f.dialect != "sqlite" && f.dsn == "":
-		e.errorf("%s: --dialect %s needs --dsn (a server where the check may create and drop a scratch schema/database)", cmd, f.dialect)
+	case d != migrate.SQLite && f.dsn == "":
+		e.errorf("%s: --dialect %s needs --dsn (a server where the check may create and drop a scratch schema/database)", cmd, d)
 		return exitCantRun
 	case f.dsn != "":
-		opts = append(opts, check.WithDatabase(f.dialect, f.dsn))
-	case f.dialect != "sqlite":
-		e.errorf("%s: unknown dialect %q (want sqlite|postgres|mysql)", cmd, f.dialect)
-		return exitCantRun
+		opts = append(opts, check.WithDatabase(string(d), f.dsn))
 	}
 	if f.noData {
 		opts = append(opts, check.WithoutData())

@@ -37,6 +37,9 @@ func TestMigrateCheckExitCodes(t *testing.T) {
 		{name: "go migrations", args: []string{goDir}, code: exitCantRun, stderr: "holds Go migrations (00001_init.go)"},
 		{name: "bad format", args: []string{"--format", "xml", empty}, code: exitCantRun, stderr: `unknown format "xml"`},
 		{name: "server without dsn", args: []string{"--dialect", "postgres", empty}, code: exitCantRun, stderr: "--dialect postgres needs --dsn"},
+		{name: "unknown dialect", args: []string{"--dialect", "oracle", "--dsn", "oracle://x", empty}, code: exitCantRun, stderr: `--dialect: unknown dialect "oracle"`},
+		{name: "unknown dialect without dsn", args: []string{"--dialect", "oracle", empty}, code: exitCantRun, stderr: `unknown dialect "oracle"`},
+		{name: "dialect alias", args: []string{"--dialect", "postgresql", empty}, code: exitCantRun, stderr: "--dialect postgres needs --dsn"},
 		{name: "unreachable", args: []string{"--dialect", "postgres", "--dsn", "postgres://app:s3cret@127.0.0.1:1/db?connect_timeout=2",
 			filepath.Join(checkFixtures, "clean")}, code: exitCantRun, stderr: "scratch database unreachable"},
 	}
