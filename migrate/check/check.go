@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"regexp"
 	"strings"
 
 	"github.com/pressly/goose/v3"
@@ -368,10 +369,11 @@ func (c *checker) dataFindings(ctx context.Context, mr *MigrationReport, before 
 
 // touchedTables returns the tables of s whose rows migration m can change:
 // those its SQL names, and those that foreign-key actions or triggers reach
-// from them. For a Go migration, or when a trigger is involved, it returns
-// every table.
+// from them. For a Go migration, when a trigger is involved, or when the SQL
+// runs procedural code (CALL, DO, EXECUTE, PERFORM), whose tables its text
+// need not name, it returns every table.
 func touchedTables(m *migration, s *Snapshot) []*Table {
-	if m.goMig {
+	if m.goMig || reRoutine.MatchString(m.upSQL) || reRoutine.MatchString(m.downSQL) {
 		return tablesOf(s)
 	}
 	words := map[string]bool{}
@@ -414,6 +416,10 @@ func touchedTables(m *migration, s *Snapshot) []*Table {
 	}
 	return out
 }
+
+// reRoutine finds statements that run code stored elsewhere or built at run
+// time: a procedure call, a PostgreSQL DO block, dynamic SQL.
+var reRoutine = regexp.MustCompile(`(?i)\b(call|execute|perform)\b|\bdo\s*(\$|')`)
 
 func tablesOf(s *Snapshot) []*Table {
 	out := make([]*Table, len(s.Tables))

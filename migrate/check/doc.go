@@ -34,7 +34,10 @@
 // then go on to the next migration from there: the rows stay, so the
 // database fills up as a real one does. Rows are generated again for a
 // table only when its definition changed, and rows are compared for the
-// tables a migration's SQL can reach (all tables for Go migrations).
+// tables a migration's SQL can reach: those it names and those foreign-key
+// actions reach from them; all tables for Go migrations, for SQL that
+// calls procedures or runs DO blocks or dynamic SQL, and when a trigger is
+// involved.
 //
 // What the check finds is a Finding with a stable code (the Code
 // constants), a severity and a message that names the migration file. A

@@ -134,6 +134,8 @@ var serverFixtures = map[testdb.Dialect][]fixture{
 			messageHas: `column "country" of relation "users" contains null values`},
 		{dir: "postgres/index_left_behind", codes: map[int64][]string{3: {check.CodeSchemaNotRestored}}, irreversible: []int64{3},
 			messageHas: "index orders.orders_by_day: left behind by down"},
+		{dir: "postgres/rows_lost_by_procedure", codes: map[int64][]string{3: {check.CodeRowsLost}}, irreversible: []int64{3},
+			messageHas: "00003_archive.sql: down lost 3 of 3 rows of table users"},
 	},
 	testdb.MySQL: {
 		{dir: "mysql/clean", ok: true},

@@ -29,6 +29,10 @@ func TestTouchedTables(t *testing.T) {
 		{"foreign-key actions reach children", migration{upSQL: "SELECT 1;", downSQL: "DELETE FROM Orders;"}, []string{"orders", "audit"}},
 		{"cascade reaches every child", migration{upSQL: "SELECT 1;", downSQL: "TRUNCATE users CASCADE;"}, []string{"users", "orders", "audit"}},
 		{"go migrations touch everything", migration{goMig: true}, []string{"users", "orders", "audit", "tags"}},
+		{"a procedure call may write anywhere", migration{upSQL: "CALL archive_tags();", downSQL: "CALL restore_tags();"}, []string{"users", "orders", "audit", "tags"}},
+		{"a DO block may write anywhere", migration{upSQL: "DO $$ BEGIN PERFORM 1; END $$;", downSQL: "SELECT 1;"}, []string{"users", "orders", "audit", "tags"}},
+		{"dynamic SQL may write anywhere", migration{upSQL: "SELECT 1;", downSQL: "EXECUTE stmt;"}, []string{"users", "orders", "audit", "tags"}},
+		{"a word that only contains call does not", migration{upSQL: "ALTER TABLE tags ADD COLUMN recall int;", downSQL: "ALTER TABLE tags DROP COLUMN recall;"}, []string{"tags"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
