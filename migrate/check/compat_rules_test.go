@@ -410,3 +410,49 @@ func TestCompatAgainstReleasedSchema(t *testing.T) {
 		})
 	}
 }
+
+// Every rule fires in some case above on every dialect where it applies;
+// the README says which do not.
+func TestCompatRulesCoverEveryCode(t *testing.T) {
+	where := map[string][]string{}
+	add := func(codes []string, dialects ...string) {
+		for _, c := range codes {
+			where[c] = dialects
+		}
+	}
+	add([]string{CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed, CodeColumnTypeChanged,
+		CodeColumnNotNull, CodeColumnDefaultDropped, CodeNotNullColumnAdded, CodeUniqueAdded, CodeForeignKeyAdded,
+		CodeCheckAdded, CodeViewDropped, CodeViewChanged}, "sqlite", "postgres", "mysql")
+	add([]string{CodeColumnTypeNarrowed, CodeEnumValueRemoved, CodeEnumValueRenamed, CodeTimeoutMissing}, "postgres", "mysql")
+	add([]string{CodeIndexNotConcurrent, CodeConcurrentlyInTransaction, CodeVolatileDefault, CodeTableRewrite,
+		CodeNotNullScan, CodeConstraintValidation}, "postgres")
+	add([]string{CodeTableCopy}, "mysql")
+
+	fired := map[string]map[string]bool{}
+	for _, tc := range append(append([]ruleCase{}, contractCases...), onlineCases...) {
+		for d, codes := range tc.want {
+			for _, c := range codes {
+				if fired[c] == nil {
+					fired[c] = map[string]bool{}
+				}
+				fired[c][d] = true
+			}
+		}
+	}
+	for code, dialects := range where {
+		for _, d := range dialects {
+			assert.True(t, fired[code][d], "no case makes %s fire on %s", code, d)
+		}
+	}
+	for code := range fired {
+		_, listed := where[code]
+		assert.True(t, listed, "code %s fires but is not listed here", code)
+	}
+	for _, code := range []string{CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed,
+		CodeColumnTypeNarrowed, CodeColumnTypeChanged, CodeColumnNotNull, CodeColumnDefaultDropped,
+		CodeNotNullColumnAdded, CodeUniqueAdded, CodeForeignKeyAdded, CodeCheckAdded, CodeEnumValueRemoved,
+		CodeEnumValueRenamed, CodeViewDropped, CodeViewChanged} {
+		assert.True(t, IsContract(code), code)
+		assert.Contains(t, where, code)
+	}
+}
