@@ -1,6 +1,7 @@
 package check_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,4 +157,25 @@ func lineOf(s, part string) string {
 		}
 	}
 	return ""
+}
+
+// The check reports the sum file's findings, with the analysis off too: a
+// listed migration edited is on that migration, one removed on the report.
+func TestRunVerifiesSums(t *testing.T) {
+	dir := writeDir(t, map[string]string{
+		"00001_users.sql":  "-- +goose Up\nCREATE TABLE users (id integer PRIMARY KEY);\n-- +goose Down\nDROP TABLE users;\n",
+		"00002_orders.sql": "-- +goose Up\nCREATE TABLE orders (id integer PRIMARY KEY);\n-- +goose Down\nDROP TABLE orders;\n",
+	})
+	_, err := check.WriteSums(dir)
+	require.NoError(t, err)
+	edit(t, dir, "00001_users.sql", func(s string) string { return s + "-- edited\n" })
+	require.NoError(t, os.Remove(filepath.Join(dir, "00002_orders.sql")))
+	for _, on := range []bool{true, false} {
+		rep, err := check.Run(context.Background(), os.DirFS(dir), check.WithCompat(on))
+		require.NoError(t, err)
+		assert.False(t, rep.OK)
+		require.Len(t, rep.Migrations, 1)
+		assert.Equal(t, []string{"sum_changed 00001_users.sql"}, codes(rep.Migrations[0].Findings), "compat %v", on)
+		assert.Equal(t, []string{"sum_missing 00002_orders.sql"}, codes(rep.Findings), "compat %v", on)
+	}
 }
