@@ -15,9 +15,12 @@ import (
 // slice grown per argument list, variable paths split on every read,
 // fractional weights read again on every call).
 //
-// The tree answers exactly what the interpreter answers, quirks included:
-// every argument is evaluated, the branches of "if" too, left to right, so
-// that operators see the same values and report the same splits and errors.
+// The tree answers what the interpreter answers, quirks included: arguments
+// are evaluated left to right, so that operators see the same values. One
+// difference is deliberate: "if" evaluates only the branch it takes (see
+// ifNode), where the interpreter evaluates every branch, so that a split or
+// an error in a branch not taken does not change the evaluation's reason or
+// fail it.
 // Operators without a node of their own ("==", "in", "and", ...) are given
 // their evaluated arguments through the interpreter, one node at a time.
 // Where a value would be read again as a rule (an object where the
@@ -204,32 +207,34 @@ func (n varNode) eval(data map[string]any) (any, error) {
 	return n.def, nil
 }
 
-// ifNode is "if" with a list of arguments, all of them evaluated first.
+// ifNode is "if" with a list of arguments. Unlike the interpreter, which
+// evaluates every argument first, it evaluates the conditions in turn and
+// only the branch it takes: the answer is the same, but a fractional in a
+// branch not taken neither reports a split (which would make the reason
+// SPLIT) nor fails the evaluation.
 type ifNode struct{ items []ruleNode }
 
 func (n ifNode) eval(data map[string]any) (any, error) {
-	// The values stay in this frame: most rules have a handful of
-	// arguments, which then cost no allocation.
-	var buf [8]any
-	list := buf[:0]
-	for _, item := range n.items {
-		v, err := item.eval(data)
+	last := len(n.items) - 1
+	for i := 0; i < last; i += 2 {
+		c, err := n.items[i].eval(data)
 		if err != nil {
 			return nil, err
 		}
-		list = append(list, v)
-	}
-	for i := 0; i+1 < len(list); i += 2 {
-		t, ok := truthy(list[i])
+		t, ok := truthy(c)
 		if !ok {
 			return nil, errInterpret
 		}
 		if t {
-			return asValue(list[i+1])
+			v, err := n.items[i+1].eval(data)
+			if err != nil {
+				return nil, err
+			}
+			return asValue(v)
 		}
 	}
-	if len(list)%2 == 1 {
-		return list[len(list)-1], nil
+	if len(n.items)%2 == 1 {
+		return n.items[last].eval(data)
 	}
 	return nil, nil
 }

@@ -55,12 +55,14 @@
 // An attribute that does not fit an operator (a missing value, a version that
 // does not parse) makes the operator answer null, as in flagd: false to a
 // condition, the default variant when it is the rule's answer. Rules are
-// compiled when the definitions load and answer exactly as the JsonLogic
+// compiled when the definitions load and answer as the JsonLogic
 // interpreter (github.com/diegoholiveira/jsonlogic/v3) would, which still
 // evaluates what the compiled form does not follow: operators that take
-// rules ("map", "filter", "all", ...) and objects read as rules. A rule that
-// is one fractional over the targeting key or one attribute costs no more
-// than a hash.
+// rules ("map", "filter", "all", ...) and objects read as rules. Where the
+// interpreter evaluates every branch of an "if", the compiled form evaluates
+// only the one it takes, so a fractional in a branch not taken neither makes
+// the reason SPLIT nor fails the evaluation. A rule that is one fractional
+// over the targeting key or one attribute costs no more than a hash.
 //
 // # Reasons and errors
 //
