@@ -241,7 +241,11 @@ func (c *contract) column(p *tablePair, bc, ac *Column) {
 	} else if bc.Type == ac.Type && c.b.Enum(bc.Type) != nil {
 		// a PostgreSQL enum type: enums() compares its values once
 	} else if (bt.kind == kindEnum || bt.kind == kindSet) && bt.kind == at.kind && len(bt.values) > 0 {
-		c.enumValues("column "+name, bt.values, at.values, nil)
+		var released []string
+		if c.rel != nil {
+			released = readType(c.rel, findColumn(p.released, bc.Name).Type).values
+		}
+		c.enumValues("column "+name, bt.values, at.values, released, nil)
 	} else {
 		switch compareTypes(bt, at) {
 		case typeNarrowed:
@@ -439,8 +443,13 @@ func (c *contract) enums() {
 		if ae == nil {
 			continue // the columns that used it changed type or went away
 		}
-		if c.rel != nil && c.rel.Enum(be.Name) == nil {
-			continue // new in the upcoming release
+		var released []string
+		if c.rel != nil {
+			re := c.rel.Enum(be.Name)
+			if re == nil {
+				continue // new in the upcoming release
+			}
+			released = re.Values
 		}
 		var ren []rename
 		for _, r := range renames {
@@ -448,17 +457,21 @@ func (c *contract) enums() {
 				ren = append(ren, r)
 			}
 		}
-		c.enumValues("enum type "+be.Name, be.Values, ae.Values, ren)
+		c.enumValues("enum type "+be.Name, be.Values, ae.Values, released, ren)
 	}
 }
 
-// enumValues reports the values of before missing from after: renamed when a
+// enumValues reports the values of before missing from after, unless the
+// released values (nil when unknown) lack them too: renamed when a
 // statement renamed them, or when the lists have the same length and differ
 // at that position only; removed otherwise.
-func (c *contract) enumValues(what string, before, after []string, ren []rename) {
+func (c *contract) enumValues(what string, before, after, released []string, ren []rename) {
 	for i, v := range before {
 		if slices.Contains(after, v) {
 			continue
+		}
+		if released != nil && !slices.Contains(released, v) {
+			continue // added by the upcoming release: the previous one never writes it
 		}
 		to := ""
 		for _, r := range ren {

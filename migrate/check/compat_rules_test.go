@@ -456,3 +456,32 @@ func TestCompatRulesCoverEveryCode(t *testing.T) {
 		assert.Contains(t, where, code)
 	}
 }
+
+// An enum value the upcoming release added itself may go again; one the
+// previous release knows may not.
+func TestCompatEnumAgainstReleasedSchema(t *testing.T) {
+	pg := func(values ...string) *Snapshot {
+		return &Snapshot{Dialect: "postgres", Enums: []Enum{{Name: "mood", Values: values}},
+			Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "integer"}, {Name: "m", Type: "mood", Nullable: true}}}}}
+	}
+	my := func(typ string) *Snapshot {
+		return &Snapshot{Dialect: "mysql", Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "int"}, {Name: "m", Type: typ, Nullable: true}}}}}
+	}
+	tests := []struct {
+		name                    string
+		released, before, after *Snapshot
+		withSince, withoutSince []string
+	}{
+		{"postgres: a new value removed", pg("a", "b"), pg("a", "b", "c"), pg("a", "b"), []string{}, []string{CodeEnumValueRemoved}},
+		{"postgres: a released value removed", pg("a", "b"), pg("a", "b", "c"), pg("a", "c"), []string{CodeEnumValueRemoved}, []string{CodeEnumValueRemoved}},
+		{"mysql: a new value removed", my("enum('a','b')"), my("enum('a','b','c')"), my("enum('a','b')"), []string{}, []string{CodeEnumValueRemoved}},
+		{"mysql: a released value renamed", my("enum('a','b')"), my("enum('a','b','c')"), my("enum('a','x','c')"), []string{CodeEnumValueRenamed}, []string{CodeEnumValueRenamed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := stepInput{Dialect: tt.before.Dialect, Version: 3, Source: "00003_x.sql", Before: tt.before, After: tt.after, Released: tt.released}
+			assert.Equal(t, tt.withSince, findingCodes(contractFindings(in, nil, tt.released)), "against the released schema")
+			assert.Equal(t, tt.withoutSince, findingCodes(contractFindings(in, nil, nil)), "against the schema before")
+		})
+	}
+}
