@@ -114,14 +114,24 @@ func (in *inspector) sqliteViewsTriggers(ctx context.Context, objs []sqliteObjec
 // (kind, name, a, b, c, d) rows. Identity sequences belong to their column and are left out; a
 // serial column's sequence is listed with its owner.
 //
-// The schema's relations are read from pg_class once (the namespace has no
-// index of its own there) and every other catalog is reached through its
-// index on the relation: on a catalog that many scratch schemas have bloated,
-// each scan of pg_class costs more than the rest of the query.
+// The schema's relations are found once and every other catalog is reached
+// through its index on the relation: pg_class has no index on the schema,
+// and on a server where many scratch schemas came and went (and no vacuum
+// ran) a scan of it costs more than the rest of the query. So the relations
+// of a schema made by a user (oid 16384 and up) are found through their
+// dependency on it, which pg_depend indexes; only initdb's schemas (public,
+// pg_catalog), whose objects may have no such entry, are scanned for.
 const postgresObjects = `
 WITH ns AS MATERIALIZED (SELECT oid FROM pg_namespace WHERE nspname = %[1]s),
 rel AS MATERIALIZED (
-  SELECT c.oid, c.relname, c.relkind FROM pg_class c WHERE c.relnamespace = (SELECT oid FROM ns)
+  SELECT c.oid, c.relname, c.relkind
+  FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+  WHERE (SELECT oid FROM ns) >= 16384
+    AND d.refclassid = 'pg_namespace'::regclass AND d.refobjid = (SELECT oid FROM ns) AND d.refobjsubid = 0
+    AND d.classid = 'pg_class'::regclass AND d.deptype = 'n' AND c.relnamespace = (SELECT oid FROM ns)
+  UNION ALL
+  SELECT c.oid, c.relname, c.relkind FROM pg_class c
+  WHERE (SELECT oid FROM ns) < 16384 AND c.relnamespace = (SELECT oid FROM ns)
 )
 SELECT 'enum'::text, t.typname::text, e.enumlabel::text, ''::text, ''::text, e.enumsortorder::float8
 FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid

@@ -200,3 +200,33 @@ func TestPostgresNotValidCheck(t *testing.T) {
 	require.Len(t, changes, 1)
 	assert.Equal(t, "check t.a_positive: changed from `a_positive ((a > 0)) not valid` to `a_positive ((a > 0))`", changes[0].String())
 }
+
+// Relations moved into a schema (ALTER ... SET SCHEMA) are part of its
+// snapshot, as are those created there, and nothing left in the old schema
+// is.
+func TestPostgresObjectsMovedIntoSchema(t *testing.T) {
+	db, other := testdb.New(t, testdb.Postgres), testdb.New(t, testdb.Postgres)
+	exec(t, other, `CREATE TABLE moved (id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 1)`,
+		`CREATE SEQUENCE moved_numbers`, `CREATE VIEW moved_view AS SELECT id FROM moved`, `CREATE TABLE stays (id INTEGER)`)
+	exec(t, db, `CREATE TABLE here (id INTEGER)`)
+	exec(t, other, `ALTER TABLE moved SET SCHEMA `+db.Name, `ALTER SEQUENCE moved_numbers SET SCHEMA `+db.Name,
+		`ALTER VIEW moved_view SET SCHEMA `+db.Name)
+
+	s := inspect(t, db)
+	var tables, views, seqs []string
+	for _, x := range s.Tables {
+		tables = append(tables, x.Name)
+	}
+	for _, x := range s.Views {
+		views = append(views, x.Name)
+	}
+	for _, x := range s.Sequences {
+		seqs = append(seqs, x.Name)
+	}
+	assert.Equal(t, []string{"here", "moved"}, tables)
+	assert.Equal(t, []string{"moved_view"}, views)
+	assert.Equal(t, []string{"moved_numbers"}, seqs)
+	require.NotNil(t, s.Table("moved"))
+	assert.Len(t, s.Table("moved").Columns, 2)
+	assert.Empty(t, inspect(t, other).Views, "the view left the other schema")
+}
