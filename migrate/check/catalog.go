@@ -121,6 +121,9 @@ func (in *inspector) sqliteViewsTriggers(ctx context.Context, objs []sqliteObjec
 // of a schema made by a user (oid 16384 and up) are found through their
 // dependency on it, which pg_depend indexes; only initdb's schemas (public,
 // pg_catalog), whose objects may have no such entry, are scanned for.
+// The LATERAL subqueries with OFFSET 0 keep the planner, which cannot tell
+// how few relations a schema has, from scanning pg_constraint, pg_type or
+// pg_trigger whole instead of looking each relation up.
 const postgresObjects = `
 WITH ns AS MATERIALIZED (SELECT oid FROM pg_namespace WHERE nspname = %[1]s),
 rel AS MATERIALIZED (
@@ -134,8 +137,17 @@ rel AS MATERIALIZED (
   WHERE (SELECT oid FROM ns) < 16384 AND c.relnamespace = (SELECT oid FROM ns)
 )
 SELECT 'enum'::text, t.typname::text, e.enumlabel::text, ''::text, ''::text, e.enumsortorder::float8
-FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
-WHERE t.typnamespace = (SELECT oid FROM ns) AND t.typtype = 'e'
+FROM (
+  SELECT d.objid AS oid FROM pg_depend d
+  WHERE (SELECT oid FROM ns) >= 16384
+    AND d.refclassid = 'pg_namespace'::regclass AND d.refobjid = (SELECT oid FROM ns) AND d.refobjsubid = 0
+    AND d.classid = 'pg_type'::regclass AND d.deptype = 'n'
+  UNION ALL
+  SELECT t.oid FROM pg_type t WHERE (SELECT oid FROM ns) < 16384 AND t.typnamespace = (SELECT oid FROM ns)
+) nt CROSS JOIN LATERAL (
+  SELECT t.oid, t.typname FROM pg_type t
+  WHERE t.oid = nt.oid AND t.typnamespace = (SELECT oid FROM ns) AND t.typtype = 'e' OFFSET 0
+) t JOIN pg_enum e ON e.enumtypid = t.oid
 UNION ALL
 SELECT 'table', c.relname, md5(
   coalesce((SELECT string_agg(a.attname || ':' || format_type(a.atttypid, a.atttypmod) || ':' ||
@@ -150,8 +162,10 @@ SELECT 'table', c.relname, md5(
 FROM rel c WHERE c.relkind IN ('r', 'p')
 UNION ALL
 SELECT 'notvalid', c.relname, co.conname, '', '', 0
-FROM rel c JOIN pg_constraint co ON co.conrelid = c.oid
-WHERE co.contype = 'c' AND NOT co.convalidated
+FROM rel c CROSS JOIN LATERAL (
+  SELECT co.conname FROM pg_constraint co
+  WHERE co.conrelid = c.oid AND co.contype = 'c' AND NOT co.convalidated OFFSET 0
+) co
 UNION ALL
 SELECT 'view', c.relname, pg_get_viewdef(c.oid, true), '', '', 0
 FROM rel c WHERE c.relkind IN ('v', 'm')
@@ -161,8 +175,9 @@ FROM rel c JOIN pg_attribute a ON a.attrelid = c.oid
 WHERE c.relkind IN ('v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
 UNION ALL
 SELECT 'trigger', t.tgname, c.relname, pg_get_triggerdef(t.oid), '', 0
-FROM rel c JOIN pg_trigger t ON t.tgrelid = c.oid
-WHERE NOT t.tgisinternal
+FROM rel c CROSS JOIN LATERAL (
+  SELECT t.oid, t.tgname FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal OFFSET 0
+) t
 UNION ALL
 SELECT 'sequence', sc.relname, format_type(s.seqtypid, NULL), s.seqstart || ' ' || s.seqincrement,
        COALESCE(oc.relname || '.' || a.attname, ''), CASE d.deptype WHEN 'i' THEN 1 ELSE 0 END

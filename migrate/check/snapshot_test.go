@@ -201,16 +201,19 @@ func TestPostgresNotValidCheck(t *testing.T) {
 	assert.Equal(t, "check t.a_positive: changed from `a_positive ((a > 0)) not valid` to `a_positive ((a > 0))`", changes[0].String())
 }
 
-// Relations moved into a schema (ALTER ... SET SCHEMA) are part of its
-// snapshot, as are those created there, and nothing left in the old schema
-// is.
+// Relations and types moved into a schema (ALTER ... SET SCHEMA) are part
+// of its snapshot, as are those created there, and nothing left in the old
+// schema is.
 func TestPostgresObjectsMovedIntoSchema(t *testing.T) {
 	db, other := testdb.New(t, testdb.Postgres), testdb.New(t, testdb.Postgres)
 	exec(t, other, `CREATE TABLE moved (id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 1)`,
 		`CREATE SEQUENCE moved_numbers`, `CREATE VIEW moved_view AS SELECT id FROM moved`, `CREATE TABLE stays (id INTEGER)`)
-	exec(t, db, `CREATE TABLE here (id INTEGER)`)
+	exec(t, other, `CREATE TYPE moved_mood AS ENUM ('calm', 'busy')`)
+	exec(t, db, `CREATE TABLE here (id INTEGER)`, `CREATE TYPE here_mood AS ENUM ('up', 'down')`,
+		`CREATE FUNCTION here_touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'`)
 	exec(t, other, `ALTER TABLE moved SET SCHEMA `+db.Name, `ALTER SEQUENCE moved_numbers SET SCHEMA `+db.Name,
-		`ALTER VIEW moved_view SET SCHEMA `+db.Name)
+		`ALTER VIEW moved_view SET SCHEMA `+db.Name, `ALTER TYPE moved_mood SET SCHEMA `+db.Name)
+	exec(t, db, `CREATE TRIGGER moved_touch BEFORE INSERT ON moved FOR EACH ROW EXECUTE FUNCTION here_touch()`)
 
 	s := inspect(t, db)
 	var tables, views, seqs []string
@@ -226,6 +229,11 @@ func TestPostgresObjectsMovedIntoSchema(t *testing.T) {
 	assert.Equal(t, []string{"here", "moved"}, tables)
 	assert.Equal(t, []string{"moved_view"}, views)
 	assert.Equal(t, []string{"moved_numbers"}, seqs)
+	require.Len(t, s.Enums, 2)
+	assert.Equal(t, check.Enum{Name: "here_mood", Values: []string{"up", "down"}}, s.Enums[0])
+	assert.Equal(t, check.Enum{Name: "moved_mood", Values: []string{"calm", "busy"}}, s.Enums[1])
+	require.Len(t, s.Triggers, 1)
+	assert.Equal(t, "moved", s.Triggers[0].Table)
 	require.NotNil(t, s.Table("moved"))
 	assert.Len(t, s.Table("moved").Columns, 2)
 	assert.Empty(t, inspect(t, other).Views, "the view left the other schema")
