@@ -95,7 +95,10 @@ func Run(ctx context.Context, fsys fs.FS, opts ...Option) (_ *Report, err error)
 
 func (c *checker) provider(db *sql.DB) (*goose.Provider, error) {
 	d := map[string]goose.Dialect{"sqlite": goose.DialectSQLite3, "postgres": goose.DialectPostgres, "mysql": goose.DialectMySQL}[c.cfg.dialect]
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	// The check keeps track of what is applied itself: goose's version table
+	// would cost a query and a write per step and is left out of snapshots
+	// anyway.
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true), goose.WithDisableVersioning(true)}
 	if len(c.cfg.goMigs) > 0 {
 		opts = append(opts, goose.WithGoMigrations(c.cfg.goMigs...))
 	}
@@ -280,7 +283,7 @@ func (c *checker) step(ctx context.Context, m *migration, s0 *Snapshot, mr *Migr
 		if serr != nil {
 			return nil, "", serr
 		}
-		if v, verr := c.prov.GetDBVersion(ctx); verr == nil && v == m.version && len(Diff(s1, now)) == 0 {
+		if len(Diff(s1, now)) == 0 {
 			return s1, "", nil // the failed down was rolled back: go on from S1
 		}
 		return nil, fmt.Sprintf("the failed down of %s left the scratch database half-migrated", src), nil
