@@ -141,6 +141,15 @@ func (s *seeder) seedTable(ctx context.Context, tx *sql.Tx, snap *Snapshot, t *T
 		}
 	}
 	candidates := seedCandidates(t)
+	if s.dialect == "postgres" {
+		done, err := s.seedAtOnce(ctx, tx, snap, t, cols, parents, candidates)
+		if err != nil {
+			return 0, err
+		}
+		if done {
+			return seedRows, nil
+		}
+	}
 	inserted := 0
 	var lastErr error
 	for r := 0; r < seedRows; r++ {
@@ -494,20 +503,47 @@ func seedEnumLiterals(t string) []string {
 	return out
 }
 
-func (s *seeder) insert(ctx context.Context, tx *sql.Tx, table string, names []string, vals []any) error {
-	var q string
-	if len(names) == 0 {
-		q = "INSERT INTO " + s.quote(table) + " DEFAULT VALUES"
-		if s.dialect == "mysql" {
-			q = "INSERT INTO " + s.quote(table) + " () VALUES ()"
-		}
-	} else {
-		ph := make([]string, len(names))
-		for i := range ph {
-			ph[i] = s.placeholder(i)
-		}
-		q = "INSERT INTO " + s.quote(table) + " (" + s.quoteList(names) + ") VALUES (" + strings.Join(ph, ", ") + ")"
+// seedAtOnce inserts the first candidate of every row under one savepoint,
+// which is how seeding a table nearly always goes: it spares PostgreSQL a
+// savepoint per row. It reports false, having rolled its rows back, when a
+// row fails, so that seedTable tries row by row; its error is only for a
+// transaction that can no longer be used.
+func (s *seeder) seedAtOnce(ctx context.Context, tx *sql.Tx, snap *Snapshot, t *Table, cols []Column, parents [][][]any, cands map[string][]any) (bool, error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT rollsafe_seed_table"); err != nil {
+		return false, err
 	}
+	for r := 0; r < seedRows; r++ {
+		names, vals, err := s.row(snap, t, cols, parents, cands, r, 0)
+		if err == nil {
+			_, err = tx.ExecContext(ctx, s.insertSQL(t.Name, names), vals...)
+		}
+		if err != nil {
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT rollsafe_seed_table"); rerr != nil {
+				return false, rerr
+			}
+			return false, ctx.Err()
+		}
+	}
+	_, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT rollsafe_seed_table")
+	return err == nil, err
+}
+
+func (s *seeder) insertSQL(table string, names []string) string {
+	if len(names) == 0 {
+		if s.dialect == "mysql" {
+			return "INSERT INTO " + s.quote(table) + " () VALUES ()"
+		}
+		return "INSERT INTO " + s.quote(table) + " DEFAULT VALUES"
+	}
+	ph := make([]string, len(names))
+	for i := range ph {
+		ph[i] = s.placeholder(i)
+	}
+	return "INSERT INTO " + s.quote(table) + " (" + s.quoteList(names) + ") VALUES (" + strings.Join(ph, ", ") + ")"
+}
+
+func (s *seeder) insert(ctx context.Context, tx *sql.Tx, table string, names []string, vals []any) error {
+	q := s.insertSQL(table, names)
 	if s.dialect != "postgres" {
 		_, err := tx.ExecContext(ctx, q, vals...)
 		return err

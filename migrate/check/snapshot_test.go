@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"testing/fstest"
 
 	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/assert"
@@ -237,4 +238,37 @@ func TestPostgresObjectsMovedIntoSchema(t *testing.T) {
 	require.NotNil(t, s.Table("moved"))
 	assert.Len(t, s.Table("moved").Columns, 2)
 	assert.Empty(t, inspect(t, other).Views, "the view left the other schema")
+}
+
+// On PostgreSQL rows are seeded in one go when the first candidates fit,
+// and row by row (each under a savepoint) when one is refused: a table whose
+// CHECK only literals satisfy still gets its rows, and so do the tables
+// seeded after it in the same transaction.
+func TestPostgresSeedingFallsBackRowByRow(t *testing.T) {
+	admin := testdb.New(t, testdb.Postgres)
+	fsys := fstest.MapFS{
+		"00001_kinds.sql": {Data: []byte(`-- +goose Up
+CREATE TABLE kinds (name TEXT PRIMARY KEY CHECK (name IN ('alpha', 'beta', 'gamma', 'delta')));
+CREATE TABLE plain (id INTEGER PRIMARY KEY, kind TEXT NOT NULL REFERENCES kinds (name));
+-- +goose Down
+DROP TABLE plain;
+DROP TABLE kinds;
+`)},
+		"00002_purge.sql": {Data: []byte(`-- +goose Up
+ALTER TABLE plain ADD COLUMN note TEXT;
+-- +goose Down
+DELETE FROM plain;
+ALTER TABLE plain DROP COLUMN note;
+`)},
+	}
+	rep, err := check.Run(context.Background(), fsys, check.WithDatabase("postgres", admin.DSN), check.WithCompat(false))
+	require.NoError(t, err)
+	require.Len(t, rep.Migrations, 2)
+	assert.Empty(t, rep.Migrations[0].Findings, "both tables got their rows")
+	var codes []string
+	for _, f := range rep.Migrations[1].Findings {
+		codes = append(codes, f.Code)
+	}
+	assert.Equal(t, []string{check.CodeRowsLost}, codes, "the rows seeded into plain are there to be lost")
+	assert.Contains(t, rep.Migrations[1].Findings[0].Message, "down lost 3 of 3 rows of table plain")
 }
