@@ -6,16 +6,15 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"testing/fstest"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/rollsafe/rollsafe/internal/dsn"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
@@ -139,7 +138,7 @@ func BenchmarkCheck100(b *testing.B) {
 			if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 				b.Fatal(err)
 			}
-			db, err := sql.Open("pgx", pgSearchPath(base, schema))
+			db, err := sql.Open("pgx", dsn.WithSearchPath(base, schema))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -157,16 +156,4 @@ func BenchmarkCheck100(b *testing.B) {
 	b.Run("postgres/check-no-data", func(b *testing.B) {
 		runCheck(b, pgFS, check.WithCompat(false), check.WithoutData(), check.WithDatabase("postgres", base))
 	})
-}
-
-func pgSearchPath(base, schema string) string {
-	if strings.Contains(base, "://") {
-		if u, err := url.Parse(base); err == nil {
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return base + " search_path=" + schema
 }

@@ -48,3 +48,17 @@ func Redact(s string) string {
 // keywordPassword matches password=... in a keyword/value connection string,
 // quoted ('p a s s') or bare.
 var keywordPassword = regexp.MustCompile(`((?:^|\s)password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
+
+// WithSearchPath returns the PostgreSQL DSN base (URL or keyword/value form)
+// with its connections' search_path set to schema.
+func WithSearchPath(base, schema string) string {
+	if strings.Contains(base, "://") {
+		if u, err := url.Parse(base); err == nil {
+			q := u.Query()
+			q.Set("search_path", schema)
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+	}
+	return base + " search_path=" + schema
+}

@@ -62,3 +62,9 @@ func FuzzRedact(f *testing.F) {
 		_ = dsn.Redact(password) // any string: no panic
 	})
 }
+
+func TestWithSearchPath(t *testing.T) {
+	assert.Equal(t, "postgres://u@h/db?search_path=scratch&sslmode=disable",
+		dsn.WithSearchPath("postgres://u@h/db?sslmode=disable", "scratch"))
+	assert.Equal(t, "host=h user=u search_path=scratch", dsn.WithSearchPath("host=h user=u", "scratch"))
+}

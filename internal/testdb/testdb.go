@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,7 +132,7 @@ func NewPostgres(t testing.TB) *DB {
 		t.Fatalf("testdb: create schema %s: %v", name, err)
 	}
 	t.Cleanup(func() { dropPostgres(t, base, name) })
-	d := &DB{Dialect: Postgres, Driver: "pgx", DSN: withSearchPath(base, name), Name: name}
+	d := &DB{Dialect: Postgres, Driver: "pgx", DSN: dsn.WithSearchPath(base, name), Name: name}
 	d.DB = d.Open(t)
 	return d
 }
@@ -150,20 +149,6 @@ func dropPostgres(t testing.TB, base, name string) {
 	if _, err := admin.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
 		t.Errorf("testdb: drop schema %s: %v", name, err)
 	}
-}
-
-// withSearchPath returns a PostgreSQL DSN (URL or keyword/value) whose
-// connections use schema as their search_path.
-func withSearchPath(base, schema string) string {
-	if strings.Contains(base, "://") {
-		if u, err := url.Parse(base); err == nil {
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return base + " search_path=" + schema
 }
 
 // NewMySQL returns a pool on a fresh database of the MySQL/MariaDB server named

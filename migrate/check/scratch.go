@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +46,7 @@ func openScratch(ctx context.Context, c *config) (*scratch, error) {
 	case "", "sqlite":
 		return openSQLiteScratch(ctx, c)
 	case "postgres":
-		return openServerScratch(ctx, c, "CREATE SCHEMA %s", "DROP SCHEMA IF EXISTS %s CASCADE", withSearchPath)
+		return openServerScratch(ctx, c, "CREATE SCHEMA %s", "DROP SCHEMA IF EXISTS %s CASCADE", dsn.WithSearchPath)
 	case "mysql":
 		return openServerScratch(ctx, c, "CREATE DATABASE `%s`", "DROP DATABASE IF EXISTS `%s`", withDatabase)
 	}
@@ -166,20 +165,6 @@ func scratchName() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return "rollsafe_check_" + hex.EncodeToString(b[:])
-}
-
-// withSearchPath returns a PostgreSQL DSN (URL or keyword/value) whose
-// connections use schema as their search_path.
-func withSearchPath(base, schema string) string {
-	if strings.Contains(base, "://") {
-		if u, err := url.Parse(base); err == nil {
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return base + " search_path=" + schema
 }
 
 // withDatabase returns a go-sql-driver/mysql DSN

@@ -15,7 +15,4 @@ func TestScratchDSNs(t *testing.T) {
 	} {
 		assert.Equal(t, want, withDatabase(base, "scratch"), base)
 	}
-	assert.Equal(t, "postgres://u@h/db?search_path=scratch&sslmode=disable",
-		withSearchPath("postgres://u@h/db?sslmode=disable", "scratch"))
-	assert.Equal(t, "host=h user=u search_path=scratch", withSearchPath("host=h user=u", "scratch"))
 }
