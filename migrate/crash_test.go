@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 	"github.com/rollsafe/rollsafe/migrate"
 )
@@ -35,7 +36,7 @@ func TestLockHolderProcess(t *testing.T) {
 	}
 	db, err := sql.Open(driver, os.Getenv(envHolderDSN))
 	require.NoError(t, err)
-	r, entered, _ := holder(t, db, testdb.Dialect(os.Getenv(envHolderDialect)))
+	r, entered, _ := holder(t, db, mustDialect(t, os.Getenv(envHolderDialect)))
 	go func() {
 		<-entered
 		fmt.Println("locked")
@@ -49,7 +50,7 @@ func TestLockReleasedWhenHolderDies(t *testing.T) {
 		ctx := context.Background()
 		child := exec.Command(os.Args[0], "-test.run=^TestLockHolderProcess$", "-test.count=1")
 		child.Env = append(os.Environ(),
-			envHolderDriver+"="+db.Driver, envHolderDSN+"="+db.DSN, envHolderDialect+"="+string(db.Dialect))
+			envHolderDriver+"="+db.Driver, envHolderDSN+"="+db.DSN, envHolderDialect+"="+db.Dialect.String())
 		stdout, err := child.StdoutPipe()
 		require.NoError(t, err)
 		require.NoError(t, child.Start())
@@ -84,4 +85,10 @@ func TestLockReleasedWhenHolderDies(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, res, 3)
 	})
+}
+
+func mustDialect(t *testing.T, s string) dialect.Dialect {
+	d, err := dialect.Parse(s)
+	require.NoError(t, err)
+	return d
 }

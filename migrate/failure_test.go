@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 	"github.com/rollsafe/rollsafe/migrate"
 )
@@ -61,7 +62,7 @@ func TestPartialFailureInTransaction(t *testing.T) {
 
 		var n int
 		require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM base").Scan(&n))
-		if db.Dialect == testdb.MySQL {
+		if db.Dialect == dialect.MySQL {
 			// CREATE TABLE committed by itself, and with it the insert before
 			// the failure: the error must say so.
 			assert.False(t, pe.RolledBack())

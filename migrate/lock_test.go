@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 	"github.com/rollsafe/rollsafe/migrate"
 )
@@ -73,8 +74,8 @@ func TestConcurrentRunnersApplyEachVersionOnce(t *testing.T) {
 }
 
 // placeholder appends the dialect's first bind parameter to q.
-func placeholder(d testdb.Dialect, q string) string {
-	if d == testdb.Postgres {
+func placeholder(d dialect.Dialect, q string) string {
+	if d == dialect.Postgres {
 		return q + "$1"
 	}
 	return q + "?"
@@ -99,7 +100,7 @@ func (h signalHandler) WithGroup(string) slog.Handler      { return h }
 
 // holder returns a Runner whose migration 1 blocks, holding the lock, until
 // release is closed; entered is closed once it runs.
-func holder(t *testing.T, db *sql.DB, d testdb.Dialect, opts ...migrate.Option) (r *migrate.Runner, entered, release chan struct{}) {
+func holder(t *testing.T, db *sql.DB, d dialect.Dialect, opts ...migrate.Option) (r *migrate.Runner, entered, release chan struct{}) {
 	entered, release = make(chan struct{}), make(chan struct{})
 	block := goose.NewGoMigration(1, &goose.GoFunc{RunTx: func(ctx context.Context, _ *sql.Tx) error {
 		close(entered)
@@ -110,7 +111,7 @@ func holder(t *testing.T, db *sql.DB, d testdb.Dialect, opts ...migrate.Option) 
 			return ctx.Err()
 		}
 	}}, nil)
-	r, err := migrate.New(db, migrate.Dialect(d), nil, append(opts, migrate.WithGoMigrations(block))...)
+	r, err := migrate.New(db, migrate.Dialect(d.String()), nil, append(opts, migrate.WithGoMigrations(block))...)
 	require.NoError(t, err)
 	return r, entered, release
 }
@@ -178,7 +179,7 @@ func TestConcurrentRunnersSQLiteRollbackJournal(t *testing.T) {
 		db, err := sql.Open("sqlite", dsn)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = db.Close() })
-		r := newRunner(t, db, testdb.SQLite, sideEffects(migrations))
+		r := newRunner(t, db, dialect.SQLite, sideEffects(migrations))
 		wg.Go(func() {
 			<-start
 			res, err := r.Up(ctx)
@@ -209,8 +210,8 @@ func TestConcurrentRunnersSQLiteRollbackJournal(t *testing.T) {
 // A schema-qualified version table is locked where it lives, not where the
 // connection's default schema (database) points.
 func TestLockFollowsQualifiedTable(t *testing.T) {
-	for _, d := range []testdb.Dialect{testdb.Postgres, testdb.MySQL} {
-		t.Run(string(d), func(t *testing.T) {
+	for _, d := range []dialect.Dialect{dialect.Postgres, dialect.MySQL} {
+		t.Run(d.String(), func(t *testing.T) {
 			ctx := context.Background()
 			home, elsewhere := testdb.New(t, d), testdb.New(t, d)
 			table := migrate.WithTableName(home.Name + ".versions")

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/annotation"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 	"github.com/rollsafe/rollsafe/migrate"
@@ -35,9 +36,9 @@ func threeTables() fstest.MapFS {
 	return fsys
 }
 
-func newRunner(t *testing.T, db *sql.DB, d testdb.Dialect, fsys fstest.MapFS, opts ...migrate.Option) *migrate.Runner {
+func newRunner(t *testing.T, db *sql.DB, d dialect.Dialect, fsys fstest.MapFS, opts ...migrate.Option) *migrate.Runner {
 	t.Helper()
-	r, err := migrate.New(db, migrate.Dialect(d), fsys, opts...)
+	r, err := migrate.New(db, migrate.Dialect(d.String()), fsys, opts...)
 	require.NoError(t, err)
 	return r
 }
@@ -138,7 +139,7 @@ func TestVersionTableIsGooses(t *testing.T) {
 		require.NoError(t, err)
 
 		// goose itself, on its own, reads the history the Runner wrote.
-		gd := map[testdb.Dialect]goose.Dialect{testdb.SQLite: goose.DialectSQLite3, testdb.Postgres: goose.DialectPostgres, testdb.MySQL: goose.DialectMySQL}
+		gd := map[dialect.Dialect]goose.Dialect{dialect.SQLite: goose.DialectSQLite3, dialect.Postgres: goose.DialectPostgres, dialect.MySQL: goose.DialectMySQL}
 		p, err := goose.NewProvider(gd[db.Dialect], db.DB, threeTables(), goose.WithDisableGlobalRegistry(true))
 		require.NoError(t, err)
 		v, err := p.GetDBVersion(ctx)
@@ -401,7 +402,7 @@ func TestInMemorySQLite(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	ctx := context.Background()
-	r := newRunner(t, db, testdb.SQLite, threeTables())
+	r := newRunner(t, db, dialect.SQLite, threeTables())
 	res, err := r.Up(ctx)
 	require.NoError(t, err)
 	assert.Len(t, res, 3)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 	"github.com/rollsafe/rollsafe/version"
 )
@@ -38,10 +39,10 @@ func TestRegistry(t *testing.T) {
 		ctx := context.Background()
 		clock := &fakeClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 		opts := []version.RegistryOption{version.WithClock(clock.Now), version.WithTTL(30 * time.Second)}
-		reg, err := version.NewRegistry(ctx, db.DB, version.Dialect(db.Dialect), opts...)
+		reg, err := version.NewRegistry(ctx, db.DB, version.Dialect(db.Dialect.String()), opts...)
 		require.NoError(t, err)
 		// Idempotent: a second instance on the same database finds the table.
-		other, err := version.NewRegistry(ctx, db.Open(t), version.Dialect(db.Dialect), opts...)
+		other, err := version.NewRegistry(ctx, db.Open(t), version.Dialect(db.Dialect.String()), opts...)
 		require.NoError(t, err)
 
 		payments := version.Manifest{Service: "payments", Version: "1.4.0", ReleaseID: "r9"}
@@ -99,7 +100,7 @@ func TestRegistry(t *testing.T) {
 
 func TestRegistryMembership(t *testing.T) {
 	noLeaks(t)
-	db := testdb.New(t, testdb.SQLite)
+	db := testdb.New(t, dialect.SQLite)
 	ctx := context.Background()
 	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
 	ticks := make(chan time.Time)
@@ -139,7 +140,7 @@ func TestRegistryMembership(t *testing.T) {
 }
 
 func TestRegistryErrors(t *testing.T) {
-	db := testdb.New(t, testdb.SQLite)
+	db := testdb.New(t, dialect.SQLite)
 	ctx := context.Background()
 	_, err := version.NewRegistry(ctx, db.DB, "oracle")
 	assert.ErrorContains(t, err, `unknown dialect "oracle"`)
@@ -174,7 +175,7 @@ func TestRegistryErrors(t *testing.T) {
 func TestRegistryLargestValues(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := context.Background()
-		reg, err := version.NewRegistry(ctx, db.DB, version.Dialect(db.Dialect))
+		reg, err := version.NewRegistry(ctx, db.DB, version.Dialect(db.Dialect.String()))
 		require.NoError(t, err)
 
 		longVersion := "1.0.0-" + strings.Repeat("a", 250) // semver's limit: 256 bytes

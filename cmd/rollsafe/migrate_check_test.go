@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
@@ -115,13 +116,13 @@ func TestMigrateCheckNoData(t *testing.T) {
 }
 
 func TestMigrateCheckServers(t *testing.T) {
-	for _, d := range []testdb.Dialect{testdb.Postgres, testdb.MySQL} {
-		t.Run(string(d), func(t *testing.T) {
+	for _, d := range []dialect.Dialect{dialect.Postgres, dialect.MySQL} {
+		t.Run(d.String(), func(t *testing.T) {
 			db := testdb.New(t, d)
-			code, out, errOut := rollsafe(t, "migrate", "check", "--dialect", string(d), "--dsn", db.DSN, "--format", "json",
-				filepath.Join(checkFixtures, string(d), "clean"))
+			code, out, errOut := rollsafe(t, "migrate", "check", "--dialect", d.String(), "--dsn", db.DSN, "--format", "json",
+				filepath.Join(checkFixtures, d.String(), "clean"))
 			assert.Equal(t, exitOK, code, "%s\n%s", out, errOut)
-			assert.Contains(t, out, `"dialect":"`+string(d)+`"`)
+			assert.Contains(t, out, `"dialect":"`+d.String()+`"`)
 		})
 	}
 }
@@ -148,7 +149,7 @@ func TestCITemplates(t *testing.T) {
 				args := append([]string{"migrate", "check"}, strings.Fields(cmd)...)
 				for i, a := range args {
 					if a == `"$PG_DSN"` {
-						args[i] = testdb.New(t, testdb.Postgres).DSN
+						args[i] = testdb.New(t, dialect.Postgres).DSN
 					}
 				}
 				code, out, errOut := rollsafe(t, args...)

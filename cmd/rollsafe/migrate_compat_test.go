@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
@@ -66,7 +67,7 @@ func TestMigrateCheckCompat(t *testing.T) {
 // --timeouts asks every migration that locks an existing table to set a
 // lock timeout first; it never applies to SQLite.
 func TestMigrateCheckTimeouts(t *testing.T) {
-	db := testdb.New(t, testdb.Postgres)
+	db := testdb.New(t, dialect.Postgres)
 	code, out, errOut := rollsafe(t, "migrate", "check", "--format", "json", "--dialect", "postgres", "--dsn", db.DSN,
 		"--since", "3", "--timeouts", contractFixture)
 	require.Equal(t, exitOK, code, errOut)

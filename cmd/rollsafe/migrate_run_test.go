@@ -19,7 +19,7 @@ const runnerFixtures = "../../migrate/testdata/runner"
 
 func TestMigrateRunnerCommands(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		conn := []string{"--dialect", string(db.Dialect), "--dsn", db.DSN}
+		conn := []string{"--dialect", db.Dialect.String(), "--dsn", db.DSN}
 		args := func(cmd string, extra ...string) []string {
 			return append(append(append([]string{"migrate", cmd}, conn...), extra...), runnerFixtures)
 		}
@@ -47,7 +47,7 @@ func TestMigrateRunnerCommands(t *testing.T) {
 		require.Equal(t, exitOK, code, errOut)
 		var st statusJSON
 		require.NoError(t, json.Unmarshal([]byte(out), &st))
-		assert.Equal(t, string(db.Dialect), st.Dialect)
+		assert.Equal(t, db.Dialect.String(), st.Dialect)
 		assert.Equal(t, int64(3), st.Version)
 		assert.Equal(t, 0, st.Pending)
 		require.Len(t, st.Migrations, 3)

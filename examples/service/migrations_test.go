@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
@@ -19,13 +20,13 @@ import (
 // that "rollsafe migrate check" runs in CI. Only a test imports the checker;
 // the service itself does not.
 func TestMigrationsAreReversibleAndCompatible(t *testing.T) {
-	for _, d := range testdb.Dialects() {
-		t.Run(string(d), func(t *testing.T) {
+	for _, d := range dialect.All() {
+		t.Run(d.String(), func(t *testing.T) {
 			var opts []check.Option
 			switch d {
-			case testdb.Postgres:
+			case dialect.Postgres:
 				opts = append(opts, check.WithDatabase("postgres", adminDSN(t, testdb.EnvPostgres)))
-			case testdb.MySQL:
+			case dialect.MySQL:
 				opts = append(opts, check.WithDatabase("mysql", adminDSN(t, testdb.EnvMySQL)))
 			}
 			rep, err := check.Run(context.Background(), os.DirFS("migrations"), opts...)

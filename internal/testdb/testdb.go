@@ -16,17 +16,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/dsn"
-)
-
-// Dialect names a database family as rollsafe's packages spell it.
-type Dialect string
-
-// The dialects the harness provides.
-const (
-	SQLite   Dialect = "sqlite"
-	Postgres Dialect = "postgres"
-	MySQL    Dialect = "mysql"
 )
 
 // Environment variables read by the harness.
@@ -40,7 +31,7 @@ const (
 type DB struct {
 	*sql.DB
 	// Dialect is the database family.
-	Dialect Dialect
+	Dialect dialect.Dialect
 	// Driver is the database/sql driver name: "sqlite", "pgx" or "mysql".
 	Driver string
 	// DSN opens further pools on the same database (and, for PostgreSQL, the
@@ -63,22 +54,19 @@ func (d *DB) Open(t testing.TB) *sql.DB {
 	return db
 }
 
-// Dialects lists every dialect, SQLite first.
-func Dialects() []Dialect { return []Dialect{SQLite, Postgres, MySQL} }
-
 // New returns a fresh database of the given dialect, or skips (fails under
 // ROLLSAFE_TEST_REQUIRE_DBS=1) when that dialect is not configured.
-func New(t testing.TB, d Dialect) *DB {
+func New(t testing.TB, d dialect.Dialect) *DB {
 	t.Helper()
 	switch d {
-	case SQLite:
+	case dialect.SQLite:
 		return NewSQLite(t)
-	case Postgres:
+	case dialect.Postgres:
 		return NewPostgres(t)
-	case MySQL:
+	case dialect.MySQL:
 		return NewMySQL(t)
 	}
-	t.Fatalf("testdb: unknown dialect %q", d)
+	t.Fatalf("testdb: %v", d.Validate())
 	return nil
 }
 
@@ -86,8 +74,8 @@ func New(t testing.TB, d Dialect) *DB {
 // with its own fresh database.
 func Each(t *testing.T, fn func(t *testing.T, db *DB)) {
 	t.Helper()
-	for _, d := range Dialects() {
-		t.Run(string(d), func(t *testing.T) {
+	for _, d := range dialect.All() {
+		t.Run(d.String(), func(t *testing.T) {
 			fn(t, New(t, d))
 		})
 	}
@@ -98,7 +86,7 @@ func Each(t *testing.T, fn func(t *testing.T, db *DB)) {
 func NewSQLite(t testing.TB) *DB {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "test.db")
-	d := &DB{Dialect: SQLite, Driver: "sqlite", DSN: SQLiteDSN(path), Name: path}
+	d := &DB{Dialect: dialect.SQLite, Driver: dialect.SQLite.Driver(), DSN: SQLiteDSN(path), Name: path}
 	d.DB = d.Open(t)
 	if err := d.PingContext(context.Background()); err != nil {
 		t.Fatalf("testdb: sqlite %s: %v", path, err)
@@ -132,7 +120,7 @@ func NewPostgres(t testing.TB) *DB {
 		t.Fatalf("testdb: create schema %s: %v", name, err)
 	}
 	t.Cleanup(func() { dropPostgres(t, base, name) })
-	d := &DB{Dialect: Postgres, Driver: "pgx", DSN: dsn.WithSearchPath(base, name), Name: name}
+	d := &DB{Dialect: dialect.Postgres, Driver: dialect.Postgres.Driver(), DSN: dsn.WithSearchPath(base, name), Name: name}
 	d.DB = d.Open(t)
 	return d
 }
@@ -179,7 +167,7 @@ func NewMySQL(t testing.TB) *DB {
 	adminDSN := cfg.FormatDSN()
 	t.Cleanup(func() { dropMySQL(t, adminDSN, name) })
 	cfg.DBName = name
-	d := &DB{Dialect: MySQL, Driver: "mysql", DSN: cfg.FormatDSN(), Name: name}
+	d := &DB{Dialect: dialect.MySQL, Driver: dialect.MySQL.Driver(), DSN: cfg.FormatDSN(), Name: name}
 	d.DB = d.Open(t)
 	return d
 }

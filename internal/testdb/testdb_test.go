@@ -10,12 +10,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
 func TestFreshIsolatedDatabases(t *testing.T) {
-	for _, d := range testdb.Dialects() {
-		t.Run(string(d), func(t *testing.T) {
+	for _, d := range dialect.All() {
+		t.Run(d.String(), func(t *testing.T) {
 			ctx := context.Background()
 			var first *testdb.DB
 			t.Run("first", func(t *testing.T) {
@@ -52,9 +53,9 @@ func exists(t *testing.T, db *testdb.DB) bool {
 	t.Helper()
 	ctx := context.Background()
 	switch db.Dialect {
-	case testdb.SQLite:
+	case dialect.SQLite:
 		return false // t.TempDir is removed by the testing package itself
-	case testdb.Postgres:
+	case dialect.Postgres:
 		pool, err := sql.Open("pgx", db.DSN)
 		require.NoError(t, err)
 		defer pool.Close()
@@ -62,7 +63,7 @@ func exists(t *testing.T, db *testdb.DB) bool {
 		require.NoError(t, pool.QueryRowContext(ctx,
 			"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $1", db.Name).Scan(&n))
 		return n > 0
-	case testdb.MySQL:
+	case dialect.MySQL:
 		cfgDSN := strings.Replace(db.DSN, "/"+db.Name, "/", 1)
 		pool, err := sql.Open("mysql", cfgDSN)
 		require.NoError(t, err)
@@ -140,7 +141,7 @@ func TestMissingDatabaseSkipsOrFails(t *testing.T) {
 }
 
 func TestEachRunsEveryDialect(t *testing.T) {
-	var seen []testdb.Dialect
+	var seen []dialect.Dialect
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		seen = append(seen, db.Dialect)
 		var one int
@@ -148,8 +149,8 @@ func TestEachRunsEveryDialect(t *testing.T) {
 		assert.Equal(t, 1, one)
 	})
 	require.NotEmpty(t, seen)
-	assert.Equal(t, testdb.SQLite, seen[0])
+	assert.Equal(t, dialect.SQLite, seen[0])
 	if testdb.Required() {
-		assert.Equal(t, testdb.Dialects(), seen)
+		assert.Equal(t, dialect.All(), seen)
 	}
 }

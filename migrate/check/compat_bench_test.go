@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
@@ -17,7 +18,7 @@ import (
 //	go test -run '^$' -bench CompatFindings ./migrate/check/
 func BenchmarkCompatFindings(b *testing.B) {
 	ctx := context.Background()
-	db := testdb.New(b, testdb.SQLite)
+	db := testdb.New(b, dialect.SQLite)
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		b.Fatal(err)

@@ -11,15 +11,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
 // runOn runs the check of dir on a scratch database of dialect d.
-func runOn(t *testing.T, d testdb.Dialect, dir string, opts ...check.Option) *check.Report {
+func runOn(t *testing.T, d dialect.Dialect, dir string, opts ...check.Option) *check.Report {
 	t.Helper()
-	if d != testdb.SQLite {
-		opts = append(opts, check.WithDatabase(string(d), testdb.New(t, d).DSN))
+	if d != dialect.SQLite {
+		opts = append(opts, check.WithDatabase(d.String(), testdb.New(t, d).DSN))
 	}
 	rep, err := check.Run(context.Background(), os.DirFS(dir), opts...)
 	require.NoError(t, err)
@@ -30,10 +31,10 @@ func runOn(t *testing.T, d testdb.Dialect, dir string, opts ...check.Option) *ch
 // indexes built the online way, new views, a view widened at its end) give
 // no finding at all: a false positive is a bug.
 func TestCompatExpandOnlyIsClean(t *testing.T) {
-	for _, d := range testdb.Dialects() {
-		t.Run(string(d), func(t *testing.T) {
+	for _, d := range dialect.All() {
+		t.Run(d.String(), func(t *testing.T) {
 			t.Parallel()
-			rep := runOn(t, d, filepath.Join("testdata/compat/expand", string(d)), check.WithTimeoutCheck())
+			rep := runOn(t, d, filepath.Join("testdata/compat/expand", d.String()), check.WithTimeoutCheck())
 			assert.True(t, rep.OK)
 			assert.Empty(t, rep.All(), "findings")
 			assert.NotEmpty(t, rep.Migrations)
@@ -45,8 +46,8 @@ func TestCompatExpandOnlyIsClean(t *testing.T) {
 }
 
 func TestCompatContractFixture(t *testing.T) {
-	for _, d := range testdb.Dialects() {
-		t.Run(string(d), func(t *testing.T) {
+	for _, d := range dialect.All() {
+		t.Run(d.String(), func(t *testing.T) {
 			t.Parallel()
 			type got struct {
 				code string
@@ -86,8 +87,8 @@ func TestCompatContractFixture(t *testing.T) {
 // The example service's migrations are expand-only: they pass clean. They
 // are written for SQLite and PostgreSQL (MySQL spells DROP INDEX … ON).
 func TestCompatExampleServiceMigrations(t *testing.T) {
-	for _, d := range []testdb.Dialect{testdb.SQLite, testdb.Postgres} {
-		t.Run(string(d), func(t *testing.T) {
+	for _, d := range []dialect.Dialect{dialect.SQLite, dialect.Postgres} {
+		t.Run(d.String(), func(t *testing.T) {
 			t.Parallel()
 			rep := runOn(t, d, "../../examples/service/migrations")
 			assert.True(t, rep.OK)
@@ -99,7 +100,7 @@ func TestCompatExampleServiceMigrations(t *testing.T) {
 // A contract annotation without a reason, or a misspelt one, is an error
 // and acknowledges nothing.
 func TestCompatBadAcknowledgement(t *testing.T) {
-	rep := runOn(t, testdb.SQLite, "testdata/compat/contract_unacknowledged")
+	rep := runOn(t, dialect.SQLite, "testdata/compat/contract_unacknowledged")
 	assert.False(t, rep.OK)
 	want := map[string][]string{
 		"00002_rename_name.sql":  {check.CodeAnnotationInvalid, check.CodeColumnRenamed},
@@ -122,15 +123,15 @@ func TestCompatBadAcknowledgement(t *testing.T) {
 // UNIQUE on the one and drops the other. With --since 1 the analysis knows
 // the previous release never used either, so only the rename of a column
 // it does use (4) stays an error.
-func sinceFixture(d testdb.Dialect) fstest.MapFS {
+func sinceFixture(d dialect.Dialect) fstest.MapFS {
 	const (
 		view   = "DROP VIEW user_names;\nCREATE VIEW user_names AS SELECT id, name FROM users;\n"
 		viewNn = "DROP VIEW user_names;\nCREATE VIEW user_names AS SELECT id, name, nickname FROM users;\n"
 	)
-	unique := map[testdb.Dialect]string{
-		testdb.SQLite:   "-- +goose Up\nCREATE UNIQUE INDEX users_by_nickname ON users (nickname);\n-- +goose Down\nDROP INDEX users_by_nickname;\n",
-		testdb.Postgres: "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE UNIQUE INDEX CONCURRENTLY users_by_nickname ON users (nickname);\n-- +goose Down\nDROP INDEX CONCURRENTLY users_by_nickname;\n",
-		testdb.MySQL:    "-- +goose Up\nCREATE UNIQUE INDEX users_by_nickname ON users (nickname);\n-- +goose Down\nDROP INDEX users_by_nickname ON users;\n",
+	unique := map[dialect.Dialect]string{
+		dialect.SQLite:   "-- +goose Up\nCREATE UNIQUE INDEX users_by_nickname ON users (nickname);\n-- +goose Down\nDROP INDEX users_by_nickname;\n",
+		dialect.Postgres: "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE UNIQUE INDEX CONCURRENTLY users_by_nickname ON users (nickname);\n-- +goose Down\nDROP INDEX CONCURRENTLY users_by_nickname;\n",
+		dialect.MySQL:    "-- +goose Up\nCREATE UNIQUE INDEX users_by_nickname ON users (nickname);\n-- +goose Down\nDROP INDEX users_by_nickname ON users;\n",
 	}[d]
 	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
 	return fstest.MapFS{
@@ -174,17 +175,17 @@ func TestCompatSinceKnowsThePreviousRelease(t *testing.T) {
 			"5 irreversible info", "5 table_dropped info",
 		}},
 	}
-	for _, d := range testdb.Dialects() {
-		t.Run(string(d), func(t *testing.T) {
+	for _, d := range dialect.All() {
+		t.Run(d.String(), func(t *testing.T) {
 			t.Parallel()
 			var dsn string
-			if d != testdb.SQLite {
+			if d != dialect.SQLite {
 				dsn = testdb.New(t, d).DSN
 			}
 			for _, tt := range tests {
 				opts := []check.Option{check.WithSince(tt.since)}
 				if dsn != "" {
-					opts = append(opts, check.WithDatabase(string(d), dsn))
+					opts = append(opts, check.WithDatabase(d.String(), dsn))
 				}
 				rep, err := check.Run(context.Background(), sinceFixture(d), opts...)
 				require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/annotation"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
@@ -242,12 +243,12 @@ func TestCompatRules(t *testing.T) {
 	for _, group := range [][]ruleCase{contractCases, onlineCases, expandCases} {
 		for _, tc := range group {
 			t.Run(tc.name, func(t *testing.T) {
-				for _, d := range testdb.Dialects() {
-					want, ok := tc.want[string(d)]
+				for _, d := range dialect.All() {
+					want, ok := tc.want[d.String()]
 					if !ok {
 						continue
 					}
-					t.Run(string(d), func(t *testing.T) {
+					t.Run(d.String(), func(t *testing.T) {
 						t.Parallel()
 						got := runCase(t, testdb.New(t, d), tc)
 						assert.ElementsMatch(t, want, findingCodes(got), "findings: %v", got)
@@ -267,7 +268,7 @@ func TestCompatRules(t *testing.T) {
 func runCase(t *testing.T, db *testdb.DB, tc ruleCase) []Finding {
 	t.Helper()
 	ctx := context.Background()
-	d := string(db.Dialect)
+	d := db.Dialect.String()
 	conn, err := db.Conn(ctx)
 	require.NoError(t, err)
 	defer conn.Close()
@@ -303,7 +304,7 @@ func findingCodes(fs []Finding) []string {
 }
 
 func TestCompatAcknowledgementAndSince(t *testing.T) {
-	db := testdb.New(t, testdb.SQLite)
+	db := testdb.New(t, dialect.SQLite)
 	tc := ruleCase{setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t DROP COLUMN a;\nCREATE TABLE x (id integer)"}}
 	base := runCase(t, db, tc)
 	require.Len(t, base, 1)
@@ -325,7 +326,7 @@ func TestCompatAcknowledgementAndSince(t *testing.T) {
 		{"after since", 3, nil, compatOptions{Since: 2}, SeverityError, "drops column t.a"},
 	}
 	ctx := context.Background()
-	conn, err := testdb.New(t, testdb.SQLite).Conn(ctx)
+	conn, err := testdb.New(t, dialect.SQLite).Conn(ctx)
 	require.NoError(t, err)
 	defer conn.Close()
 	execAll(t, conn, baseTable)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
@@ -55,7 +56,7 @@ func TestMySQLCopyAgreesWithServer(t *testing.T) {
 		"ALTER TABLE t ADD UNIQUE t_a (a)",
 		"ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (id, k)",
 	}
-	db := testdb.New(t, testdb.MySQL)
+	db := testdb.New(t, dialect.MySQL)
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
 	require.NoError(t, err)
@@ -113,7 +114,7 @@ func TestPostgresRewriteAgreesWithServer(t *testing.T) {
 		"ALTER TABLE t ALTER COLUMN k DROP DEFAULT",
 		"ALTER TABLE t DROP COLUMN a",
 	}
-	db := testdb.New(t, testdb.Postgres)
+	db := testdb.New(t, dialect.Postgres)
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
 	require.NoError(t, err)

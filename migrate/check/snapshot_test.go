@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
@@ -22,14 +23,14 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // cleanDir is the clean fixture of each dialect.
-var cleanDir = map[testdb.Dialect]string{
-	testdb.SQLite:   "testdata/clean",
-	testdb.Postgres: "testdata/postgres/clean",
-	testdb.MySQL:    "testdata/mysql/clean",
+var cleanDir = map[dialect.Dialect]string{
+	dialect.SQLite:   "testdata/clean",
+	dialect.Postgres: "testdata/postgres/clean",
+	dialect.MySQL:    "testdata/mysql/clean",
 }
 
-var gooseDialect = map[testdb.Dialect]goose.Dialect{
-	testdb.SQLite: goose.DialectSQLite3, testdb.Postgres: goose.DialectPostgres, testdb.MySQL: goose.DialectMySQL,
+var gooseDialect = map[dialect.Dialect]goose.Dialect{
+	dialect.SQLite: goose.DialectSQLite3, dialect.Postgres: goose.DialectPostgres, dialect.MySQL: goose.DialectMySQL,
 }
 
 func inspect(t *testing.T, db *testdb.DB) *check.Snapshot {
@@ -38,7 +39,7 @@ func inspect(t *testing.T, db *testdb.DB) *check.Snapshot {
 	conn, err := db.Conn(ctx)
 	require.NoError(t, err)
 	defer conn.Close()
-	s, err := check.Inspect(ctx, conn, string(db.Dialect))
+	s, err := check.Inspect(ctx, conn, db.Dialect.String())
 	require.NoError(t, err)
 	return s
 }
@@ -61,7 +62,7 @@ func TestSnapshotGolden(t *testing.T) {
 		got := inspect(t, db).String()
 		assert.NotContains(t, got, "goose_db_version")
 
-		golden := filepath.Join("testdata", "golden", string(db.Dialect)+".txt")
+		golden := filepath.Join("testdata", "golden", db.Dialect.String()+".txt")
 		if *update {
 			require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
 			require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
@@ -75,14 +76,14 @@ func TestSnapshotGolden(t *testing.T) {
 // Two schemas that differ only in names the database made up give equal
 // snapshots.
 func TestGeneratedNamesDoNotDiffer(t *testing.T) {
-	build := map[testdb.Dialect][2][]string{
-		testdb.SQLite: {
+	build := map[dialect.Dialect][2][]string{
+		dialect.SQLite: {
 			{`CREATE TABLE p (id INTEGER PRIMARY KEY)`,
 				`CREATE TABLE t (a TEXT UNIQUE, b TEXT UNIQUE, c INTEGER REFERENCES p (id), CHECK (a <> b))`},
 			{`CREATE TABLE p (id INTEGER PRIMARY KEY)`,
 				`CREATE TABLE t (a TEXT, b TEXT, c INTEGER, UNIQUE (b), UNIQUE (a), FOREIGN KEY (c) REFERENCES p (id), CHECK (a <> b))`},
 		},
-		testdb.Postgres: {
+		dialect.Postgres: {
 			{`CREATE TABLE p (id INTEGER PRIMARY KEY)`,
 				`CREATE TABLE t (a TEXT UNIQUE, c INTEGER REFERENCES p (id), CHECK (a <> ''))`},
 			{`CREATE TABLE p (id INTEGER, CONSTRAINT p_pkey PRIMARY KEY (id))`,
@@ -91,7 +92,7 @@ func TestGeneratedNamesDoNotDiffer(t *testing.T) {
 				`ALTER TABLE t ADD CONSTRAINT t_c_fkey1 FOREIGN KEY (c) REFERENCES p (id)`,
 				`ALTER TABLE t ADD CONSTRAINT t_a_check1 CHECK (a <> '')`},
 		},
-		testdb.MySQL: {
+		dialect.MySQL: {
 			{`CREATE TABLE p (id INT PRIMARY KEY)`,
 				`CREATE TABLE t (a VARCHAR(10) UNIQUE, c INT, FOREIGN KEY (c) REFERENCES p (id), CHECK (a <> ''))`},
 			{`CREATE TABLE p (id INT, PRIMARY KEY (id))`,
@@ -127,8 +128,8 @@ func TestColumnOrderIsAReorderOnly(t *testing.T) {
 }
 
 // serverFixtures are checked on PostgreSQL and MySQL/MariaDB.
-var serverFixtures = map[testdb.Dialect][]fixture{
-	testdb.Postgres: {
+var serverFixtures = map[dialect.Dialect][]fixture{
+	dialect.Postgres: {
 		{dir: "postgres/clean", ok: true},
 		{dir: "postgres/types", ok: true},
 		{dir: "postgres/not_null_column", codes: map[int64][]string{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
@@ -138,7 +139,7 @@ var serverFixtures = map[testdb.Dialect][]fixture{
 		{dir: "postgres/rows_lost_by_procedure", codes: map[int64][]string{3: {check.CodeRowsLost}}, irreversible: []int64{3},
 			messageHas: "00003_archive.sql: down lost 3 of 3 rows of table users"},
 	},
-	testdb.MySQL: {
+	dialect.MySQL: {
 		{dir: "mysql/clean", ok: true},
 		{dir: "mysql/types", ok: true},
 		{dir: "mysql/unique_on_default", codes: map[int64][]string{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
@@ -152,17 +153,17 @@ var reScratch = regexp.MustCompile(`created scratch database.* name=(rollsafe_ch
 
 // On a server, the check works in a schema/database of its own and drops it.
 func TestFixturesServer(t *testing.T) {
-	for _, d := range []testdb.Dialect{testdb.Postgres, testdb.MySQL} {
-		t.Run(string(d), func(t *testing.T) {
+	for _, d := range []dialect.Dialect{dialect.Postgres, dialect.MySQL} {
+		t.Run(d.String(), func(t *testing.T) {
 			admin := testdb.New(t, d)
 			for _, fx := range serverFixtures[d] {
 				t.Run(filepath.Base(fx.dir), func(t *testing.T) {
 					var log bytes.Buffer
 					logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 					rep, err := check.Run(context.Background(), os.DirFS(filepath.Join("testdata", fx.dir)),
-						check.WithDatabase(string(d), admin.DSN), check.WithCompat(false), check.WithLogger(logger))
+						check.WithDatabase(d.String(), admin.DSN), check.WithCompat(false), check.WithLogger(logger))
 					require.NoError(t, err)
-					assert.Equal(t, string(d), rep.Dialect)
+					assert.Equal(t, d.String(), rep.Dialect)
 					assertFixture(t, fx, rep)
 
 					names := reScratch.FindAllStringSubmatch(log.String(), -1)
@@ -187,7 +188,7 @@ func schemaExists(t *testing.T, db *testdb.DB, name string) bool {
 
 // A PostgreSQL CHECK added NOT VALID is marked so until it is validated.
 func TestPostgresNotValidCheck(t *testing.T) {
-	db := testdb.New(t, testdb.Postgres)
+	db := testdb.New(t, dialect.Postgres)
 	exec(t, db, `CREATE TABLE t (a INTEGER)`, `ALTER TABLE t ADD CONSTRAINT a_positive CHECK (a > 0) NOT VALID`)
 	before := inspect(t, db)
 	require.Len(t, before.Table("t").Checks, 1)
@@ -206,7 +207,7 @@ func TestPostgresNotValidCheck(t *testing.T) {
 // of its snapshot, as are those created there, and nothing left in the old
 // schema is.
 func TestPostgresObjectsMovedIntoSchema(t *testing.T) {
-	db, other := testdb.New(t, testdb.Postgres), testdb.New(t, testdb.Postgres)
+	db, other := testdb.New(t, dialect.Postgres), testdb.New(t, dialect.Postgres)
 	exec(t, other, `CREATE TABLE moved (id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 1)`,
 		`CREATE SEQUENCE moved_numbers`, `CREATE VIEW moved_view AS SELECT id FROM moved`, `CREATE TABLE stays (id INTEGER)`)
 	exec(t, other, `CREATE TYPE moved_mood AS ENUM ('calm', 'busy')`)
@@ -245,7 +246,7 @@ func TestPostgresObjectsMovedIntoSchema(t *testing.T) {
 // CHECK only literals satisfy still gets its rows, and so do the tables
 // seeded after it in the same transaction.
 func TestPostgresSeedingFallsBackRowByRow(t *testing.T) {
-	admin := testdb.New(t, testdb.Postgres)
+	admin := testdb.New(t, dialect.Postgres)
 	fsys := fstest.MapFS{
 		"00001_kinds.sql": {Data: []byte(`-- +goose Up
 CREATE TABLE kinds (name TEXT PRIMARY KEY CHECK (name IN ('alpha', 'beta', 'gamma', 'delta')));
