@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -22,6 +24,18 @@ const (
 // -ldflags "-X main.version=1.2.3"; otherwise it comes from the build info.
 var version = ""
 
+// meanings says in words what each exit code means; `--format json` prints it
+// beside the error of a command that could not run.
+var meanings = [...]string{
+	exitOK:      "ran and found nothing wrong",
+	exitFailed:  "ran and found something wrong",
+	exitCantRun: "could not run (bad usage, unreadable input, or a database or peer that does not answer)",
+}
+
+// envDSN is the environment variable a --dsn flag falls back to, so that a
+// password need not appear in the process list.
+const envDSN = "ROLLSAFE_DSN"
+
 // env is what a command reads and writes: never the process's globals, so that
 // tests run commands in-process.
 type env struct {
@@ -29,11 +43,104 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// getenv reads the environment (os.Getenv in main; a map in tests).
+	getenv func(string) string
+
+	// errs holds the messages errorf printed, for the JSON error object.
+	errs []string
 }
 
-// errorf prints "rollsafe: ..." on stderr.
+// errorf prints "rollsafe: ..." on stderr. The message names the command
+// without the program's name ("migrate up: ..."), so that the program's name
+// is said once.
 func (e *env) errorf(format string, args ...any) {
-	fmt.Fprintf(e.stderr, "rollsafe: "+format+"\n", args...)
+	msg := strings.TrimPrefix(fmt.Sprintf(format, args...), "rollsafe: ")
+	e.errs = append(e.errs, msg)
+	fmt.Fprintf(e.stderr, "rollsafe: %s\n", msg)
+}
+
+// countingWriter remembers whether anything was written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// jsonError is what a command asked for `--format json` prints on stdout when
+// it could not run and had printed nothing else: one JSON object, as for
+// every other outcome.
+type jsonError struct {
+	Error    string `json:"error"`
+	ExitCode int    `json:"exitCode"`
+	Meaning  string `json:"meaning"`
+}
+
+// writeJSONError prints the errors of a command that exited with code as one
+// JSON object.
+func writeJSONError(w io.Writer, code int, errs []string) {
+	msg := strings.Join(errs, "; ")
+	if msg == "" {
+		msg = "unknown error"
+	}
+	out := jsonError{Error: msg, ExitCode: code}
+	if code >= 0 && code < len(meanings) {
+		out.Meaning = meanings[code]
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(out) // a write error cannot be reported anywhere better than the exit code
+}
+
+// wantsJSON reports whether args ask for --format json (read before the flags
+// are parsed, so that a usage error is answered in JSON too).
+func wantsJSON(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--format=json" || a == "-format=json":
+			return true
+		case (a == "--format" || a == "-format") && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
+	}
+	return false
+}
+
+// dsnFlag declares --dsn, falling back to $ROLLSAFE_DSN when the flag is not
+// given. The value is read with e.dsn after parsing.
+func dsnFlag(fs *flag.FlagSet, usage string) *string {
+	return fs.String("dsn", "", usage+" (default $"+envDSN+", so that a password stays out of the process list)")
+}
+
+// dsn returns the --dsn value, or $ROLLSAFE_DSN when the flag was empty.
+func (e *env) dsn(flagValue string) string {
+	if flagValue != "" || e.getenv == nil {
+		return flagValue
+	}
+	return e.getenv(envDSN)
+}
+
+// plural returns "1 error", "2 errors": n followed by one or many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// commandName is a command path without the program's name: "migrate up"
+// for "rollsafe migrate up", "" for "rollsafe".
+func commandName(path string) string {
+	if path == "rollsafe" {
+		return ""
+	}
+	return strings.TrimPrefix(path, "rollsafe ")
 }
 
 // command is one verb of the CLI. A command either runs (run) or dispatches to
@@ -69,7 +176,13 @@ func helpCommand() command {
 // run executes the CLI with args (without the program name) and returns the
 // process exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	return runEnv(ctx, args, stdin, stdout, stderr, nil)
+}
+
+// runEnv is run with the environment read through getenv (nil: none).
+func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	out := &countingWriter{w: stdout}
+	e := &env{ctx: ctx, stdin: stdin, stdout: out, stderr: stderr, getenv: getenv}
 	if len(args) == 0 {
 		printOverview(e.stderr)
 		return exitCantRun
@@ -84,13 +197,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "help":
 		return runHelp(e, args[1:])
 	}
-	return dispatch(e, commands(), args, "rollsafe")
+	code := dispatch(e, commands(), args, "rollsafe")
+	if code == exitCantRun && out.n == 0 && wantsJSON(args) {
+		writeJSONError(stdout, code, e.errs)
+	}
+	return code
 }
 
 // dispatch finds the command named by args[0] in cmds and runs it.
 func dispatch(e *env, cmds []command, args []string, prefix string) int {
 	if len(args) == 0 {
-		e.errorf("%s: missing command", prefix)
+		if name := commandName(prefix); name != "" {
+			e.errorf("%s: missing command", name)
+		} else {
+			e.errorf("missing command")
+		}
 		printList(e.stderr, cmds, prefix)
 		return exitCantRun
 	}
@@ -115,7 +236,7 @@ func dispatch(e *env, cmds []command, args []string, prefix string) int {
 			printUsage(e.stdout, c, path)
 			return exitOK
 		}
-		e.errorf("%s: %v", path, err)
+		e.errorf("%s: %v", commandName(path), err)
 		fmt.Fprintf(e.stderr, "usage: %s\n", firstLine(c.usage))
 		return exitCantRun
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // rollsafe runs the CLI in-process and returns its exit code, stdout and stderr.
@@ -116,4 +118,61 @@ func TestFormatFlag(t *testing.T) {
 	assert.Equal(t, "json", f.String())
 	err := fs.Parse([]string{"--format", "xml"})
 	assert.ErrorContains(t, err, `unknown format "xml" (want text|json)`)
+}
+
+func TestErrorsSayTheProgramNameOnce(t *testing.T) {
+	code, _, errOut := rollsafe(t, "version")
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut, "rollsafe: version: missing command\n")
+	assert.NotContains(t, errOut, "rollsafe: rollsafe")
+
+	code, _, errOut = rollsafe(t, "flags", "validate", "--nosuch")
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut, "rollsafe: flags validate: flag provided but not defined: -nosuch\n")
+	assert.NotContains(t, errOut, "rollsafe: rollsafe")
+}
+
+func TestJSONErrorWhenACommandCannotRun(t *testing.T) {
+	// A usage error is answered in JSON too, with the exit code's meaning.
+	code, out, errOut := rollsafe(t, "migrate", "check", "--format", "json", "--nosuch", "dir")
+	assert.Equal(t, exitCantRun, code)
+	var got jsonError
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	assert.Equal(t, exitCantRun, got.ExitCode)
+	assert.Contains(t, got.Error, "migrate check: flag provided but not defined: -nosuch")
+	assert.Contains(t, got.Meaning, "could not run")
+	assert.Contains(t, errOut, "flag provided but not defined")
+	assert.Equal(t, 1, strings.Count(out, "\n"), "exactly one JSON object")
+
+	// Without --format json nothing is printed on stdout.
+	code, out, _ = rollsafe(t, "migrate", "check", "--nosuch", "dir")
+	assert.Equal(t, exitCantRun, code)
+	assert.Empty(t, out)
+}
+
+func TestWantsJSON(t *testing.T) {
+	assert.True(t, wantsJSON([]string{"a", "--format", "json"}))
+	assert.True(t, wantsJSON([]string{"--format=json", "x"}))
+	assert.True(t, wantsJSON([]string{"-format", "json"}))
+	assert.False(t, wantsJSON([]string{"--format", "text"}))
+	assert.False(t, wantsJSON([]string{"--format"}))
+	assert.False(t, wantsJSON([]string{"--", "--format=json"}))
+}
+
+func TestPlural(t *testing.T) {
+	assert.Equal(t, "1 error", plural(1, "error", "errors"))
+	assert.Equal(t, "0 errors", plural(0, "error", "errors"))
+	assert.Equal(t, "3 problems", plural(3, "problem", "problems"))
+}
+
+func TestDSNFromEnvironment(t *testing.T) {
+	e := &env{getenv: func(k string) string {
+		if k == envDSN {
+			return "postgres://u:secret@h/db"
+		}
+		return ""
+	}}
+	assert.Equal(t, "postgres://u:secret@h/db", e.dsn(""))
+	assert.Equal(t, "flag-wins", e.dsn("flag-wins"))
+	assert.Empty(t, (&env{}).dsn(""))
 }
