@@ -38,7 +38,7 @@ func rollsafeReadyz(b *testing.B, details bool) http.Handler {
 			b.Fatal(err)
 		}
 	}
-	return c.ReadyzHandler()
+	return c.Handler(health.Readiness)
 }
 
 func alexReadyz(b *testing.B, details bool) http.Handler {

@@ -33,7 +33,7 @@ func BenchmarkReadyz(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			h := c.ReadyzHandler()
+			h := c.Handler(health.Readiness)
 			req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
 			b.ReportAllocs()
 			b.ResetTimer()

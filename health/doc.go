@@ -9,12 +9,21 @@
 //
 // # Endpoints
 //
-// [Checker.Mount] serves three reports on any mux:
+// Three reports, one per [Kind]:
 //
-//   - /livez: the process itself. No dependency checks take part unless
-//     registered with [ForLiveness] or [OnlyLiveness]; with none it passes.
-//   - /readyz: the dependencies (every check by default) and draining.
-//   - /healthz: every check and draining.
+//   - /livez ([Liveness]): the process itself. No dependency checks take
+//     part unless registered with [LivenessAndReadiness] (served at both
+//     /livez and /readyz) or [LivenessOnly] (served at /livez instead of
+//     /readyz); with none it passes.
+//   - /readyz ([Readiness]): the dependencies (every check by default) and
+//     draining.
+//   - /healthz ([All]): every check and draining.
+//
+// There are two ways to serve them, for two kinds of router. [Checker.Mount]
+// puts the three at those paths on an [http.ServeMux] or any router with the
+// same Handle method: what most services want. [Checker.Handler] returns the
+// handler of one report, for a router with another signature, other paths,
+// or a port that serves readiness alone.
 //
 // pass and warn answer 200, fail answers 503, always with "Cache-Control:
 // no-store". ?verbose answers in plain text, a line per check as Kubernetes

@@ -80,7 +80,7 @@ func ExampleChecker_RegisterMeasured() {
 	}
 
 	rec := httptest.NewRecorder()
-	c.ReadyzHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	c.Handler(health.Readiness).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	fmt.Println(rec.Code, rec.Header().Get("Content-Type"))
 	fmt.Println(rec.Body.String())
 	// Output:
@@ -118,6 +118,55 @@ func ExampleChecker_Mount() {
 	//
 	// /readyz?verbose&exclude=db 200
 	// readyz check passed
+}
+
+// Handler serves one report at a path of the caller's choosing, here on a
+// router of its own.
+func ExampleChecker_Handler() {
+	c, err := health.New()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	router := http.NewServeMux()
+	router.Handle("GET /internal/ready", c.Handler(health.Readiness))
+	rec := httptest.NewRecorder()
+	router.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/internal/ready", nil))
+	fmt.Println(rec.Code, rec.Body.String())
+	// Output: 200 {"status":"pass","checks":{}}
+}
+
+// A check of the process itself serves liveness: LivenessOnly for one that
+// says nothing about taking traffic, LivenessAndReadiness for one whose
+// failure also means the instance should take none.
+func ExampleLivenessOnly() {
+	c, err := health.New()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	ok := func(context.Context) error { return nil }
+	for _, err := range []error{
+		c.Register("goroutines", ok, health.LivenessOnly()),
+		c.Register("deadlock", ok, health.LivenessAndReadiness()),
+		c.Register("db", ok),
+	} {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	for _, kind := range []health.Kind{health.Liveness, health.Readiness, health.All} {
+		fmt.Println(kind, c.Names(kind))
+	}
+	// Output:
+	// livez [deadlock goroutines]
+	// readyz [db deadlock]
+	// healthz [db deadlock goroutines]
 }
 
 func ExampleChecker_Drain() {

@@ -81,10 +81,11 @@ type Kind uint8
 // The kinds of report, one per endpoint.
 const (
 	// Liveness: is the process itself working? Only checks registered with
-	// [ForLiveness] take part; with none, liveness passes.
+	// [LivenessAndReadiness] or [LivenessOnly] take part; with none,
+	// liveness passes.
 	Liveness Kind = iota + 1
-	// Readiness: may the instance take traffic? Checks registered for
-	// readiness (the default) and the draining entry take part.
+	// Readiness: may the instance take traffic? Every check but those
+	// registered with [LivenessOnly], and the draining entry, take part.
 	Readiness
 	// All: every check, and the draining entry.
 	All

@@ -7,10 +7,16 @@ import (
 // ContentType is the media type of the JSON body.
 const ContentType = "application/health+json"
 
-// Handler serves the report of kind: a GET or HEAD answers 200 when the
-// status is pass or warn and 503 when it is fail, with an
-// application/health+json body (draft-inadarei-api-health-check-06) and
-// "Cache-Control: no-store". Other methods get 405.
+// Handler serves the report of kind at whatever path the caller mounts it:
+// use it on a router whose Handle method differs from [Mux]'s, at paths other
+// than /livez, /readyz and /healthz, or to serve one report alone (a
+// sidecar port with readiness only). [Checker.Mount] is the three of them at
+// their usual paths.
+//
+// A GET or HEAD answers 200 when the status is pass or warn and 503 when it
+// is fail, with an application/health+json body
+// (draft-inadarei-api-health-check-06) and "Cache-Control: no-store". Other
+// methods get 405.
 //
 // Query parameters, as Kubernetes probes use them:
 //
@@ -29,26 +35,20 @@ func (c *Checker) Handler(kind Kind) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.serve(kind, w, r) })
 }
 
-// LivezHandler is Handler(Liveness).
-func (c *Checker) LivezHandler() http.Handler { return c.Handler(Liveness) }
-
-// ReadyzHandler is Handler(Readiness).
-func (c *Checker) ReadyzHandler() http.Handler { return c.Handler(Readiness) }
-
-// HealthzHandler is Handler(All).
-func (c *Checker) HealthzHandler() http.Handler { return c.Handler(All) }
-
-// Mux is what [Checker.Mount] mounts on: [http.ServeMux] and most routers
-// have this method.
+// Mux is what [Checker.Mount] mounts on: [http.ServeMux] and routers such as
+// chi have this method.
 type Mux interface {
 	Handle(pattern string, h http.Handler)
 }
 
-// Mount mounts the three handlers on mux at /livez, /readyz and /healthz.
+// Mount mounts the three reports at their usual paths, the ones Kubernetes
+// probes expect: [Checker.Handler] of [Liveness] at /livez, of [Readiness]
+// at /readyz and of [All] at /healthz. It is what most services want; use
+// Handler for other paths or routers.
 func (c *Checker) Mount(mux Mux) {
-	mux.Handle("/livez", c.LivezHandler())
-	mux.Handle("/readyz", c.ReadyzHandler())
-	mux.Handle("/healthz", c.HealthzHandler())
+	for _, k := range []Kind{Liveness, Readiness, All} {
+		mux.Handle("/"+k.String(), c.Handler(k))
+	}
 }
 
 func (c *Checker) serve(kind Kind, w http.ResponseWriter, r *http.Request) {

@@ -90,7 +90,7 @@ func TestDetailsWithheldOrShown(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := detailedChecker(t, tt.opts...)
-			rec := serve(t, c.ReadyzHandler(), http.MethodGet, "/readyz", tt.header)
+			rec := serve(t, c.Handler(health.Readiness), http.MethodGet, "/readyz", tt.header)
 			assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
 			assert.Equal(t, health.ContentType, rec.Header().Get("Content-Type"))
 			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
@@ -121,7 +121,7 @@ func TestDetailsWithheldOrShown(t *testing.T) {
 				assert.NotContains(t, rec.Body.String(), "10.0.0.9")
 			}
 
-			verbose := serve(t, c.ReadyzHandler(), http.MethodGet, "/readyz?verbose", tt.header)
+			verbose := serve(t, c.Handler(health.Readiness), http.MethodGet, "/readyz?verbose", tt.header)
 			if tt.details {
 				assert.Contains(t, verbose.Body.String(), `[-]payments failed: dial tcp 10.0.0.9:443: "connection refused"`)
 			} else {
@@ -163,7 +163,7 @@ func TestVerboseAndExclude(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := detailedChecker(t)
-			rec := serve(t, c.ReadyzHandler(), http.MethodGet, "/readyz?"+tt.query, nil)
+			rec := serve(t, c.Handler(health.Readiness), http.MethodGet, "/readyz?"+tt.query, nil)
 			assert.Equal(t, tt.code, rec.Code)
 			assert.Equal(t, "text/plain; charset=utf-8", rec.Header().Get("Content-Type"))
 			assert.Equal(t, tt.body, rec.Body.String())
@@ -172,7 +172,7 @@ func TestVerboseAndExclude(t *testing.T) {
 
 	t.Run("exclude in JSON", func(t *testing.T) {
 		c := detailedChecker(t)
-		rec := serve(t, c.ReadyzHandler(), http.MethodGet, "/readyz?exclude=payments", nil)
+		rec := serve(t, c.Handler(health.Readiness), http.MethodGet, "/readyz?exclude=payments", nil)
 		assert.Equal(t, http.StatusOK, rec.Code)
 		b := decode(t, rec)
 		assert.Equal(t, "pass", b.Status)
@@ -192,8 +192,8 @@ func TestEndpointsSelectChecks(t *testing.T) {
 	c := newChecker(t)
 	ok := func(context.Context) error { return nil }
 	require.NoError(t, c.Register("db", ok))
-	require.NoError(t, c.Register("goroutines", ok, health.OnlyLiveness()))
-	require.NoError(t, c.Register("deadlock", ok, health.ForLiveness()))
+	require.NoError(t, c.Register("goroutines", ok, health.LivenessOnly()))
+	require.NoError(t, c.Register("deadlock", ok, health.LivenessAndReadiness()))
 	mux := http.NewServeMux()
 	c.Mount(mux)
 
@@ -220,7 +220,7 @@ func TestEndpointsSelectChecks(t *testing.T) {
 func TestLivenessWithoutChecksIgnoresFailingDependencies(t *testing.T) {
 	c := newChecker(t)
 	require.NoError(t, c.Register("db", func(context.Context) error { return errors.New("down") }))
-	rec := serve(t, c.LivezHandler(), http.MethodGet, "/livez", nil)
+	rec := serve(t, c.Handler(health.Liveness), http.MethodGet, "/livez", nil)
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, `{"status":"pass","checks":{}}`, rec.Body.String())
 }
@@ -239,7 +239,7 @@ func TestMethods(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
-			rec := serve(t, c.HealthzHandler(), tt.method, "/healthz", nil)
+			rec := serve(t, c.Handler(health.All), tt.method, "/healthz", nil)
 			assert.Equal(t, tt.code, rec.Code)
 			assert.Equal(t, tt.body, rec.Body.Len() > 0)
 			if tt.code == 405 {
@@ -275,7 +275,7 @@ func TestObservedValueThatDoesNotEncode(t *testing.T) {
 	require.NoError(t, c.RegisterMeasured("odd", func(context.Context) (health.Result, error) {
 		return health.Result{ObservedValue: func() {}}, nil
 	}))
-	rec := serve(t, c.ReadyzHandler(), http.MethodGet, "/readyz", nil)
+	rec := serve(t, c.Handler(health.Readiness), http.MethodGet, "/readyz", nil)
 	b := decode(t, rec)
 	v, ok := b.Checks["odd"][0].ObservedValue.(string)
 	assert.True(t, ok, "observed value should fall back to its printed form")
@@ -294,7 +294,7 @@ func FuzzHandlerQuery(f *testing.F) {
 		req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
 		req.URL.RawQuery = query
 		rec := httptest.NewRecorder()
-		c.ReadyzHandler().ServeHTTP(rec, req)
+		c.Handler(health.Readiness).ServeHTTP(rec, req)
 		require.Contains(t, []int{200, 503}, rec.Code)
 		q, _ := url.ParseQuery(query) // the handler reads what parses
 		if _, verbose := q["verbose"]; verbose {
@@ -313,6 +313,6 @@ func TestTimeIsClockTime(t *testing.T) {
 	c := newChecker(t, health.WithClock(clock.Now), health.WithAuthorizer(admitAll))
 	require.NoError(t, c.Register("db", func(context.Context) error { return nil }))
 	clock.Advance(90 * time.Minute)
-	b := decode(t, serve(t, c.ReadyzHandler(), http.MethodGet, "/readyz", nil))
+	b := decode(t, serve(t, c.Handler(health.Readiness), http.MethodGet, "/readyz", nil))
 	assert.Equal(t, "2026-03-01T13:30:00Z", b.Checks["db"][0].Time)
 }

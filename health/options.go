@@ -136,6 +136,7 @@ type checkConfig struct {
 	componentType, componentID string
 	measurement                string
 	kinds                      kindMask
+	kindsSet                   bool // LivenessAndReadiness or LivenessOnly was given
 	ttl, interval              time.Duration
 }
 
@@ -194,17 +195,34 @@ func WithMeasurement(m string) CheckOption {
 	}
 }
 
-// ForLiveness makes the check part of liveness (/livez) as well as of
-// readiness: for checks of the process itself, whose failure means the
-// process should be restarted.
-func ForLiveness() CheckOption {
-	return func(c *checkConfig) error { c.kinds |= kindLive; return nil }
+// LivenessAndReadiness serves the check at liveness (/livez) as well as at
+// readiness (/readyz): for a check of the process itself whose failure also
+// means the instance should take no traffic, such as a deadlock detector. A
+// failing liveness check gets the process restarted, so register one only
+// when a restart cures what it detects.
+//
+// Without this option or [LivenessOnly] a check serves readiness alone.
+// Every check is part of the overall report (/healthz). Giving both options,
+// or one twice, is refused.
+func LivenessAndReadiness() CheckOption {
+	return servedAt(kindLive | kindReady)
 }
 
-// OnlyLiveness makes the check part of liveness (/livez) and not of
-// readiness. Every check is part of the overall report (/healthz).
-func OnlyLiveness() CheckOption {
-	return func(c *checkConfig) error { c.kinds = kindLive; return nil }
+// LivenessOnly serves the check at liveness (/livez) and not at readiness
+// (/readyz): for a check of the process itself that says nothing about its
+// dependencies, such as a goroutine count. See [LivenessAndReadiness].
+func LivenessOnly() CheckOption {
+	return servedAt(kindLive)
+}
+
+func servedAt(kinds kindMask) CheckOption {
+	return func(c *checkConfig) error {
+		if c.kindsSet {
+			return invalid("LivenessAndReadiness and LivenessOnly given together or twice: want one")
+		}
+		c.kinds, c.kindsSet = kinds, true
+		return nil
+	}
 }
 
 // WithCacheTTL makes probes reuse a result for ttl after it was obtained, so

@@ -59,6 +59,16 @@ func TestRegisterRefusesBadInput(t *testing.T) {
 			wantErr: health.ErrInvalidOption, want: "both",
 		},
 		{name: "colon in measurement", check: "db", fn: ok, opts: []health.CheckOption{health.WithMeasurement("a:b")}, wantErr: health.ErrInvalidOption},
+		{
+			name: "liveness twice over", check: "db", fn: ok,
+			opts:    []health.CheckOption{health.LivenessOnly(), health.LivenessAndReadiness()},
+			wantErr: health.ErrInvalidOption, want: "LivenessAndReadiness and LivenessOnly",
+		},
+		{
+			name: "liveness option twice", check: "db", fn: ok,
+			opts:    []health.CheckOption{health.LivenessOnly(), health.LivenessOnly()},
+			wantErr: health.ErrInvalidOption, want: "want one",
+		},
 		{name: "nil check option", check: "db", fn: ok, opts: []health.CheckOption{nil}, wantErr: health.ErrInvalidOption},
 	}
 	for _, tt := range tests {
@@ -108,7 +118,7 @@ func TestStatusAndKindStrings(t *testing.T) {
 
 func TestInvalidKindReportsAll(t *testing.T) {
 	c := newChecker(t)
-	require.NoError(t, c.Register("proc", func(context.Context) error { return nil }, health.OnlyLiveness()))
+	require.NoError(t, c.Register("proc", func(context.Context) error { return nil }, health.LivenessOnly()))
 	rep := c.Check(context.Background(), health.Kind(0))
 	assert.Equal(t, health.All, rep.Kind)
 	require.Len(t, rep.Checks, 1)

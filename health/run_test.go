@@ -82,7 +82,7 @@ func TestHungCheckIgnoringContext(t *testing.T) {
 		return nil
 	}, health.WithTimeout(100*time.Millisecond)))
 
-	srv := httptest.NewServer(c.ReadyzHandler())
+	srv := httptest.NewServer(c.Handler(health.Readiness))
 	client := &http.Client{Transport: &http.Transport{}}
 
 	start := time.Now()
@@ -137,7 +137,7 @@ func TestTTLCheckRunsOncePerTTL(t *testing.T) {
 		runs.Add(1)
 		return nil
 	}, health.WithCacheTTL(time.Minute)))
-	h := c.ReadyzHandler()
+	h := c.Handler(health.Readiness)
 
 	const probes = 1000
 	codes := make([]int, probes)
@@ -299,7 +299,7 @@ func TestStatusAggregation(t *testing.T) {
 			}
 			assert.Equal(t, tt.want, c.Check(context.Background(), health.Readiness).Status)
 			rec := httptest.NewRecorder()
-			c.ReadyzHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			c.Handler(health.Readiness).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 			assert.Equal(t, tt.code, rec.Code)
 			assert.Contains(t, rec.Body.String(), fmt.Sprintf(`{"status":%q`, tt.want.String()))
 		})
@@ -441,7 +441,7 @@ func TestCloseFailsLaterRuns(t *testing.T) {
 
 func TestDrain(t *testing.T) {
 	c := newChecker(t, health.WithAuthorizer(admitAll))
-	require.NoError(t, c.Register("db", func(context.Context) error { return nil }, health.ForLiveness()))
+	require.NoError(t, c.Register("db", func(context.Context) error { return nil }, health.LivenessAndReadiness()))
 	mux := http.NewServeMux()
 	c.Mount(mux)
 	probe := func(path string) (int, string) {
@@ -550,7 +550,7 @@ func TestVerboseWithheldText(t *testing.T) {
 		return errors.New("password authentication failed for user admin")
 	}))
 	rec := httptest.NewRecorder()
-	c.ReadyzHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz?verbose", nil))
+	c.Handler(health.Readiness).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz?verbose", nil))
 	assert.False(t, strings.Contains(rec.Body.String(), "password"))
 	assert.Equal(t, "[-]secret failed: reason withheld\nreadyz check failed\n", rec.Body.String())
 }
