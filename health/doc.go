@@ -41,6 +41,12 @@
 // probes never wait. A check that panics fails with [ErrPanic]; the process
 // carries on.
 //
+// [Checker.Close] cancels every run in flight and returns once each has
+// ended, as httptest.Server.Close does for its handlers: nothing the Checker
+// started outlives it. The one exception is a check that ignores its ctx,
+// which no one can stop: Close waits for it at most its timeout, then leaves
+// that goroutine behind and logs a warning.
+//
 // A failing check fails the report unless registered with [NonCritical]: then
 // it warns, and the instance keeps taking traffic. Register a dependency the
 // service cannot work without as critical; register one with a fallback (a

@@ -131,6 +131,8 @@ type Checker struct {
 	nextID    uint64
 	loops     sync.WaitGroup
 
+	runs runSet // every run whose function has not returned
+
 	checks      atomic.Pointer[snapshot] // copy-on-write, read without locks
 	subscribers atomic.Pointer[[]listener]
 	draining    atomic.Bool
@@ -327,12 +329,20 @@ func (c *Checker) startLoop(k *check) {
 	}()
 }
 
-// Close stops the background checks and waits for their loops to end, and
-// cancels the ctx of every check still running. A check function that ignores
-// its ctx keeps its own goroutine until it returns; nothing can stop it
-// sooner. After Close no check function is called again: on-demand checks
-// fail with [ErrClosed] and background checks keep their last result. Close
-// is safe to call more than once and always returns nil.
+// Close stops the background checks, cancels the ctx of every check still
+// running, and waits until everything the Checker started has ended: the
+// background loops, every run (whether a probe, [Checker.Check] or a loop
+// started it) and the status-change listeners those runs call. After Close no
+// check function is called again: on-demand checks fail with [ErrClosed] and
+// background checks keep their last result. Close is safe to call more than
+// once and always returns nil.
+//
+// A check that honours its ctx returns soon after the cancel, and Close
+// waits for it however long that takes. A check that ignores its ctx cannot
+// be stopped: Go has no way to end a goroutine from outside. Close waits for
+// such a check at most its timeout ([WithTimeout]) from the moment Close was
+// called, logs a warning naming it, and returns; that goroutine alone
+// remains, and ends when the function returns. Its result is never used.
 func (c *Checker) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -340,12 +350,26 @@ func (c *Checker) Close() error {
 		return nil
 	}
 	c.closed = true
+	running := c.runs.close()
 	c.cancelBase()
 	if c.stopLoops != nil {
 		c.stopLoops()
 	}
 	c.mu.Unlock()
 	c.loops.Wait()
+
+	start := time.Now()
+	for r, k := range running {
+		<-r.settled // cancelled: resolved at once, listeners told
+		t := time.NewTimer(k.cfg.timeout - time.Since(start))
+		select {
+		case <-r.returned:
+		case <-t.C:
+			c.cfg.logger.Warn("health: check ignores its cancelled context; its goroutine outlives Close",
+				"check", k.name, "waited", k.cfg.timeout)
+		}
+		t.Stop()
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,9 +44,48 @@ type check struct {
 // function returns or when its timeout expires, whichever comes first.
 type run struct {
 	done     chan struct{} // closed when resolved
+	settled  chan struct{} // closed when whoever resolved it has told the listeners
+	returned chan struct{} // closed when the function has returned and the run is over
 	out      *outcome
 	resolved bool // guarded by check.mu
 	started  time.Time
+}
+
+// runSet holds the runs whose goroutine has not ended, so that Close can wait
+// for them. Once closed it starts no run.
+type runSet struct {
+	mu     sync.Mutex
+	closed bool
+	live   map[*run]*check
+}
+
+// add records r, or reports false when the set is closed.
+func (s *runSet) add(r *run, k *check) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.live == nil {
+		s.live = map[*run]*check{}
+	}
+	s.live[r] = k
+	return true
+}
+
+func (s *runSet) remove(r *run) {
+	s.mu.Lock()
+	delete(s.live, r)
+	s.mu.Unlock()
+	close(r.returned)
+}
+
+// close refuses later runs and returns those still live.
+func (s *runSet) close() map[*run]*check {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return maps.Clone(s.live)
 }
 
 // outcome is a resolved result with its rendered JSON entries, so that
@@ -67,13 +107,10 @@ func (c *Checker) acquire(k *check, now time.Time) (*outcome, *run) {
 	if o := k.last.Load(); o != nil && k.fresh(o, now) {
 		return o, nil
 	}
-	if k.inflight == nil {
-		if c.base.Err() != nil {
-			// Closed: the function may use what the service has released
-			// since, so it is not called again.
-			return c.newOutcome(k, Result{}, ErrClosed, now, 0), nil
-		}
-		c.startRun(k)
+	if k.inflight == nil && !c.startRun(k) {
+		// Closed: the function may use what the service has released
+		// since, so it is not called again.
+		return c.newOutcome(k, Result{}, ErrClosed, now, 0), nil
 	}
 	return nil, k.inflight
 }
@@ -102,19 +139,32 @@ func (c *Checker) wait(ctx context.Context, k *check, r *run) *outcome {
 	}
 }
 
-// startRun is called with k.mu held.
-func (c *Checker) startRun(k *check) {
-	r := &run{done: make(chan struct{}), started: c.cfg.clock()}
+// startRun starts a run of k and makes it k's inflight run, or reports
+// false after Close. It is called with k.mu held.
+func (c *Checker) startRun(k *check) bool {
+	r := &run{
+		done: make(chan struct{}), settled: make(chan struct{}), returned: make(chan struct{}),
+		started: c.cfg.clock(),
+	}
+	if !c.runs.add(r, k) {
+		return false
+	}
 	k.inflight = r
 	ctx, cancel := context.WithTimeout(c.base, k.cfg.timeout)
 	// The run resolves at its deadline even when the function ignores ctx.
 	stop := context.AfterFunc(ctx, func() { c.finish(ctx, k, r, Result{}, nil, false) })
 	go func() {
+		defer c.runs.remove(r)
 		defer cancel()
 		res, err := call(ctx, k.fn)
-		stop()
+		if !stop() {
+			// The deadline resolved the run: let it finish telling the
+			// listeners, so that the run ends after everything it caused.
+			<-r.settled
+		}
 		c.finish(ctx, k, r, res, err, true)
 	}()
+	return true
 }
 
 // call runs fn, turning a panic into an error wrapping ErrPanic.
@@ -171,6 +221,7 @@ func (c *Checker) finish(ctx context.Context, k *check, r *run, res Result, err 
 			"old", change.Old.String(), "new", change.New.String())
 		c.emit(*change)
 	}
+	close(r.settled)
 }
 
 // loop runs a background check at once and then every interval until ctx is
@@ -180,8 +231,9 @@ func (c *Checker) loop(ctx context.Context, k *check) {
 	defer t.Stop()
 	for {
 		k.mu.Lock()
-		if k.inflight == nil {
-			c.startRun(k)
+		if k.inflight == nil && !c.startRun(k) {
+			k.mu.Unlock()
+			return // closed
 		}
 		r := k.inflight
 		k.mu.Unlock()

@@ -627,3 +627,120 @@ func TestLatestRunsNothing(t *testing.T) {
 	assert.Equal(t, health.Pass, c.Latest(health.Liveness).Status)
 	assert.Equal(t, health.All, c.Latest(health.Kind(0)).Kind)
 }
+
+// Close waits for runs that probes started, not only background ones: a
+// check that honours its ctx has returned, and its listeners have been
+// called, before Close returns.
+func TestCloseWaitsForOnDemandRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, err := health.New(health.WithMeterProvider(noop.NewMeterProvider()))
+		require.NoError(t, err)
+		var returned, notified atomic.Bool
+		c.OnStatusChange(func(ch health.StatusChange) {
+			if ch.Check == "db" {
+				time.Sleep(time.Millisecond) // a listener that takes a moment
+				notified.Store(true)
+			}
+		})
+		require.NoError(t, c.Register("db", func(ctx context.Context) error {
+			<-ctx.Done()
+			time.Sleep(50 * time.Millisecond) // cleaning up after the cancel
+			returned.Store(true)
+			return ctx.Err()
+		}, health.WithTimeout(time.Minute)))
+
+		probe, giveUp := context.WithCancel(t.Context())
+		go c.Check(probe, health.Readiness)
+		synctest.Wait() // the run has started and the probe waits for it
+		giveUp()
+		synctest.Wait() // the probe has gone; the run goes on
+
+		require.NoError(t, c.Close())
+		assert.True(t, returned.Load(), "Close returned before the check function")
+		assert.True(t, notified.Load(), "Close returned before the status-change listener")
+	})
+}
+
+// A check that ignores its ctx cannot be stopped: Close waits for it for the
+// check's timeout, then returns and leaves only that goroutine behind.
+func TestCloseGivesUpOnHungRunAfterItsTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, err := health.New(health.WithMeterProvider(noop.NewMeterProvider()))
+		require.NoError(t, err)
+		release := make(chan struct{})
+		require.NoError(t, c.Register("hung", func(context.Context) error {
+			<-release // ignores ctx on purpose
+			return nil
+		}, health.WithTimeout(3*time.Second)))
+		require.NoError(t, c.Register("quick", func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}, health.WithTimeout(time.Hour)))
+
+		probe, giveUp := context.WithCancel(t.Context())
+		go c.Check(probe, health.Readiness)
+		synctest.Wait()
+		giveUp()
+		time.Sleep(time.Second) // the runs are a second old at Close
+		synctest.Wait()
+
+		start := time.Now()
+		require.NoError(t, c.Close())
+		assert.Equal(t, 3*time.Second, time.Since(start), "Close waited other than the hung check's timeout")
+
+		close(release)
+		synctest.Wait()
+	})
+}
+
+// Under a crowd of probes with hung, panicking, failing and slow checks,
+// Close leaves no goroutine behind but the one stuck in the hung check.
+func TestCloseLeavesOnlyTheHungCheck(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	c, err := health.New(health.WithMeterProvider(noop.NewMeterProvider()))
+	require.NoError(t, err)
+	release := make(chan struct{})
+	defer close(release)
+	require.NoError(t, c.Register("hung", func(context.Context) error {
+		<-release
+		return nil
+	}, health.WithTimeout(200*time.Millisecond)))
+	require.NoError(t, c.Register("panics", func(context.Context) error { panic("boom") }))
+	require.NoError(t, c.Register("fails", func(context.Context) error { return errors.New("refused") }))
+	var slowRunning atomic.Int32
+	require.NoError(t, c.Register("slow", func(ctx context.Context) error {
+		slowRunning.Add(1)
+		defer slowRunning.Add(-1)
+		<-ctx.Done()
+		time.Sleep(20 * time.Millisecond) // cleaning up after the cancel
+		return ctx.Err()
+	}, health.WithTimeout(time.Hour)))
+
+	srv := httptest.NewServer(c.Handler(health.Readiness))
+	client := &http.Client{Transport: &http.Transport{}}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 300 {
+		wg.Go(func() {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			if !assert.NoError(t, err) {
+				return
+			}
+			if resp, err := client.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	client.CloseIdleConnections()
+	srv.Close()
+
+	require.NoError(t, c.Close())
+	assert.Zero(t, slowRunning.Load(), "Close returned while a check that honours its ctx still ran")
+	// Only the goroutine inside the hung check remains.
+	err = goleak.Find(goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("github.com/rollsafe/rollsafe/health_test.TestCloseLeavesOnlyTheHungCheck.func1"))
+	assert.NoError(t, err)
+}
