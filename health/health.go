@@ -104,7 +104,13 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-func (k Kind) valid() bool { return k >= Liveness && k <= All }
+// orAll returns k, or All for a kind other than Liveness, Readiness and All.
+func (k Kind) orAll() Kind {
+	if k < Liveness || k > All {
+		return All
+	}
+	return k
+}
 
 // Checker holds named checks and reports on them, in Go ([Checker.Check]) and
 // over HTTP ([Checker.Handler]). It is safe for concurrent use. Background

@@ -29,9 +29,7 @@ const ContentType = "application/health+json"
 // to requests that the [WithAuthorizer] func admits. A kind other than
 // [Liveness], [Readiness] and [All] serves as All.
 func (c *Checker) Handler(kind Kind) http.Handler {
-	if !kind.valid() {
-		kind = All
-	}
+	kind = kind.orAll()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.serve(kind, w, r) })
 }
 

@@ -58,9 +58,7 @@ type Report struct {
 // running then are reported as failed. A kind other than [Liveness],
 // [Readiness] and [All] reports as All.
 func (c *Checker) Check(ctx context.Context, kind Kind) Report {
-	if !kind.valid() {
-		kind = All
-	}
+	kind = kind.orAll()
 	g := c.getGathered()
 	defer c.putGathered(g)
 	c.gather(ctx, kind, nil, g)
@@ -73,15 +71,10 @@ func (c *Checker) Check(ctx context.Context, kind Kind) Report {
 // and watchers call it to follow the checks without causing runs of their
 // own. A kind other than [Liveness], [Readiness] and [All] reports as All.
 func (c *Checker) Latest(kind Kind) Report {
-	if !kind.valid() {
-		kind = All
-	}
+	kind = kind.orAll()
 	g := c.getGathered()
 	defer c.putGathered(g)
-	g.draining = kind != Liveness && c.draining.Load()
-	if g.draining {
-		g.outs = append(g.outs, c.drainOut)
-	}
+	c.begin(kind, g)
 	for _, k := range c.checks.Load().of(kind) {
 		o := k.last.Load()
 		if o == nil {
@@ -89,10 +82,7 @@ func (c *Checker) Latest(kind Kind) Report {
 		}
 		g.outs = append(g.outs, o)
 	}
-	g.status = Pass
-	for _, o := range g.outs {
-		g.status = max(g.status, o.result.Status)
-	}
+	g.conclude()
 	return c.report(kind, g)
 }
 
@@ -132,10 +122,7 @@ func (c *Checker) CheckOne(ctx context.Context, name string) (CheckResult, error
 
 // Names returns the names of the registered checks of kind, sorted.
 func (c *Checker) Names(kind Kind) []string {
-	if !kind.valid() {
-		kind = All
-	}
-	checks := c.checks.Load().of(kind)
+	checks := c.checks.Load().of(kind.orAll())
 	names := make([]string, len(checks))
 	for i, k := range checks {
 		names[i] = k.name
@@ -181,10 +168,7 @@ func (c *Checker) putGathered(g *gathered) {
 // before waiting for any, so that the wait is the longest run, not their sum.
 func (c *Checker) gather(ctx context.Context, kind Kind, exclude []string, g *gathered) {
 	checks := c.checks.Load().of(kind)
-	g.draining = kind != Liveness && c.draining.Load()
-	if g.draining {
-		g.outs = append(g.outs, c.drainOut)
-	}
+	c.begin(kind, g)
 	now := c.cfg.clock()
 	for _, k := range checks {
 		if len(exclude) > 0 && slices.Contains(exclude, k.name) {
@@ -199,13 +183,28 @@ func (c *Checker) gather(ctx context.Context, kind Kind, exclude []string, g *ga
 	for _, p := range g.pending {
 		g.outs[p.i] = c.wait(ctx, p.k, p.r)
 	}
-	g.status = Pass
-	for _, o := range g.outs {
-		g.status = max(g.status, o.result.Status)
-	}
+	g.conclude()
 	for _, name := range exclude {
 		if !slices.ContainsFunc(checks, func(k *check) bool { return k.name == name }) {
 			g.unknown = append(g.unknown, name)
 		}
+	}
+}
+
+// begin starts a report of kind in g with the draining entry, when the
+// Checker drains and the kind reports it.
+func (c *Checker) begin(kind Kind, g *gathered) {
+	g.draining = kind != Liveness && c.draining.Load()
+	if g.draining {
+		g.outs = append(g.outs, c.drainOut)
+	}
+}
+
+// conclude sets the report's status: the worst of its entries, Pass without
+// any.
+func (g *gathered) conclude() {
+	g.status = Pass
+	for _, o := range g.outs {
+		g.status = max(g.status, o.result.Status)
 	}
 }

@@ -43,6 +43,13 @@ func start(t *testing.T, opts ...grpchealth.Option) *fixture {
 	}))
 	require.NoError(t, c.Register("cache", func(context.Context) error { return errors.New("cache down") }, health.NonCritical()))
 
+	return &fixture{checker: c, dbDown: &dbDown, client: serve(t, c, opts...)}
+}
+
+// serve serves c over a real gRPC server on 127.0.0.1 until the test ends,
+// and closes c then.
+func serve(t *testing.T, c *health.Checker, opts ...grpchealth.Option) healthpb.HealthClient {
+	t.Helper()
 	srv, err := grpchealth.New(c, opts...)
 	require.NoError(t, err)
 	gs := grpc.NewServer()
@@ -60,7 +67,7 @@ func start(t *testing.T, opts ...grpchealth.Option) *fixture {
 		require.NoError(t, <-served)
 		require.NoError(t, c.Close())
 	})
-	return &fixture{checker: c, dbDown: &dbDown, client: healthpb.NewHealthClient(conn)}
+	return healthpb.NewHealthClient(conn)
 }
 
 func TestCheck(t *testing.T) {
@@ -203,29 +210,14 @@ func TestWatchDoesNotRunFlappingCheck(t *testing.T) {
 		}
 		return nil
 	}))
-	srv, err := grpchealth.New(c, grpchealth.WithPollInterval(time.Hour))
-	require.NoError(t, err)
-	gs := grpc.NewServer()
-	healthpb.RegisterHealthServer(gs, srv)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	served := make(chan error, 1)
-	go func() { served <- gs.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer func() {
-		require.NoError(t, conn.Close())
-		gs.Stop()
-		require.NoError(t, <-served)
-		require.NoError(t, c.Close())
-	}()
+	client := serve(t, c, grpchealth.WithPollInterval(time.Hour))
 
 	for _, service := range []string{"", "flappy"} {
 		t.Run("service "+service, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			before := runs.Load()
-			stream, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{Service: service})
+			stream, err := client.Watch(ctx, &healthpb.HealthCheckRequest{Service: service})
 			require.NoError(t, err)
 			first := recv(t, stream)
 			// The stream ran the check once; each run below is the test's own.
