@@ -40,8 +40,8 @@ func Redact(s string) string {
 	if scheme.MatchString(s) {
 		return redactURL(s)
 	}
-	if keys := keywordSecrets(s); keys.MatchString(s) {
-		return keys.ReplaceAllString(s, "${1}"+hidden)
+	if kw := keysOf(s).keyword; kw.MatchString(s) {
+		return kw.ReplaceAllString(s, "${1}"+hidden)
 	}
 	return redactUserInfo(s)
 }
@@ -80,7 +80,7 @@ func redactUserInfo(s string) string {
 func redactURL(s string) string {
 	loc := scheme.FindStringIndex(s)
 	head, rest := s[:loc[1]], s[loc[1]:]
-	rest = querySecrets(s).ReplaceAllString(rest, "${1}"+hidden)
+	rest = keysOf(s).query.ReplaceAllString(rest, "${1}"+hidden)
 	return head + redactUserInfo(rest)
 }
 
@@ -89,39 +89,38 @@ func redactURL(s string) string {
 // passphrase (sslpassword).
 var inline = regexp.MustCompile(`(?i)(?:^|[\t\n\v\f\r ?&])sslinline[\t\n\v\f\r ]*=[\t\n\v\f\r ]*'?(?:true|t|1|yes|on)`)
 
+// secretKeys finds the secrets of one DSN.
+type secretKeys struct {
+	// keyword matches KEY=VALUE in a keyword/value string, the value quoted
+	// ('p a s s', with \' and \\ escapes) or bare (with backslash escapes,
+	// as libpq reads them: p\ a is "p a"). Whitespace is what libpq's
+	// isspace takes for it, \v included (RE2's \s leaves it out).
+	keyword *regexp.Regexp
+	// query matches ?KEY=VALUE or &KEY=VALUE in a URL query; the value runs
+	// to the next '&', fragment included.
+	query *regexp.Regexp
+}
+
+func newSecretKeys(keys string) *secretKeys {
+	const space, notSpace = `[\t\n\v\f\r ]`, `[^\t\n\v\f\r \\]`
+	return &secretKeys{
+		keyword: regexp.MustCompile(`(?is)((?:^|` + space + `)(?:` + keys + `)` + space + `*=` + space + `*)` +
+			`('(?:[^'\\]|\\.)*'|(?:` + notSpace + `|\\.)*)`),
+		query: regexp.MustCompile(`(?i)([?&](?:` + keys + `)=)[^&]*`),
+	}
+}
+
 var (
-	keywordPattern       = keywordRegexp("password|sslpassword")
-	keywordPatternInline = keywordRegexp("password|sslpassword|sslkey")
-	queryPattern         = regexp.MustCompile(`(?i)([?&](?:password|sslpassword)=)[^&]*`)
-	queryPatternInline   = regexp.MustCompile(`(?i)([?&](?:password|sslpassword|sslkey)=)[^&]*`)
+	passwords          = newSecretKeys("password|sslpassword")
+	passwordsInlineKey = newSecretKeys("password|sslpassword|sslkey")
 )
 
-// keywordRegexp matches KEY=VALUE for the keys of the alternation keys.
-// Whitespace is what libpq's isspace takes for it, \v included (RE2's \s
-// leaves it out).
-func keywordRegexp(keys string) *regexp.Regexp {
-	const space, notSpace = `[\t\n\v\f\r ]`, `[^\t\n\v\f\r \\]`
-	return regexp.MustCompile(`(?is)((?:^|` + space + `)(?:` + keys + `)` + space + `*=` + space + `*)` +
-		`('(?:[^'\\]|\\.)*'|(?:` + notSpace + `|\\.)*)`)
-}
-
-// keywordSecrets matches KEY=VALUE of a secret in a keyword/value string,
-// the value quoted ('p a s s', with \' and \\ escapes) or bare (with
-// backslash escapes, as libpq reads them: p\ a is "p a").
-func keywordSecrets(s string) *regexp.Regexp {
+// keysOf returns what to look for in s.
+func keysOf(s string) *secretKeys {
 	if inline.MatchString(s) {
-		return keywordPatternInline
+		return passwordsInlineKey
 	}
-	return keywordPattern
-}
-
-// querySecrets matches ?KEY=VALUE or &KEY=VALUE of a secret in a URL query.
-// The value runs to the next '&', fragment included.
-func querySecrets(s string) *regexp.Regexp {
-	if inline.MatchString(s) {
-		return queryPatternInline
-	}
-	return queryPattern
+	return passwords
 }
 
 // minPiece is the length below which a piece of a password is too common to
@@ -203,13 +202,13 @@ func secrets(s string) []string {
 			}
 		}
 		rest := s[scheme.FindStringIndex(s)[1]:]
-		q := querySecrets(s)
+		q := keysOf(s).query
 		for _, m := range q.FindAllStringSubmatchIndex(rest, -1) {
 			add(rest[m[3]:m[1]])
 		}
 		add(userInfoPassword(q.ReplaceAllString(rest, "")))
-	case keywordSecrets(s).MatchString(s):
-		for _, kv := range keywordSecrets(s).FindAllStringSubmatch(s, -1) {
+	case keysOf(s).keyword.MatchString(s):
+		for _, kv := range keysOf(s).keyword.FindAllStringSubmatch(s, -1) {
 			add(kv[2])
 			add(unquote(kv[2]))
 		}
