@@ -426,7 +426,8 @@ type StatusChange struct {
 // OnStatusChange calls fn after every change of a check's status and of the
 // overall status (see [StatusChange]). fn is called outside the Checker's
 // locks, on the goroutine that observed the change, possibly from several
-// goroutines at once; it may call the Checker. The returned func removes fn.
+// goroutines at once; it may call the Checker, but not [Checker.Close],
+// which waits for the runs that call fn. The returned func removes fn.
 func (c *Checker) OnStatusChange(fn func(StatusChange)) (remove func()) {
 	if fn == nil {
 		return func() {}
