@@ -50,3 +50,26 @@ func BenchmarkReadyz(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckOneUncached runs a check for every call, from parallel
+// goroutines: the cost of starting, resolving and tracking one run.
+func BenchmarkCheckOneUncached(b *testing.B) {
+	c, err := health.New(health.WithMeterProvider(noop.NewMeterProvider()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Register("db", func(context.Context) error { return nil }); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if res, err := c.CheckOne(ctx, "db"); err != nil || res.Err != nil {
+				b.Errorf("CheckOne: %v, %v", err, res.Err)
+				return
+			}
+		}
+	})
+}
