@@ -113,7 +113,7 @@ func (k Kind) orAll() Kind {
 }
 
 // Checker holds named checks and reports on them, in Go ([Checker.Check]) and
-// over HTTP ([Checker.Handler]). It is safe for concurrent use. Background
+// over HTTP ([Checker.Mount], [Checker.Handler]). It is safe for concurrent use. Background
 // checks run only between [Checker.Start] and [Checker.Close]. The zero value
 // is not usable: create a Checker with [New].
 type Checker struct {
