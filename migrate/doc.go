@@ -10,7 +10,7 @@
 // version table stays goose's (goose_db_version), so the goose CLI reads the
 // same history.
 //
-//	r, err := migrate.New(db, migrate.Postgres, migrationsFS)
+//	r, err := migrate.New(db, dialect.Postgres, migrationsFS)
 //	...
 //	applied, err := r.Up(ctx)
 //

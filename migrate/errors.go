@@ -4,19 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/rollsafe/rollsafe/dialect"
+	"github.com/rollsafe/rollsafe/internal/annotation"
 )
 
 // Errors callers branch on with errors.Is.
 var (
-	// ErrUnknownDialect: New or ParseDialect was given a dialect other than
-	// sqlite, postgres or mysql.
-	ErrUnknownDialect = errors.New("unknown dialect")
+	// ErrAnnotation: New found a malformed `-- rollsafe:` annotation in a
+	// SQL migration. The error names the file and the line.
+	ErrAnnotation = annotation.ErrSyntax
 	// ErrNoMigrations: New found neither SQL files nor Go migrations.
 	ErrNoMigrations = errors.New("no migrations found")
 	// ErrIrreversible: Down or DownTo would have rolled back a migration
 	// marked `-- rollsafe:irreversible`. The error is an *IrreversibleError
 	// naming it; nothing was rolled back.
 	ErrIrreversible = errors.New("migration is marked irreversible")
+	// ErrUnknownVersion: UpTo, DownTo or Repair was given a version that no
+	// migration has. Nothing was applied or rolled back.
+	ErrUnknownVersion = errors.New("no migration has that version")
 	// ErrPending: Ready found migrations that are not applied yet.
 	ErrPending = errors.New("migrations pending")
 	// ErrLockUnavailable: the database lock could not be taken for a reason
@@ -47,7 +53,7 @@ func (e *IrreversibleError) Unwrap() error { return ErrIrreversible }
 // its statements had run. It wraps the underlying error, which is goose's
 // *goose.PartialError wrapping the driver's error.
 type PartialError struct {
-	Dialect Dialect
+	Dialect dialect.Dialect
 	// Direction is "up" or "down".
 	Direction string
 	// Applied are the migrations this call completed before the failure, in
@@ -89,7 +95,7 @@ func (e *PartialError) Ran() []string {
 // RolledBack reports whether nothing of the failed migration can remain: it
 // ran in a transaction on a database whose DDL is transactional.
 func (e *PartialError) RolledBack() bool {
-	return e.Transactional && e.Dialect != MySQL
+	return e.Transactional && e.Dialect != dialect.MySQL
 }
 
 func (e *PartialError) Error() string {

@@ -14,6 +14,7 @@ import (
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the "sqlite" driver; the migrate package imports none
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/migrate"
 )
 
@@ -40,7 +41,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	r, err := migrate.New(db, migrate.SQLite, migrations)
+	r, err := migrate.New(db, dialect.SQLite, migrations)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -103,7 +104,7 @@ func ExampleWithGoMigrations() {
 			_, err := tx.ExecContext(ctx, "DELETE FROM plans")
 			return err
 		}})
-	r, err := migrate.New(db, migrate.SQLite, migrations, migrate.WithGoMigrations(seed))
+	r, err := migrate.New(db, dialect.SQLite, migrations, migrate.WithGoMigrations(seed))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // The lockers below block until the lock is free or the context ends, and
@@ -36,15 +38,15 @@ const unlockTimeout = 30 * time.Second
 // newLocker returns the locker for d. The lock follows the version table:
 // a schema-qualified table ("app.goose_db_version") is locked in that schema
 // (PostgreSQL) or database (MySQL), whatever the connection's default.
-func newLocker(d Dialect, table string) lock.SessionLocker {
+func newLocker(d dialect.Dialect, table string) lock.SessionLocker {
 	qualifier, _, qualified := strings.Cut(table, ".")
 	if !qualified {
 		qualifier = ""
 	}
 	switch d {
-	case Postgres:
+	case dialect.Postgres:
 		return &postgresLocker{schema: qualifier}
-	case MySQL:
+	case dialect.MySQL:
 		return &mysqlLocker{database: qualifier}
 	}
 	return &sqliteLocker{}

@@ -111,7 +111,7 @@ func holder(t *testing.T, db *sql.DB, d dialect.Dialect, opts ...migrate.Option)
 			return ctx.Err()
 		}
 	}}, nil)
-	r, err := migrate.New(db, migrate.Dialect(d.String()), nil, append(opts, migrate.WithGoMigrations(block))...)
+	r, err := migrate.New(db, d, nil, append(opts, migrate.WithGoMigrations(block))...)
 	require.NoError(t, err)
 	return r, entered, release
 }

@@ -15,44 +15,22 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/annotation"
 )
 
-// Dialect names the database family a Runner talks to.
-type Dialect string
-
-// The supported dialects.
-const (
-	SQLite   Dialect = "sqlite"
-	Postgres Dialect = "postgres"
-	MySQL    Dialect = "mysql" // MySQL and MariaDB
-)
-
-// gooseDialect maps a Dialect onto goose's name for it.
-func (d Dialect) gooseDialect() (goose.Dialect, error) {
+// gooseDialect maps a dialect onto goose's name for it.
+func gooseDialect(d dialect.Dialect) (goose.Dialect, error) {
+	if err := d.Validate(); err != nil {
+		return "", err
+	}
 	switch d {
-	case SQLite:
-		return goose.DialectSQLite3, nil
-	case Postgres:
+	case dialect.Postgres:
 		return goose.DialectPostgres, nil
-	case MySQL:
+	case dialect.MySQL:
 		return goose.DialectMySQL, nil
 	}
-	return "", fmt.Errorf("%w %q (want sqlite, postgres or mysql)", ErrUnknownDialect, string(d))
-}
-
-// ParseDialect returns the Dialect named s ("sqlite", "postgres" or "mysql";
-// "postgresql", "pgx", "mariadb" and "sqlite3" are accepted too).
-func ParseDialect(s string) (Dialect, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "sqlite", "sqlite3":
-		return SQLite, nil
-	case "postgres", "postgresql", "pgx":
-		return Postgres, nil
-	case "mysql", "mariadb":
-		return MySQL, nil
-	}
-	return "", fmt.Errorf("%w %q (want sqlite, postgres or mysql)", ErrUnknownDialect, s)
+	return goose.DialectSQLite3, nil
 }
 
 // SourceType tells SQL migrations from Go migrations.
@@ -123,7 +101,7 @@ type MigrationStatus struct {
 // package documentation) while they run.
 type Runner struct {
 	db         *sql.DB
-	dialect    Dialect
+	dialect    dialect.Dialect
 	cfg        config
 	provider   *goose.Provider
 	store      database.Store
@@ -135,15 +113,19 @@ type Runner struct {
 // NNN_name.sql at its root) and the Go migrations given with
 // WithGoMigrations. fsys may be nil when every migration is a Go migration.
 //
-// New reads every SQL file once to parse its rollsafe annotations: a
-// malformed annotation is an error naming the file. It does not touch the
-// database. Errors wrap ErrUnknownDialect, ErrNoMigrations or
-// annotation.ErrSyntax where those apply.
-func New(db *sql.DB, d Dialect, fsys fs.FS, opts ...Option) (*Runner, error) {
+// New reads every SQL file once to parse its rollsafe annotations and hash
+// it: a malformed annotation is an error naming the file. It does not touch
+// the database. Errors callers can test with errors.Is:
+//
+//   - dialect.ErrUnknown: d is not one of dialect.SQLite, dialect.Postgres,
+//     dialect.MySQL (the zero Dialect included);
+//   - ErrNoMigrations: fsys holds no migration and no Go migration was given;
+//   - ErrAnnotation: a `-- rollsafe:` annotation is malformed.
+func New(db *sql.DB, d dialect.Dialect, fsys fs.FS, opts ...Option) (*Runner, error) {
 	if db == nil {
 		return nil, errors.New("migrate: db is nil")
 	}
-	gd, err := d.gooseDialect()
+	gd, err := gooseDialect(d)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
@@ -170,7 +152,8 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, opts ...Option) (*Runner, error) {
 	p, err := goose.NewProvider(gd, db, fsys, gopts...)
 	if err != nil {
 		if errors.Is(err, goose.ErrNoMigrations) {
-			return nil, fmt.Errorf("migrate: %w: %w", ErrNoMigrations, err)
+			// goose's error says the same words: say them once.
+			return nil, fmt.Errorf("migrate: %w (no NNN_name.sql file at the root of the directory, no Go migration)", ErrNoMigrations)
 		}
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
@@ -193,7 +176,7 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, opts ...Option) (*Runner, error) {
 }
 
 // Dialect returns the dialect the Runner was made for.
-func (r *Runner) Dialect() Dialect { return r.dialect }
+func (r *Runner) Dialect() dialect.Dialect { return r.dialect }
 
 // Migrations returns every migration the Runner knows, ascending by version.
 func (r *Runner) Migrations() []Migration { return slices.Clone(r.migrations) }

@@ -19,13 +19,25 @@ func (r *Runner) Up(ctx context.Context) ([]Result, error) {
 	return r.up(ctx, "up", math.MaxInt64)
 }
 
-// UpTo is Up that stops after version (applying it if it exists and is
-// pending). version must be at least 1.
+// UpTo is Up that stops after version, applying it if it is pending.
+// version must be the version of a migration the Runner knows: another is
+// refused, before anything is applied, with an error wrapping
+// ErrUnknownVersion.
 func (r *Runner) UpTo(ctx context.Context, version int64) ([]Result, error) {
-	if version < 1 {
-		return nil, fmt.Errorf("migrate: up to %d: versions start at 1", version)
+	op := fmt.Sprintf("up to %d", version)
+	if err := r.knownVersion(op, version); err != nil {
+		return nil, err
 	}
-	return r.up(ctx, fmt.Sprintf("up to %d", version), version)
+	return r.up(ctx, op, version)
+}
+
+// knownVersion refuses a version that no migration has.
+func (r *Runner) knownVersion(op string, version int64) error {
+	if _, ok := r.migration(version); ok {
+		return nil
+	}
+	first, last := r.migrations[0].Version, r.migrations[len(r.migrations)-1].Version
+	return fmt.Errorf("migrate: %s: %w: %d (the migrations run from %d to %d)", op, ErrUnknownVersion, version, first, last)
 }
 
 // Down rolls back the most recently applied migration under the database
@@ -38,16 +50,21 @@ func (r *Runner) Down(ctx context.Context) ([]Result, error) {
 }
 
 // DownTo rolls back, most recent first, every applied migration above version
-// (version itself stays applied; 0 rolls back everything). Before rolling
+// (version itself stays applied; 0 rolls back everything). A version other
+// than 0 that no migration has is refused with an error wrapping
+// ErrUnknownVersion, before anything is rolled back. Before rolling
 // anything back it checks the whole range: if a migration in it is marked
 // `-- rollsafe:irreversible`, it rolls back nothing and returns an
 // *IrreversibleError naming that migration, unless the Runner has
 // WithAllowIrreversible.
 func (r *Runner) DownTo(ctx context.Context, version int64) ([]Result, error) {
-	if version < 0 {
-		return nil, fmt.Errorf("migrate: down to %d: version must not be negative", version)
+	op := fmt.Sprintf("down to %d", version)
+	if version != 0 {
+		if err := r.knownVersion(op, version); err != nil {
+			return nil, err
+		}
 	}
-	return r.down(ctx, fmt.Sprintf("down to %d", version), version)
+	return r.down(ctx, op, version)
 }
 
 func (r *Runner) up(ctx context.Context, op string, target int64) (res []Result, err error) {

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +17,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/dsn"
 	"github.com/rollsafe/rollsafe/migrate"
 )
@@ -121,7 +120,8 @@ func (f *versionFlag) Set(s string) error {
 // runnerFlags are the flags shared by up, down and status.
 type runnerFlags struct {
 	dialect string
-	dsn     string
+	dsnFlag *string
+	dsn     string // --dsn, or $ROLLSAFE_DSN
 	table   string
 	force   bool
 	format  *formatFlag
@@ -130,7 +130,8 @@ type runnerFlags struct {
 func newRunnerFlags(fs *flag.FlagSet) *runnerFlags {
 	rf := &runnerFlags{}
 	fs.StringVar(&rf.dialect, "dialect", "", "database `dialect`: sqlite, postgres or mysql (MariaDB too)")
-	fs.StringVar(&rf.dsn, "dsn", "", "database connection string (SQLite: a file path)")
+	rf.dsnFlag = dsnFlag(fs, "database connection `DSN`: a file path (SQLite), postgres://user:pass@host:5432/db (PostgreSQL), "+
+		"user:pass@tcp(127.0.0.1:3306)/app?parseTime=true (MySQL/MariaDB, go-sql-driver style)")
 	fs.StringVar(&rf.table, "table", "goose_db_version", "version `table`, goose's by default")
 	rf.format = newFormatFlag(fs, "text", "json")
 	return rf
@@ -143,21 +144,24 @@ func (rf *runnerFlags) open(e *env, cmd string, args []string) (*sql.DB, *migrat
 		e.errorf("migrate %s: %s", cmd, rf.scrub(fmt.Sprintf(format, a...)))
 		return nil, nil, exitCantRun
 	}
+	rf.dsn = e.dsn(*rf.dsnFlag)
 	if len(args) != 1 {
 		return fail("want exactly one migration directory, got %d arguments", len(args))
 	}
 	dir := args[0]
 	if rf.dialect == "" || rf.dsn == "" {
-		return fail("--dialect and --dsn are required")
+		return fail("--dialect and --dsn (or $%s) are required", envDSN)
 	}
-	d, err := migrate.ParseDialect(rf.dialect)
+	d, err := dialect.Parse(rf.dialect)
 	if err != nil {
-		return fail("--dialect: %v", err)
+		return fail("--dialect: %s", strings.TrimPrefix(err.Error(), "dialect: "))
 	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	if st, err := os.Stat(dir); err != nil {
+		return fail("no migration directory %s", dir)
+	} else if !st.IsDir() {
 		return fail("%s is not a directory", dir)
 	}
-	if d == migrate.SQLite && cmd != "up" {
+	if d == dialect.SQLite && cmd != "up" {
 		// Opening a SQLite file that does not exist creates it: only up
 		// may do that, status and down would report on an empty database.
 		if p := sqlitePath(rf.dsn); p != "" {
@@ -190,7 +194,7 @@ func (rf *runnerFlags) open(e *env, cmd string, args []string) (*sql.DB, *migrat
 	r, err := migrate.New(db, d, os.DirFS(dir), opts...)
 	if err != nil {
 		_ = db.Close() // the runner error is what matters
-		return fail("%s: %v", dir, err)
+		return fail("%s: %s", dir, strings.TrimPrefix(err.Error(), "migrate: "))
 	}
 	return db, r, exitOK
 }
@@ -223,7 +227,7 @@ func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Co
 	}
 	defer db.Close()
 	res, err := do(e.ctx, r)
-	out := runResult{Dialect: string(r.Dialect()), Direction: cmd, Applied: []resultJSON{}}
+	out := runResult{Dialect: r.Dialect().String(), Direction: cmd, Applied: []resultJSON{}}
 	for _, x := range res {
 		out.Applied = append(out.Applied, toJSON(x))
 		if rf.format.String() == "text" {
@@ -246,6 +250,11 @@ func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Co
 	if err != nil {
 		out.Error = rf.scrub(err.Error())
 		e.errorf("%s", out.Error)
+	}
+	if code == exitCantRun {
+		// Nothing ran: no report on stdout (in JSON, the CLI prints the
+		// error object), and no version line that reads like success.
+		return code
 	}
 	// A fresh context: the version is worth reporting even after ctx ended.
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), pingTimeout)
@@ -296,7 +305,7 @@ func (rf *runnerFlags) status(e *env, args []string) int {
 		e.errorf("%s", rf.scrub(err.Error()))
 		return exitCantRun
 	}
-	out := statusJSON{Dialect: string(r.Dialect()), Migrations: []migrationJSON{}}
+	out := statusJSON{Dialect: r.Dialect().String(), Migrations: []migrationJSON{}}
 	for _, s := range st {
 		m := migrationJSON{Version: s.Version, Source: s.Name(), Type: string(s.Type), State: string(s.State), Irreversible: s.Irreversible}
 		if s.State == migrate.Applied {
@@ -339,11 +348,11 @@ func (rf *runnerFlags) status(e *env, args []string) int {
 // driverDSN returns the database/sql driver for d and the DSN to give it:
 // MySQL DSNs get parseTime=true (goose scans timestamps), SQLite DSNs a busy
 // timeout unless they set one.
-func driverDSN(d migrate.Dialect, s string) (driver, source string, err error) {
+func driverDSN(d dialect.Dialect, s string) (driver, source string, err error) {
 	switch d {
-	case migrate.Postgres:
+	case dialect.Postgres:
 		return "pgx", s, nil
-	case migrate.MySQL:
+	case dialect.MySQL:
 		cfg, err := mysql.ParseDSN(s)
 		if err != nil {
 			return "", "", err
@@ -371,41 +380,6 @@ func sqlitePath(s string) string {
 	return s
 }
 
-// scrub removes the DSN and its password from a message, wherever a driver
+// scrub removes the DSN and its secrets from a message, wherever a driver
 // may have quoted them.
-func (rf *runnerFlags) scrub(msg string) string {
-	if rf.dsn == "" {
-		return msg
-	}
-	if red := dsn.Redact(rf.dsn); red != rf.dsn {
-		msg = strings.ReplaceAll(msg, rf.dsn, red)
-	}
-	if pw := dsnPassword(rf.dsn); pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		if esc := url.QueryEscape(pw); esc != pw {
-			msg = strings.ReplaceAll(msg, esc, "xxxxx")
-		}
-	}
-	return msg
-}
-
-var keywordPassword = regexp.MustCompile(`(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)`)
-
-// dsnPassword returns the password written in a DSN, "" when there is none.
-func dsnPassword(s string) string {
-	if strings.Contains(s, "://") {
-		if u, err := url.Parse(s); err == nil {
-			if pw, ok := u.User.Password(); ok {
-				return pw
-			}
-			return u.Query().Get("password")
-		}
-	}
-	if m := keywordPassword.FindStringSubmatch(s); m != nil {
-		return strings.Trim(m[1], "'")
-	}
-	if cfg, err := mysql.ParseDSN(s); err == nil {
-		return cfg.Passwd
-	}
-	return ""
-}
+func (rf *runnerFlags) scrub(msg string) string { return dsn.Scrub(msg, rf.dsn) }
