@@ -56,6 +56,9 @@ type Migration struct {
 	// NoTxUp and NoTxDown report that the direction runs outside a
 	// transaction (`-- +goose NO TRANSACTION`, or a Go function over *sql.DB).
 	NoTxUp, NoTxDown bool
+	// Sum is the SHA-256 of the SQL file as rollsafe.sum writes it
+	// ("sha256:<hex>", line endings hashed as "\n"); "" for a Go migration.
+	Sum string
 }
 
 // Name is the migration's file name, or "version N" for a Go migration
@@ -85,6 +88,15 @@ type State string
 const (
 	Pending State = "pending"
 	Applied State = "applied"
+	// Failed: a run of the migration failed where its statements cannot be
+	// undone (MySQL/MariaDB DDL, a NO TRANSACTION migration), so part of it
+	// may stay applied. Up and Down refuse to run it again until Repair.
+	Failed State = "failed"
+	// Interrupted: a run of the migration began and never recorded its end:
+	// its runner died midway (or, seen from Status, another instance is
+	// running it right now). Up and Down refuse to run it again until
+	// Repair.
+	Interrupted State = "interrupted"
 )
 
 // MigrationStatus is one line of Status.
@@ -93,6 +105,33 @@ type MigrationStatus struct {
 	State State
 	// AppliedAt is when the version was recorded; zero while pending.
 	AppliedAt time.Time
+	// AppliedSource and AppliedSum name the file that was applied and its
+	// SHA-256, as the Runner recorded them when it applied it; both "" when
+	// nothing was recorded (a migration applied by the goose CLI or by a
+	// rollsafe that kept no sums).
+	AppliedSource, AppliedSum string
+	// Changed reports an applied migration whose file on disk is not the
+	// one that was applied (another sum, or another name for the same
+	// version): the database was migrated from other files. Up and Down log
+	// a warning for it, and refuse to run with WithStrict.
+	Changed bool
+	// Attempt describes the failed or interrupted run of a Failed or
+	// Interrupted migration; nil in the other states.
+	Attempt *Attempt
+}
+
+// Attempt is a run of a migration that did not finish cleanly.
+type Attempt struct {
+	// Direction is "up" or "down".
+	Direction string
+	// Statements are the statements that had been started, in order, each
+	// on one line and shortened to 200 characters; the last one may or may
+	// not have completed. Empty for a Go migration.
+	Statements []string
+	// Err is the error the run failed with; "" for an interrupted run.
+	Err string
+	// At is when the attempt was last recorded.
+	At time.Time
 }
 
 // Runner applies and rolls back the migrations of one database; make one with
@@ -149,6 +188,11 @@ func New(db *sql.DB, d dialect.Dialect, fsys fs.FS, opts ...Option) (*Runner, er
 	if len(cfg.goMigrations) > 0 {
 		gopts = append(gopts, goose.WithGoMigrations(cfg.goMigrations...))
 	}
+	if !cfg.noLock && d != dialect.SQLite {
+		// goose's session takes the running lock in locked calls (see
+		// gooseMarker).
+		gopts = append(gopts, goose.WithSessionLocker(gooseMarker{}))
+	}
 	p, err := goose.NewProvider(gd, db, fsys, gopts...)
 	if err != nil {
 		if errors.Is(err, goose.ErrNoMigrations) {
@@ -163,6 +207,9 @@ func New(db *sql.DB, d dialect.Dialect, fsys fs.FS, opts ...Option) (*Runner, er
 	}
 	migrations, err := collect(p, fsys, cfg.goMigrations)
 	if err != nil {
+		return nil, err
+	}
+	if err := addSums(fsys, migrations); err != nil {
 		return nil, err
 	}
 	tel, err := newTelemetry(cfg.meters, cfg.tracers)

@@ -70,8 +70,19 @@ func (r *Runner) DownTo(ctx context.Context, version int64) ([]Result, error) {
 func (r *Runner) up(ctx context.Context, op string, target int64) (res []Result, err error) {
 	ctx, end := r.tel.begin(ctx, "up", r.dialect)
 	defer func() { end(res, err) }()
-	err = r.withLock(ctx, op, func(ctx context.Context) error {
+	err = r.withLock(ctx, op, func(ctx context.Context, lock *sql.Conn) error {
+		q, inFlight := r.recorder(lock)
+		sts, err := r.prepare(ctx, q, true)
+		if err != nil {
+			return fmt.Errorf("migrate: %s: %w", op, err)
+		}
+		if err := needsRepair(sts, func(v int64) bool { return v <= target }); err != nil {
+			return err
+		}
 		ctx, log := withStatementLog(ctx)
+		if inFlight {
+			log.onStart = r.onStart(q, "up")
+		}
 		var out []*goose.MigrationResult
 		var gerr error
 		if target == math.MaxInt64 {
@@ -81,9 +92,14 @@ func (r *Runner) up(ctx context.Context, op string, target int64) (res []Result,
 		}
 		if gerr != nil {
 			res, err = r.failure(ctx, op, "up", gerr, log)
+			r.recordResults(ctx, q, res)
+			if pe, ok := asPartial(err); ok {
+				r.recordFailure(ctx, q, pe)
+			}
 			return err
 		}
 		res = r.fromGooseAll(out)
+		r.recordResults(ctx, q, res)
 		r.logResults(ctx, res)
 		return nil
 	})
@@ -94,13 +110,29 @@ func (r *Runner) up(ctx context.Context, op string, target int64) (res []Result,
 func (r *Runner) down(ctx context.Context, op string, target int64) (res []Result, err error) {
 	ctx, end := r.tel.begin(ctx, "down", r.dialect)
 	defer func() { end(res, err) }()
-	err = r.withLock(ctx, op, func(ctx context.Context) error {
+	err = r.withLock(ctx, op, func(ctx context.Context, lock *sql.Conn) error {
+		q, inFlight := r.recorder(lock)
+		sts, err := r.prepare(ctx, q, true)
+		if err != nil {
+			return fmt.Errorf("migrate: %s: %w", op, err)
+		}
 		plan, next, err := r.rollbackPlan(ctx, target)
 		if err != nil {
 			return fmt.Errorf("migrate: %s: %w", op, err)
 		}
 		if len(plan) == 0 {
 			return nil
+		}
+		// A failed up above the target is not in the way of a rollback
+		// (it may be what the operator rolls back from); a failed down is.
+		var downs []MigrationStatus
+		for _, s := range sts {
+			if s.Attempt != nil && s.Attempt.Direction == "down" {
+				downs = append(downs, s)
+			}
+		}
+		if err := needsRepair(downs, func(v int64) bool { return v > next }); err != nil {
+			return err
 		}
 		if !r.cfg.allowIrreversible {
 			for _, m := range plan {
@@ -110,6 +142,9 @@ func (r *Runner) down(ctx context.Context, op string, target int64) (res []Resul
 			}
 		}
 		ctx, log := withStatementLog(ctx)
+		if inFlight {
+			log.onStart = r.onStart(q, "down")
+		}
 		var out []*goose.MigrationResult
 		var gerr error
 		if target < 0 {
@@ -122,9 +157,14 @@ func (r *Runner) down(ctx context.Context, op string, target int64) (res []Resul
 		}
 		if gerr != nil {
 			res, err = r.failure(ctx, op, "down", gerr, log)
+			r.recordResults(ctx, q, res)
+			if pe, ok := asPartial(err); ok {
+				r.recordFailure(ctx, q, pe)
+			}
 			return err
 		}
 		res = r.fromGooseAll(out)
+		r.recordResults(ctx, q, res)
 		r.logResults(ctx, res)
 		return nil
 	})
@@ -202,11 +242,13 @@ func (r *Runner) logResults(ctx context.Context, res []Result) {
 }
 
 // withLock runs fn while holding the database lock on a connection of its
-// own. goose works on other connections of the pool, so the pool must allow
-// at least two.
-func (r *Runner) withLock(ctx context.Context, op string, fn func(context.Context) error) (err error) {
+// own, which fn receives (nil with WithoutLock). goose works on other
+// connections of the pool, so the pool must allow at least two. Before fn
+// runs, withLock waits until no statement of an earlier holder still runs
+// (see newRunningLocker), and it lets goose's session take the running lock.
+func (r *Runner) withLock(ctx context.Context, op string, fn func(context.Context, *sql.Conn) error) (err error) {
 	if r.cfg.noLock {
-		return fn(ctx)
+		return fn(ctx, nil)
 	}
 	if limit, need := r.db.Stats().MaxOpenConnections, r.connsNeeded(); limit > 0 && limit < need {
 		return fmt.Errorf("migrate: %s: %w: MaxOpenConns is %d, and the lock holds a connection while the migrations need %d more; allow %d or use WithoutLock",
@@ -222,9 +264,6 @@ func (r *Runner) withLock(ctx context.Context, op string, fn func(context.Contex
 	if err := l.SessionLock(ctx, conn); err != nil {
 		return errors.Join(fmt.Errorf("migrate: %s: %w", op, err), conn.Close())
 	}
-	waited := time.Since(start)
-	r.tel.lockWaited(ctx, waited, r.dialect)
-	r.cfg.log.DebugContext(ctx, "migration lock taken", "op", op, "waited", waited)
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
 		defer cancel()
@@ -235,7 +274,13 @@ func (r *Runner) withLock(ctx context.Context, op string, fn func(context.Contex
 			err = errors.Join(err, fmt.Errorf("migrate: %s: %w", op, cerr))
 		}
 	}()
-	return fn(ctx)
+	if err := r.waitForEarlierRunner(ctx, conn); err != nil {
+		return fmt.Errorf("migrate: %s: %w", op, err)
+	}
+	waited := time.Since(start)
+	r.tel.lockWaited(ctx, waited, r.dialect)
+	r.cfg.log.DebugContext(ctx, "migration lock taken", "op", op, "waited", waited)
+	return fn(context.WithValue(ctx, markKey{}, &mark{d: r.dialect, table: r.cfg.table}), conn)
 }
 
 // connsNeeded is how many connections a locked call uses at once: the lock's,
