@@ -27,9 +27,17 @@ import (
 const pingTimeout = 15 * time.Second
 
 const runnerExitCodes = `
-Exit codes: 0 done (or nothing to do); 1 a migration failed, or a rollback was
-refused by a migration marked irreversible; 2 could not run (bad usage, no
-such directory, a malformed migration, a database that does not answer).`
+rollsafe keeps, beside goose's version table, a table rollsafe_migrations: the
+SHA-256 of each file it applied (a file that differs later is reported as
+changed: a warning, or a refusal with --strict), and the statements of a
+migration that failed or was interrupted where they commit by themselves
+(MySQL/MariaDB DDL, NO TRANSACTION). Such a migration is shown as failed or
+interrupted and is not run again until "rollsafe migrate repair".
+
+Exit codes: 0 done (or nothing to do); 1 a migration failed, a migration needs
+repair, a rollback was refused by a migration marked irreversible, or (with
+--strict) an applied migration changed; 2 could not run (bad usage, no such
+directory or version, a malformed migration, a database that does not answer).`
 
 func migrateUpCommand() command {
 	return command{
@@ -83,8 +91,12 @@ func migrateStatusCommand() command {
 		name:    "status",
 		summary: "list migrations with their state and when they were applied",
 		usage: "rollsafe migrate status [--format text|json] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
-			"Lists every migration in DIR: version, state (applied or pending), when it was\n" +
-			"applied, and its file. It does not wait for the migration lock." + runnerExitCodes,
+			"Lists every migration in DIR: version, state (applied, pending, failed or\n" +
+			"interrupted), when it was applied, and its file; then, for each failed or\n" +
+			"interrupted migration, the statements that had started and how to repair it, and\n" +
+			"for each applied migration whose file changed, both sums. It does not wait for\n" +
+			"the migration lock. Exit 1 when a migration is failed or interrupted (or, with\n" +
+			"--strict, changed)." + runnerExitCodes,
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			rf := newRunnerFlags(fs)
 			return func(e *env, args []string) int {
@@ -124,6 +136,7 @@ type runnerFlags struct {
 	dsn     string // --dsn, or $ROLLSAFE_DSN
 	table   string
 	force   bool
+	strict  bool
 	format  *formatFlag
 }
 
@@ -133,6 +146,7 @@ func newRunnerFlags(fs *flag.FlagSet) *runnerFlags {
 	rf.dsnFlag = dsnFlag(fs, "database connection `DSN`: a file path (SQLite), postgres://user:pass@host:5432/db (PostgreSQL), "+
 		"user:pass@tcp(127.0.0.1:3306)/app?parseTime=true (MySQL/MariaDB, go-sql-driver style)")
 	fs.StringVar(&rf.table, "table", "goose_db_version", "version `table`, goose's by default")
+	fs.BoolVar(&rf.strict, "strict", false, "refuse (exit 1) when an applied migration's file is not the one that was applied")
 	rf.format = newFormatFlag(fs, "text", "json")
 	return rf
 }
@@ -191,6 +205,9 @@ func (rf *runnerFlags) open(e *env, cmd string, args []string) (*sql.DB, *migrat
 	if rf.force {
 		opts = append(opts, migrate.WithAllowIrreversible())
 	}
+	if rf.strict {
+		opts = append(opts, migrate.WithStrict())
+	}
 	r, err := migrate.New(db, d, os.DirFS(dir), opts...)
 	if err != nil {
 		_ = db.Close() // the runner error is what matters
@@ -206,7 +223,19 @@ type runResult struct {
 	Applied   []resultJSON `json:"applied"`
 	Failed    *resultJSON  `json:"failed,omitempty"`
 	Version   *int64       `json:"version,omitempty"`
-	Error     string       `json:"error,omitempty"`
+	// Changed are the applied migrations whose files changed since.
+	Changed []changedJSON `json:"changed,omitempty"`
+	// NeedsRepair names the migration that must be repaired first.
+	NeedsRepair *int64 `json:"needs_repair,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+type changedJSON struct {
+	Version       int64  `json:"version"`
+	Source        string `json:"source"`
+	Sum           string `json:"sum"`
+	AppliedSource string `json:"applied_source"`
+	AppliedSum    string `json:"applied_sum"`
 }
 
 type resultJSON struct {
@@ -236,13 +265,17 @@ func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Co
 	}
 	code = exitOK
 	var pe *migrate.PartialError
+	var re *migrate.RepairError
 	switch {
 	case err == nil:
 	case errors.As(err, &pe):
 		f := toJSON(*pe.Failed)
 		out.Failed = &f
 		code = exitFailed
-	case errors.Is(err, migrate.ErrIrreversible):
+	case errors.As(err, &re):
+		out.NeedsRepair = &re.Migration.Version
+		code = exitFailed
+	case errors.Is(err, migrate.ErrIrreversible), errors.Is(err, migrate.ErrChanged):
 		code = exitFailed
 	default:
 		code = exitCantRun
@@ -259,6 +292,16 @@ func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Co
 	// A fresh context: the version is worth reporting even after ctx ended.
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), pingTimeout)
 	defer cancel()
+	if st, serr := r.Status(vctx); serr == nil {
+		for _, s := range st {
+			if s.Changed {
+				out.Changed = append(out.Changed, changedOf(s))
+				if !errors.Is(err, migrate.ErrChanged) {
+					warnf(e, "%s", changedWarning(s))
+				}
+			}
+		}
+	}
 	if v, verr := r.Version(vctx); verr == nil {
 		out.Version = &v
 		if rf.format.String() == "text" {
@@ -279,19 +322,51 @@ func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Co
 }
 
 type statusJSON struct {
-	Dialect    string          `json:"dialect"`
-	Version    int64           `json:"version"`
-	Pending    int             `json:"pending"`
-	Migrations []migrationJSON `json:"migrations"`
+	Dialect string `json:"dialect"`
+	Version int64  `json:"version"`
+	Pending int    `json:"pending"`
+	// NeedsRepair counts the failed and interrupted migrations.
+	NeedsRepair int             `json:"needs_repair"`
+	Changed     int             `json:"changed"`
+	Migrations  []migrationJSON `json:"migrations"`
 }
 
 type migrationJSON struct {
-	Version      int64      `json:"version"`
-	Source       string     `json:"source"`
-	Type         string     `json:"type"`
-	State        string     `json:"state"`
-	AppliedAt    *time.Time `json:"applied_at,omitempty"`
-	Irreversible string     `json:"irreversible,omitempty"`
+	Version       int64        `json:"version"`
+	Source        string       `json:"source"`
+	Type          string       `json:"type"`
+	State         string       `json:"state"`
+	AppliedAt     *time.Time   `json:"applied_at,omitempty"`
+	Irreversible  string       `json:"irreversible,omitempty"`
+	Sum           string       `json:"sum,omitempty"`
+	AppliedSource string       `json:"applied_source,omitempty"`
+	AppliedSum    string       `json:"applied_sum,omitempty"`
+	Changed       bool         `json:"changed,omitempty"`
+	Attempt       *attemptJSON `json:"attempt,omitempty"`
+	// Repair is the command that resolves a failed or interrupted migration.
+	Repair string `json:"repair,omitempty"`
+}
+
+type attemptJSON struct {
+	Direction  string    `json:"direction"`
+	Statements []string  `json:"statements"`
+	Error      string    `json:"error,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// warnf prints "rollsafe: warning: ..." on stderr: something the operator
+// should know that did not stop the command.
+func warnf(e *env, format string, args ...any) {
+	fmt.Fprintf(e.stderr, "rollsafe: warning: %s\n", fmt.Sprintf(format, args...))
+}
+
+func changedOf(s migrate.MigrationStatus) changedJSON {
+	return changedJSON{Version: s.Version, Source: s.Name(), Sum: s.Sum, AppliedSource: s.AppliedSource, AppliedSum: s.AppliedSum}
+}
+
+func changedWarning(s migrate.MigrationStatus) string {
+	return fmt.Sprintf("version %d changed since it was applied: applied %s (%s), the directory has %s (%s)",
+		s.Version, s.AppliedSource, s.AppliedSum, s.Name(), s.Sum)
 }
 
 func (rf *runnerFlags) status(e *env, args []string) int {
@@ -307,22 +382,38 @@ func (rf *runnerFlags) status(e *env, args []string) int {
 	}
 	out := statusJSON{Dialect: r.Dialect().String(), Migrations: []migrationJSON{}}
 	for _, s := range st {
-		m := migrationJSON{Version: s.Version, Source: s.Name(), Type: string(s.Type), State: string(s.State), Irreversible: s.Irreversible}
-		if s.State == migrate.Applied {
+		m := migrationJSON{Version: s.Version, Source: s.Name(), Type: string(s.Type), State: string(s.State),
+			Irreversible: s.Irreversible, Sum: s.Sum, AppliedSource: s.AppliedSource, AppliedSum: s.AppliedSum, Changed: s.Changed}
+		switch s.State {
+		case migrate.Applied:
 			at := s.AppliedAt.UTC()
 			m.AppliedAt = &at
 			out.Version = max(out.Version, s.Version)
-		} else {
+		case migrate.Failed, migrate.Interrupted:
+			out.NeedsRepair++
+			m.Attempt = &attemptJSON{Direction: s.Attempt.Direction, Statements: s.Attempt.Statements, Error: s.Attempt.Err, At: s.Attempt.At.UTC()}
+			if m.Attempt.Statements == nil {
+				m.Attempt.Statements = []string{}
+			}
+			m.Repair = fmt.Sprintf("rollsafe migrate repair --version %d --as applied|pending DIR", s.Version)
+		default:
 			out.Pending++
 		}
+		if s.Changed {
+			out.Changed++
+		}
 		out.Migrations = append(out.Migrations, m)
+	}
+	code = exitOK
+	if out.NeedsRepair > 0 || (rf.strict && out.Changed > 0) {
+		code = exitFailed
 	}
 	if rf.format.String() == "json" {
 		if err := json.NewEncoder(e.stdout).Encode(out); err != nil {
 			e.errorf("migrate status: writing JSON: %v", err)
 			return exitCantRun
 		}
-		return exitOK
+		return code
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tSOURCE")
@@ -335,14 +426,44 @@ func (rf *runnerFlags) status(e *env, args []string) int {
 		if m.Irreversible != "" {
 			src += " (irreversible)"
 		}
+		if m.Changed {
+			src += " (changed since applied)"
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.Version, m.State, at, src)
 	}
 	if err := tw.Flush(); err != nil {
 		e.errorf("migrate status: %v", err)
 		return exitCantRun
 	}
-	fmt.Fprintf(e.stdout, "%d applied, %d pending\n", len(out.Migrations)-out.Pending, out.Pending)
-	return exitOK
+	for _, m := range out.Migrations {
+		switch {
+		case m.Attempt != nil:
+			what := "was interrupted (its runner died, or it is running now)"
+			if m.State == string(migrate.Failed) {
+				what = "failed: " + m.Attempt.Error
+			}
+			fmt.Fprintf(e.stdout, "\n%s: its %s %s\n", m.Source, m.Attempt.Direction, what)
+			if len(m.Attempt.Statements) > 0 {
+				fmt.Fprintf(e.stdout, "  %s had started (the last may not have completed):\n", plural(len(m.Attempt.Statements), "statement", "statements"))
+				for i, stmt := range m.Attempt.Statements {
+					fmt.Fprintf(e.stdout, "  [%d] %s\n", i+1, stmt)
+				}
+			}
+			fmt.Fprintf(e.stdout, "  make the schema match it fully applied or not at all, by hand, then: %s\n", m.Repair)
+		case m.Changed:
+			fmt.Fprintf(e.stdout, "\nversion %d changed since it was applied: applied %s (%s), the directory has %s (%s)\n",
+				m.Version, m.AppliedSource, m.AppliedSum, m.Source, m.Sum)
+		}
+	}
+	summary := fmt.Sprintf("%d applied, %d pending", len(out.Migrations)-out.Pending-out.NeedsRepair, out.Pending)
+	if out.NeedsRepair > 0 {
+		summary += fmt.Sprintf(", %d to repair", out.NeedsRepair)
+	}
+	if out.Changed > 0 {
+		summary += fmt.Sprintf(", %d changed", out.Changed)
+	}
+	fmt.Fprintln(e.stdout, summary)
+	return code
 }
 
 // driverDSN returns the database/sql driver for d and the DSN to give it:

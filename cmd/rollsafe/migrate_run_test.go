@@ -224,3 +224,116 @@ func TestMigrateRunnerDSNFromEnvironment(t *testing.T) {
 	assert.Contains(t, helpOut, "$ROLLSAFE_DSN")
 	assert.Contains(t, helpOut, "user:pass@tcp(127.0.0.1:3306)/app?parseTime=true")
 }
+
+// A failed migration whose statements stay applied is visible in status (with
+// the statements that ran), blocks up until repaired, and repair gets it
+// moving.
+func TestMigrateRepairAfterFailure(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := t.TempDir()
+		write := func(name, body string) {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600))
+		}
+		write("00001_base.sql", "-- +goose Up\nCREATE TABLE base (id INTEGER);\n-- +goose Down\nDROP TABLE base;\n")
+		write("00002_broken.sql", "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE TABLE half (id INTEGER);\nINSERT INTO nowhere VALUES (1);\n-- +goose Down\nDROP TABLE half;\n")
+		conn := []string{"--dialect", db.Dialect.String(), "--dsn", db.DSN}
+		cmd := func(name string, extra ...string) []string {
+			return append(append(append([]string{"migrate", name}, conn...), extra...), dir)
+		}
+
+		code, _, errOut := rollsafe(t, cmd("up")...)
+		require.Equal(t, exitFailed, code)
+		assert.Contains(t, errOut, "it is recorded as failed and will not run again until repaired")
+		assert.Contains(t, errOut, "rollsafe migrate repair --version 2 --as applied|pending DIR")
+
+		code, out, errOut := rollsafe(t, cmd("status")...)
+		require.Equal(t, exitFailed, code, errOut)
+		assert.Regexp(t, `(?m)^2\s+failed\s+-\s+00002_broken.sql$`, out)
+		assert.Contains(t, out, "00002_broken.sql: its up failed: ")
+		assert.Contains(t, out, "2 statements had started (the last may not have completed):\n  [1] CREATE TABLE half (id INTEGER);\n  [2] INSERT INTO nowhere VALUES (1);\n")
+		assert.Contains(t, out, "then: rollsafe migrate repair --version 2 --as applied|pending DIR\n")
+		assert.Contains(t, out, "1 applied, 0 pending, 1 to repair\n")
+
+		code, out, _ = rollsafe(t, cmd("status", "--format", "json")...)
+		require.Equal(t, exitFailed, code)
+		var st statusJSON
+		require.NoError(t, json.Unmarshal([]byte(out), &st))
+		assert.Equal(t, 1, st.NeedsRepair)
+		require.NotNil(t, st.Migrations[1].Attempt)
+		assert.Equal(t, "failed", st.Migrations[1].State)
+		assert.Len(t, st.Migrations[1].Attempt.Statements, 2)
+
+		// up does not trip over the table the failed run left.
+		code, out, errOut = rollsafe(t, cmd("up", "--format", "json")...)
+		require.Equal(t, exitFailed, code)
+		assert.Contains(t, errOut, "00002_broken.sql migration needs repair")
+		assert.NotContains(t, errOut, "already exists")
+		var rr runResult
+		require.NoError(t, json.Unmarshal([]byte(out), &rr))
+		require.NotNil(t, rr.NeedsRepair)
+		assert.Equal(t, int64(2), *rr.NeedsRepair)
+
+		for _, bad := range [][]string{
+			cmd("repair", "--as", "pending"),
+			cmd("repair", "--version", "2", "--as", "done"),
+			cmd("repair", "--version", "1", "--as", "pending"),
+			cmd("repair", "--version", "9", "--as", "pending"),
+		} {
+			code, out, errOut = rollsafe(t, bad...)
+			assert.Equal(t, exitCantRun, code, bad)
+			assert.Empty(t, out)
+			assert.NotEmpty(t, errOut)
+		}
+
+		// The operator drops what ran and fixes the file.
+		_, err := db.ExecContext(t.Context(), "DROP TABLE half")
+		require.NoError(t, err)
+		write("00002_broken.sql", "-- +goose Up\nCREATE TABLE half (id INTEGER);\n-- +goose Down\nDROP TABLE half;\n")
+		code, out, errOut = rollsafe(t, cmd("repair", "--version", "2", "--as", "pending")...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Equal(t, "repaired 00002_broken.sql: marked pending\n", out)
+		code, out, errOut = rollsafe(t, cmd("up")...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Contains(t, out, "database at version 2")
+	})
+}
+
+// A database migrated from other files (same versions) is reported: a warning,
+// or exit 1 with --strict.
+func TestMigrateChangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "00001_base.sql")
+	require.NoError(t, os.WriteFile(file, []byte("-- +goose Up\nCREATE TABLE base (id INTEGER);\n-- +goose Down\nDROP TABLE base;\n"), 0o600))
+	conn := []string{"--dialect", "sqlite", "--dsn", filepath.Join(t.TempDir(), "app.db")}
+	cmd := func(name string, extra ...string) []string {
+		return append(append(append([]string{"migrate", name}, conn...), extra...), dir)
+	}
+	code, _, errOut := rollsafe(t, cmd("up")...)
+	require.Equal(t, exitOK, code, errOut)
+	require.NoError(t, os.WriteFile(file, []byte("-- +goose Up\nCREATE TABLE base (id INTEGER, other TEXT);\n-- +goose Down\nDROP TABLE base;\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00002_next.sql"), []byte("-- +goose Up\nCREATE TABLE next (id INTEGER);\n-- +goose Down\nDROP TABLE next;\n"), 0o600))
+
+	code, out, errOut := rollsafe(t, cmd("status")...)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Regexp(t, `(?m)^1\s+applied\s+\S+\s+00001_base.sql \(changed since applied\)$`, out)
+	assert.Regexp(t, `version 1 changed since it was applied: applied 00001_base.sql \(sha256:[0-9a-f]{64}\), the directory has 00001_base.sql \(sha256:[0-9a-f]{64}\)`, out)
+	assert.Contains(t, out, "1 applied, 1 pending, 1 changed\n")
+
+	code, _, _ = rollsafe(t, cmd("status", "--strict")...)
+	assert.Equal(t, exitFailed, code)
+
+	code, out, errOut = rollsafe(t, cmd("up", "--strict")...)
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "migrate: applied migration changed on disk: 00001_base.sql was applied with sha256:")
+	assert.Contains(t, out, "database at version 1")
+
+	code, out, errOut = rollsafe(t, cmd("up", "--format", "json")...)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, errOut, "rollsafe: warning: version 1 changed since it was applied")
+	var rr runResult
+	require.NoError(t, json.Unmarshal([]byte(out), &rr))
+	require.Len(t, rr.Changed, 1)
+	assert.Equal(t, int64(1), rr.Changed[0].Version)
+	assert.NotEqual(t, rr.Changed[0].Sum, rr.Changed[0].AppliedSum)
+	require.Len(t, rr.Applied, 1)
+}
