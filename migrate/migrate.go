@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -146,6 +147,8 @@ type Runner struct {
 	store      database.Store
 	migrations []Migration // ascending by version
 	tel        telemetry
+	// recordsReady is set once rollsafe_migrations is known to exist.
+	recordsReady atomic.Bool
 }
 
 // New returns a Runner over db for the migrations in fsys (SQL files named

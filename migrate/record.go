@@ -68,9 +68,12 @@ func (r *Runner) recordTable() string {
 	return recordTableName
 }
 
-// ensureRecords creates rollsafe_migrations when it is missing. A creation
-// that races with another runner's is tried once more.
+// ensureRecords creates rollsafe_migrations when it is missing, once per
+// Runner. A creation that races with another runner's is tried once more.
 func (r *Runner) ensureRecords(ctx context.Context, q querier) error {
+	if r.recordsReady.Load() {
+		return nil
+	}
 	text := "TEXT"
 	if r.dialect == dialect.MySQL {
 		text = "MEDIUMTEXT"
@@ -87,6 +90,7 @@ func (r *Runner) ensureRecords(ctx context.Context, q querier) error {
 	var err error
 	for range 2 {
 		if _, err = q.ExecContext(ctx, ddl); err == nil {
+			r.recordsReady.Store(true)
 			return nil
 		}
 	}

@@ -43,10 +43,11 @@ func migrateUpCommand() command {
 	return command{
 		name:    "up",
 		summary: "apply pending migrations, under the database lock",
-		usage: "rollsafe migrate up [--to VERSION] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
+		usage: "rollsafe migrate up [--to VERSION] [--strict] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
 			"Applies the pending migrations in DIR, in version order (up to VERSION with --to)." + runnerExitCodes,
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			rf := newRunnerFlags(fs)
+			rf.strictFlag(fs)
 			to := &versionFlag{min: 1}
 			fs.Var(to, "to", "apply up to and including this `VERSION` (default: all)")
 			return func(e *env, args []string) int {
@@ -65,12 +66,13 @@ func migrateDownCommand() command {
 	return command{
 		name:    "down",
 		summary: "roll back the last migration (or down to a version), under the database lock",
-		usage: "rollsafe migrate down [--to VERSION] [--force] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
+		usage: "rollsafe migrate down [--to VERSION] [--force] [--strict] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
 			"Rolls back the most recently applied migration, or with --to every migration above\n" +
 			"VERSION (0: all). A migration marked `-- rollsafe:irreversible` stops it before\n" +
 			"anything is rolled back, unless --force." + runnerExitCodes,
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			rf := newRunnerFlags(fs)
+			rf.strictFlag(fs)
 			to := &versionFlag{min: 0}
 			fs.Var(to, "to", "roll back every migration above this `VERSION`, 0 for all (default: only the last one)")
 			fs.BoolVar(&rf.force, "force", false, "roll back migrations marked irreversible too")
@@ -90,7 +92,7 @@ func migrateStatusCommand() command {
 	return command{
 		name:    "status",
 		summary: "list migrations with their state and when they were applied",
-		usage: "rollsafe migrate status [--format text|json] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
+		usage: "rollsafe migrate status [--format text|json] [--strict] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
 			"Lists every migration in DIR: version, state (applied, pending, failed or\n" +
 			"interrupted), when it was applied, and its file; then, for each failed or\n" +
 			"interrupted migration, the statements that had started and how to repair it, and\n" +
@@ -99,6 +101,7 @@ func migrateStatusCommand() command {
 			"--strict, changed)." + runnerExitCodes,
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			rf := newRunnerFlags(fs)
+			rf.strictFlag(fs)
 			return func(e *env, args []string) int {
 				return rf.status(e, args)
 			}
@@ -143,12 +146,17 @@ type runnerFlags struct {
 func newRunnerFlags(fs *flag.FlagSet) *runnerFlags {
 	rf := &runnerFlags{}
 	fs.StringVar(&rf.dialect, "dialect", "", "database `dialect`: sqlite, postgres or mysql (MariaDB too)")
-	rf.dsnFlag = dsnFlag(fs, "database connection `DSN`: a file path (SQLite), postgres://user:pass@host:5432/db (PostgreSQL), "+
+	rf.dsnFlag = dsnFlag(fs, "database `DSN`: a file path (SQLite), postgres://user:pass@host:5432/db (PostgreSQL), "+
 		"user:pass@tcp(127.0.0.1:3306)/app?parseTime=true (MySQL/MariaDB, go-sql-driver style)")
 	fs.StringVar(&rf.table, "table", "goose_db_version", "version `table`, goose's by default")
-	fs.BoolVar(&rf.strict, "strict", false, "refuse (exit 1) when an applied migration's file is not the one that was applied")
 	rf.format = newFormatFlag(fs, "text", "json")
 	return rf
+}
+
+// strictFlag declares --strict, for the commands that compare the applied
+// files with the directory's.
+func (rf *runnerFlags) strictFlag(fs *flag.FlagSet) {
+	fs.BoolVar(&rf.strict, "strict", false, "refuse (exit 1) when an applied migration's file is not the one that was applied")
 }
 
 // open checks the arguments, opens and pings the database and builds the
