@@ -289,7 +289,7 @@ func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Co
 		code = exitCantRun
 	}
 	if err != nil {
-		out.Error = rf.scrub(err.Error())
+		out.Error = withDir(rf.scrub(err.Error()), args[0])
 		e.errorf("%s", out.Error)
 	}
 	if code == exitCantRun {
@@ -362,6 +362,12 @@ type attemptJSON struct {
 	At         time.Time `json:"at"`
 }
 
+// withDir puts the migration directory into the repair command that the
+// runner's errors spell with "DIR".
+func withDir(msg, dir string) string {
+	return strings.ReplaceAll(msg, "--as applied|pending DIR`", "--as applied|pending "+dir+"`")
+}
+
 // warnf prints "rollsafe: warning: ..." on stderr: something the operator
 // should know that did not stop the command.
 func warnf(e *env, format string, args ...any) {
@@ -403,7 +409,7 @@ func (rf *runnerFlags) status(e *env, args []string) int {
 			if m.Attempt.Statements == nil {
 				m.Attempt.Statements = []string{}
 			}
-			m.Repair = fmt.Sprintf("rollsafe migrate repair --version %d --as applied|pending DIR", s.Version)
+			m.Repair = fmt.Sprintf("rollsafe migrate repair --version %d --as applied|pending %s", s.Version, args[0])
 		default:
 			out.Pending++
 		}

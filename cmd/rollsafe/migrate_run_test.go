@@ -244,14 +244,14 @@ func TestMigrateRepairAfterFailure(t *testing.T) {
 		code, _, errOut := rollsafe(t, cmd("up")...)
 		require.Equal(t, exitFailed, code)
 		assert.Contains(t, errOut, "it is recorded as failed and will not run again until repaired")
-		assert.Contains(t, errOut, "rollsafe migrate repair --version 2 --as applied|pending DIR")
+		assert.Contains(t, errOut, "`rollsafe migrate repair --version 2 --as applied|pending "+dir+"`")
 
 		code, out, errOut := rollsafe(t, cmd("status")...)
 		require.Equal(t, exitFailed, code, errOut)
 		assert.Regexp(t, `(?m)^2\s+failed\s+-\s+00002_broken.sql$`, out)
 		assert.Contains(t, out, "00002_broken.sql: its up failed: ")
 		assert.Contains(t, out, "2 statements had started (the last may not have completed):\n  [1] CREATE TABLE half (id INTEGER);\n  [2] INSERT INTO nowhere VALUES (1);\n")
-		assert.Contains(t, out, "then: rollsafe migrate repair --version 2 --as applied|pending DIR\n")
+		assert.Contains(t, out, "then: rollsafe migrate repair --version 2 --as applied|pending "+dir+"\n")
 		assert.Contains(t, out, "1 applied, 0 pending, 1 to repair\n")
 
 		code, out, _ = rollsafe(t, cmd("status", "--format", "json")...)
