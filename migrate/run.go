@@ -14,7 +14,10 @@ import (
 // Up applies every pending migration, in version order, under the database
 // lock. It returns the migrations it applied (none when the database is up to
 // date). When one fails, the error is a *PartialError and the results are
-// those applied before it.
+// those applied before it. Before running anything it refuses a Failed or
+// Interrupted migration in its way (*RepairError, ErrNeedsRepair) and, with
+// WithStrict, applied migrations whose files changed (*ChangedError,
+// ErrChanged); without WithStrict those are logged as warnings.
 func (r *Runner) Up(ctx context.Context) ([]Result, error) {
 	return r.up(ctx, "up", math.MaxInt64)
 }
@@ -44,7 +47,9 @@ func (r *Runner) knownVersion(op string, version int64) error {
 // lock, and returns it (nothing when no migration is applied). A migration
 // marked `-- rollsafe:irreversible` is refused with an *IrreversibleError
 // (ErrIrreversible) unless the Runner has WithAllowIrreversible. A failure is
-// a *PartialError.
+// a *PartialError. Like Up, it refuses changed files with WithStrict, and a
+// Failed or Interrupted down in its range (a failed up is no obstacle to a
+// rollback).
 func (r *Runner) Down(ctx context.Context) ([]Result, error) {
 	return r.down(ctx, "down", -1)
 }
