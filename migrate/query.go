@@ -10,7 +10,8 @@ import (
 
 // The read-only methods below never take the database lock: a readiness
 // probe must answer while another instance migrates. Each creates the version
-// table when it does not exist yet, as goose does.
+// table when it does not exist yet, as goose does (Status creates
+// rollsafe_migrations too).
 
 // Status returns every migration with its state, ascending by version: what
 // goose's table says is applied, and, from the Runner's own table
