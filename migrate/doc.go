@@ -10,9 +10,12 @@
 // version table stays goose's (goose_db_version), so the goose CLI reads the
 // same history.
 //
-//	r, err := migrate.New(db, migrate.Postgres, migrationsFS)
+//	r, err := migrate.New(db, dialect.Postgres, migrationsFS)
 //	...
 //	applied, err := r.Up(ctx)
+//
+// The dialect is a [dialect.Dialect]; New refuses the zero value and any
+// other value that is not a dialect with an error wrapping dialect.ErrUnknown.
 //
 // # Locking
 //
@@ -41,6 +44,17 @@
 // deadlock; use WithoutLock where a single process is alone. Status, Version, Pending and
 // Ready never wait for the lock.
 //
+// A runner that dies (SIGKILL, a lost node) releases the lock with its idle
+// lock session at once, while a statement it had sent may run on in the
+// server for minutes. So, on PostgreSQL and MySQL, goose's session holds a
+// second lock of the same kind (the "running" lock: its own advisory key,
+// "rollsafe.running.<database>") while it migrates, and a runner that has
+// taken the migration lock waits until it can take that one too, logging
+// that it waits: it goes on only once every statement of an earlier holder
+// has ended, and then finds the interrupted migration recorded (see Failed
+// and interrupted runs). A Go migration outside a transaction runs on a
+// pool connection that this does not cover.
+//
 // # Irreversible migrations
 //
 // A SQL migration whose down cannot give back what its up removed says so in
@@ -52,7 +66,45 @@
 // *IrreversibleError (errors.Is ErrIrreversible) naming it, and DownTo checks
 // the whole range before rolling anything back. WithAllowIrreversible lifts
 // the refusal. A malformed rollsafe annotation makes New fail, naming the
-// file.
+// file and the line, with an error wrapping ErrAnnotation.
+//
+// # What the Runner records
+//
+// goose's version table (goose_db_version) says which versions are applied,
+// and stays the truth about that. Beside it, in the same schema or database,
+// a Runner keeps a table of its own, rollsafe_migrations, one row per
+// version, created when first needed:
+//
+//   - For each migration it applies: the file's name and SHA-256
+//     ([Migration.Sum], the same "sha256:<hex>" that rollsafe.sum holds).
+//     Status sets [MigrationStatus.Changed] when the file on disk is not
+//     the one that was applied — a database migrated from another
+//     directory, or a shipped migration edited — and logs a warning; so do
+//     Up, UpTo, Down and DownTo, which with WithStrict refuse instead
+//     (*ChangedError, ErrChanged), before running anything. A migration
+//     applied by the goose CLI, or before the Runner kept sums, has no sum
+//     and is never reported as changed.
+//   - For a migration whose statements commit by themselves (every
+//     migration on MySQL/MariaDB, whose DDL commits implicitly, and
+//     `-- +goose NO TRANSACTION` migrations everywhere): each statement,
+//     written before goose sends it, so that a runner killed midway leaves
+//     the attempt on record; and, when it fails, the statements that had
+//     started and the error.
+//
+// # Failed and interrupted runs
+//
+// A migration whose run failed, or stopped midway, where part of it may stay
+// applied is Failed or Interrupted in Status, with an [Attempt] listing the
+// statements that had started. Up and Down refuse to run it again over what
+// it left (a *RepairError, ErrNeedsRepair, naming it and what to do) until
+// an operator has made the schema match one side of it by hand and called
+// [Runner.Repair] (the CLI: rollsafe migrate repair --version N --as
+// applied|pending DIR): as Applied when its changes are all there (an up is
+// then recorded in goose's table), as Pending when none is (Up runs it
+// again). Where the migration ran in a transaction that rolled back
+// (PostgreSQL, SQLite; on MySQL when its first statement failed, or a Go
+// migration in a transaction) nothing can remain, nothing is recorded, and
+// Up simply runs it again once it is fixed.
 //
 // # Failures
 //
@@ -62,7 +114,12 @@
 // split them (read from goose's per-statement log records). Where the
 // migration ran in a transaction on PostgreSQL or SQLite, nothing of it
 // remains. Where statements commit by themselves (MySQL DDL, or
-// `-- +goose NO TRANSACTION`), the error lists the ones that stay applied.
+// `-- +goose NO TRANSACTION`), the error lists the ones that stay applied,
+// and PartialError.Recorded says the failure was recorded (see Failed and
+// interrupted runs).
+//
+// UpTo and DownTo refuse a version that no migration has (DownTo accepts 0)
+// with an error wrapping ErrUnknownVersion, before anything runs.
 //
 // # Readiness
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the "sqlite" driver; the migrate package imports none
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/migrate"
 )
 
@@ -40,7 +41,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	r, err := migrate.New(db, migrate.SQLite, migrations)
+	r, err := migrate.New(db, dialect.SQLite, migrations)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -103,7 +104,7 @@ func ExampleWithGoMigrations() {
 			_, err := tx.ExecContext(ctx, "DELETE FROM plans")
 			return err
 		}})
-	r, err := migrate.New(db, migrate.SQLite, migrations, migrate.WithGoMigrations(seed))
+	r, err := migrate.New(db, dialect.SQLite, migrations, migrate.WithGoMigrations(seed))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -126,4 +127,141 @@ func ExampleWithGoMigrations() {
 	// up sql 00001_plans.sql
 	// up go version 2
 	// plans: 2
+}
+
+// exampleDB opens a SQLite database in a temporary directory; done removes it.
+func exampleDB() (db *sql.DB, done func(), err error) {
+	dir, err := os.MkdirTemp("", "rollsafe-example")
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err = sql.Open("sqlite", "file:"+filepath.Join(dir, "app.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); os.RemoveAll(dir) }, nil
+}
+
+// A migration that fails where its statements commit by themselves (here a
+// NO TRANSACTION migration; on MySQL any migration with DDL) stays on record
+// as failed: Up will not run it over what it left until it is repaired.
+func ExampleRunner_Repair() {
+	ctx := context.Background()
+	db, done, err := exampleDB()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer done()
+	broken := fstest.MapFS{
+		"00001_accounts.sql": {Data: []byte("-- +goose NO TRANSACTION\n-- +goose Up\n" +
+			"CREATE TABLE accounts (id INTEGER PRIMARY KEY);\nINSERT INTO acounts VALUES (1);\n" +
+			"-- +goose Down\nDROP TABLE accounts;\n")},
+	}
+	r, err := migrate.New(db, dialect.SQLite, broken)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = r.Up(ctx)
+	var pe *migrate.PartialError
+	fmt.Println("failed and recorded:", errors.As(err, &pe) && pe.Recorded)
+
+	st, err := r.Status(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(st[0].Name(), st[0].State, st[0].Attempt.Statements)
+	_, err = r.Up(ctx)
+	fmt.Println("up again needs repair:", errors.Is(err, migrate.ErrNeedsRepair))
+
+	// The operator undoes what ran, fixes the file, and marks it pending.
+	if _, err := db.ExecContext(ctx, "DROP TABLE accounts"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fixed := fstest.MapFS{
+		"00001_accounts.sql": {Data: []byte("-- +goose NO TRANSACTION\n-- +goose Up\n" +
+			"CREATE TABLE accounts (id INTEGER PRIMARY KEY);\nINSERT INTO accounts VALUES (1);\n" +
+			"-- +goose Down\nDROP TABLE accounts;\n")},
+	}
+	if r, err = migrate.New(db, dialect.SQLite, fixed); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := r.Repair(ctx, 1, migrate.Pending); err != nil {
+		fmt.Println(err)
+		return
+	}
+	applied, err := r.Up(ctx)
+	fmt.Println("applied:", len(applied), err)
+	// Output:
+	// failed and recorded: true
+	// 00001_accounts.sql failed [CREATE TABLE accounts (id INTEGER PRIMARY KEY); INSERT INTO acounts VALUES (1);]
+	// up again needs repair: true
+	// applied: 1 <nil>
+}
+
+// The Runner records the SHA-256 of every file it applies: a database
+// migrated from other files is reported, and WithStrict refuses it.
+func ExampleWithStrict() {
+	ctx := context.Background()
+	db, done, err := exampleDB()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer done()
+	shipped := fstest.MapFS{"00001_users.sql": {Data: []byte("-- +goose Up\nCREATE TABLE users (id INTEGER);\n-- +goose Down\nDROP TABLE users;\n")}}
+	r, err := migrate.New(db, dialect.SQLite, shipped)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := r.Up(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	edited := fstest.MapFS{"00001_users.sql": {Data: []byte("-- +goose Up\nCREATE TABLE users (id INTEGER, email TEXT);\n-- +goose Down\nDROP TABLE users;\n")}}
+	strict, err := migrate.New(db, dialect.SQLite, edited, migrate.WithStrict())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	st, err := strict.Status(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(st[0].Name(), st[0].State, "changed:", st[0].Changed)
+	_, err = strict.Up(ctx)
+	fmt.Println("refused:", errors.Is(err, migrate.ErrChanged))
+	// Output:
+	// 00001_users.sql applied changed: true
+	// refused: true
+}
+
+// New's errors can be told apart with errors.Is.
+func ExampleNew_errors() {
+	db, done, err := exampleDB()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer done()
+	bad := fstest.MapFS{"00001_x.sql": {Data: []byte("-- rollsafe:irreversible\n-- +goose Up\nSELECT 1;\n")}}
+	_, err = migrate.New(db, dialect.SQLite, bad)
+	fmt.Println("annotation:", errors.Is(err, migrate.ErrAnnotation))
+	_, err = migrate.New(db, dialect.SQLite, fstest.MapFS{})
+	fmt.Println("no migrations:", errors.Is(err, migrate.ErrNoMigrations))
+	var none dialect.Dialect
+	_, err = migrate.New(db, none, bad)
+	fmt.Println("no dialect:", errors.Is(err, dialect.ErrUnknown))
+	// Output:
+	// annotation: true
+	// no migrations: true
+	// no dialect: true
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 func TestNoTransaction(t *testing.T) {
@@ -77,16 +79,16 @@ func TestPartialErrorText(t *testing.T) {
 		err  *PartialError
 		want string
 	}{
-		{"rolled back", &PartialError{Dialect: Postgres, Direction: "up", Failed: &failed, Transactional: true, Err: cause,
+		{"rolled back", &PartialError{Dialect: dialect.Postgres, Direction: "up", Failed: &failed, Transactional: true, Err: cause,
 			Started: []string{"CREATE TABLE t (id int);", "INSERT INTO nope VALUES (1);"}},
 			"migrate: up 00004_x.sql failed: boom (in statement 2: INSERT INTO nope VALUES (1)); its transaction was rolled back; none applied before it"},
-		{"go migration", &PartialError{Dialect: SQLite, Direction: "down", Failed: &Result{Migration: Migration{Version: 9}}, Transactional: true, Err: cause,
+		{"go migration", &PartialError{Dialect: dialect.SQLite, Direction: "down", Failed: &Result{Migration: Migration{Version: 9}}, Transactional: true, Err: cause,
 			Applied: []Result{{Migration: Migration{Version: 10, Source: "00010_y.sql"}}}},
 			"migrate: down version 9 failed: boom; its transaction was rolled back; applied before it: 00010_y.sql"},
-		{"no transaction, first statement", &PartialError{Dialect: SQLite, Direction: "up", Failed: &failed, Err: cause,
+		{"no transaction, first statement", &PartialError{Dialect: dialect.SQLite, Direction: "up", Failed: &failed, Err: cause,
 			Started: []string{"CREATE INDEX i ON t (id);"}},
 			"migrate: up 00004_x.sql failed: boom (in statement 1: CREATE INDEX i ON t (id)); it ran without a transaction and no statement completed before the failure; none applied before it"},
-		{"mysql ddl", &PartialError{Dialect: MySQL, Direction: "up", Failed: &failed, Transactional: true, Err: cause,
+		{"mysql ddl", &PartialError{Dialect: dialect.MySQL, Direction: "up", Failed: &failed, Transactional: true, Err: cause,
 			Started: []string{long, "ALTER TABLE t\n   ADD x int;"}},
 			"migrate: up 00004_x.sql failed: boom (in statement 2: ALTER TABLE t ADD x int); MySQL commits DDL, and what ran before it, by itself, so 1 statement stays applied: [1] INSERT INTO t VALUES (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1...; none applied before it"},
 	}

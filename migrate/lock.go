@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // The lockers below block until the lock is free or the context ends, and
@@ -36,18 +38,110 @@ const unlockTimeout = 30 * time.Second
 // newLocker returns the locker for d. The lock follows the version table:
 // a schema-qualified table ("app.goose_db_version") is locked in that schema
 // (PostgreSQL) or database (MySQL), whatever the connection's default.
-func newLocker(d Dialect, table string) lock.SessionLocker {
+func newLocker(d dialect.Dialect, table string) lock.SessionLocker {
 	qualifier, _, qualified := strings.Cut(table, ".")
 	if !qualified {
 		qualifier = ""
 	}
 	switch d {
-	case Postgres:
+	case dialect.Postgres:
 		return &postgresLocker{schema: qualifier}
-	case MySQL:
+	case dialect.MySQL:
 		return &mysqlLocker{database: qualifier}
 	}
 	return &sqliteLocker{}
+}
+
+// A Runner's statements run on goose's connection, not on the lock's. When a
+// runner dies (SIGKILL), the server ends its idle lock session at once, but
+// a statement still running on goose's session runs on until it completes:
+// a second runner taking the lock then would run beside it. So goose's
+// session holds a second lock, the "running" lock, while it migrates, and a
+// runner that has taken the migration lock takes and releases the running
+// lock before it reads anything: it waits until every session of an earlier
+// holder has ended. SQLite needs none: a dead process's statements die with
+// it.
+const runningPurpose = "running"
+
+// newRunningLocker returns the locker of the running lock, nil for SQLite.
+func newRunningLocker(d dialect.Dialect, table string) runningLocker {
+	qualifier, _, qualified := strings.Cut(table, ".")
+	if !qualified {
+		qualifier = ""
+	}
+	switch d {
+	case dialect.Postgres:
+		return &postgresLocker{schema: qualifier, purpose: runningPurpose}
+	case dialect.MySQL:
+		return &mysqlLocker{database: qualifier, purpose: runningPurpose}
+	}
+	return nil
+}
+
+// runningLocker is a SessionLocker that can also try without waiting.
+type runningLocker interface {
+	lock.SessionLocker
+	// TryLock takes the lock if it is free and reports whether it did.
+	TryLock(ctx context.Context, conn *sql.Conn) (bool, error)
+}
+
+// markKey carries, in the context of a locked call, the running lock that
+// goose's session holds (see gooseMarker).
+type markKey struct{}
+
+type mark struct {
+	d     dialect.Dialect
+	table string
+	held  runningLocker
+}
+
+// gooseMarker is the SessionLocker given to goose: on the connection goose
+// migrates with, it takes the running lock, but only within a call that
+// holds the migration lock (Status and Version, which goose also locks, do
+// not wait for it).
+type gooseMarker struct{}
+
+func (gooseMarker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	m, ok := ctx.Value(markKey{}).(*mark)
+	if !ok {
+		return nil
+	}
+	l := newRunningLocker(m.d, m.table)
+	if err := l.SessionLock(ctx, conn); err != nil {
+		return err
+	}
+	m.held = l
+	return nil
+}
+
+func (gooseMarker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	m, ok := ctx.Value(markKey{}).(*mark)
+	if !ok || m.held == nil {
+		return nil
+	}
+	l := m.held
+	m.held = nil
+	return l.SessionUnlock(ctx, conn)
+}
+
+// waitForEarlierRunner takes and releases the running lock on conn: it
+// returns once no session of an earlier runner runs statements.
+func (r *Runner) waitForEarlierRunner(ctx context.Context, conn *sql.Conn) error {
+	l := newRunningLocker(r.dialect, r.cfg.table)
+	if l == nil {
+		return nil
+	}
+	got, err := l.TryLock(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if !got {
+		r.cfg.log.InfoContext(ctx, "statements of an earlier migration session still run on the server; waiting for them to end")
+		if err := l.SessionLock(ctx, conn); err != nil {
+			return err
+		}
+	}
+	return l.SessionUnlock(ctx, conn)
 }
 
 // lockKey hashes the names that identify a database (and schema).
@@ -74,11 +168,12 @@ func lockErr(ctx context.Context, what string, err error) error {
 // from current_database() and current_schema(): one lock per schema, since
 // goose's version table lives in the current schema.
 type postgresLocker struct {
-	schema string // "" for current_schema()
-	key    int64
+	schema  string // "" for current_schema()
+	purpose string // "" for the migration lock
+	key     int64
 }
 
-func (l *postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+func (l *postgresLocker) setKey(ctx context.Context, conn *sql.Conn) error {
 	var dbName, schema string
 	err := conn.QueryRowContext(ctx, "SELECT current_database(), COALESCE(current_schema(), '')").Scan(&dbName, &schema)
 	if err != nil {
@@ -87,7 +182,29 @@ func (l *postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error 
 	if l.schema != "" {
 		schema = l.schema
 	}
-	l.key = int64(lockKey("postgres", dbName, schema))
+	parts := []string{"postgres", dbName, schema}
+	if l.purpose != "" {
+		parts = append(parts, l.purpose)
+	}
+	l.key = int64(lockKey(parts...))
+	return nil
+}
+
+func (l *postgresLocker) TryLock(ctx context.Context, conn *sql.Conn) (bool, error) {
+	if err := l.setKey(ctx, conn); err != nil {
+		return false, err
+	}
+	var got bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", l.key).Scan(&got); err != nil {
+		return false, lockErr(ctx, "pg_try_advisory_lock", err)
+	}
+	return got, nil
+}
+
+func (l *postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	if err := l.setKey(ctx, conn); err != nil {
+		return err
+	}
 	// pg_advisory_lock waits in the server; the driver cancels the query
 	// when ctx ends.
 	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", l.key); err != nil {
@@ -118,22 +235,49 @@ func (l *postgresLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) erro
 // until the lock is granted or ctx ends.
 type mysqlLocker struct {
 	database string // "" for DATABASE()
+	purpose  string // "" for the migration lock
 	name     string
 }
 
 // mysqlLockNameMax is the longest lock name MySQL and MariaDB accept.
 const mysqlLockNameMax = 64
 
-func (l *mysqlLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+func (l *mysqlLocker) setName(ctx context.Context, conn *sql.Conn) error {
 	dbName := sql.NullString{String: l.database, Valid: l.database != ""}
 	if !dbName.Valid {
 		if err := conn.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&dbName); err != nil {
 			return lockErr(ctx, "reading the current database", err)
 		}
 	}
-	l.name = "rollsafe.migrate." + dbName.String
+	prefix, parts := "rollsafe.migrate.", []string{"mysql", dbName.String}
+	if l.purpose != "" {
+		prefix = "rollsafe." + l.purpose + "."
+		parts = append(parts, l.purpose)
+	}
+	l.name = prefix + dbName.String
 	if len(l.name) > mysqlLockNameMax {
-		l.name = "rollsafe.migrate." + strconv.FormatUint(lockKey("mysql", dbName.String), 16)
+		l.name = prefix + strconv.FormatUint(lockKey(parts...), 16)
+	}
+	return nil
+}
+
+func (l *mysqlLocker) TryLock(ctx context.Context, conn *sql.Conn) (bool, error) {
+	if err := l.setName(ctx, conn); err != nil {
+		return false, err
+	}
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", l.name).Scan(&got); err != nil {
+		return false, lockErr(ctx, "GET_LOCK", err)
+	}
+	if !got.Valid {
+		return false, fmt.Errorf("%w: GET_LOCK(%q) returned NULL", ErrLockUnavailable, l.name)
+	}
+	return got.Int64 == 1, nil
+}
+
+func (l *mysqlLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	if err := l.setName(ctx, conn); err != nil {
+		return err
 	}
 	for {
 		var got sql.NullInt64

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/assert"
@@ -111,7 +112,7 @@ func holder(t *testing.T, db *sql.DB, d dialect.Dialect, opts ...migrate.Option)
 			return ctx.Err()
 		}
 	}}, nil)
-	r, err := migrate.New(db, migrate.Dialect(d.String()), nil, append(opts, migrate.WithGoMigrations(block))...)
+	r, err := migrate.New(db, d, nil, append(opts, migrate.WithGoMigrations(block))...)
 	require.NoError(t, err)
 	return r, entered, release
 }
@@ -240,4 +241,33 @@ func TestLockFollowsQualifiedTable(t *testing.T) {
 			assert.Equal(t, []int64{2, 3}, versions(res), "A recorded version 1 in the shared table")
 		})
 	}
+}
+
+// While one runner migrates (its goose session holding the running lock as
+// well as the migration lock), another's reads answer at once: a readiness
+// probe must not wait for a migration.
+func TestReadsDoNotWaitWhileMigrating(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		a, entered, release := holder(t, db.Open(t), db.Dialect)
+		var wg sync.WaitGroup
+		var aErr error
+		wg.Go(func() { _, aErr = a.Up(ctx) })
+		<-entered
+
+		// The deadline only keeps a regression from hanging the test.
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		b, _, _ := holder(t, db.Open(t), db.Dialect)
+		st, err := b.Status(rctx)
+		require.NoError(t, err)
+		assert.Equal(t, migrate.Pending, st[0].State)
+		_, err = b.Version(rctx)
+		require.NoError(t, err)
+		require.ErrorIs(t, b.Ready(rctx), migrate.ErrPending)
+
+		close(release)
+		wg.Wait()
+		require.NoError(t, aErr)
+	})
 }

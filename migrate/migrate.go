@@ -10,49 +10,28 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/annotation"
 )
 
-// Dialect names the database family a Runner talks to.
-type Dialect string
-
-// The supported dialects.
-const (
-	SQLite   Dialect = "sqlite"
-	Postgres Dialect = "postgres"
-	MySQL    Dialect = "mysql" // MySQL and MariaDB
-)
-
-// gooseDialect maps a Dialect onto goose's name for it.
-func (d Dialect) gooseDialect() (goose.Dialect, error) {
+// gooseDialect maps a dialect onto goose's name for it.
+func gooseDialect(d dialect.Dialect) (goose.Dialect, error) {
+	if err := d.Validate(); err != nil {
+		return "", err
+	}
 	switch d {
-	case SQLite:
-		return goose.DialectSQLite3, nil
-	case Postgres:
+	case dialect.Postgres:
 		return goose.DialectPostgres, nil
-	case MySQL:
+	case dialect.MySQL:
 		return goose.DialectMySQL, nil
 	}
-	return "", fmt.Errorf("%w %q (want sqlite, postgres or mysql)", ErrUnknownDialect, string(d))
-}
-
-// ParseDialect returns the Dialect named s ("sqlite", "postgres" or "mysql";
-// "postgresql", "pgx", "mariadb" and "sqlite3" are accepted too).
-func ParseDialect(s string) (Dialect, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "sqlite", "sqlite3":
-		return SQLite, nil
-	case "postgres", "postgresql", "pgx":
-		return Postgres, nil
-	case "mysql", "mariadb":
-		return MySQL, nil
-	}
-	return "", fmt.Errorf("%w %q (want sqlite, postgres or mysql)", ErrUnknownDialect, s)
+	return goose.DialectSQLite3, nil
 }
 
 // SourceType tells SQL migrations from Go migrations.
@@ -78,6 +57,9 @@ type Migration struct {
 	// NoTxUp and NoTxDown report that the direction runs outside a
 	// transaction (`-- +goose NO TRANSACTION`, or a Go function over *sql.DB).
 	NoTxUp, NoTxDown bool
+	// Sum is the SHA-256 of the SQL file as rollsafe.sum writes it
+	// ("sha256:<hex>", line endings hashed as "\n"); "" for a Go migration.
+	Sum string
 }
 
 // Name is the migration's file name, or "version N" for a Go migration
@@ -107,6 +89,15 @@ type State string
 const (
 	Pending State = "pending"
 	Applied State = "applied"
+	// Failed: a run of the migration failed where its statements cannot be
+	// undone (MySQL/MariaDB DDL, a NO TRANSACTION migration), so part of it
+	// may stay applied. Up and Down refuse to run it again until Repair.
+	Failed State = "failed"
+	// Interrupted: a run of the migration began and never recorded its end:
+	// its runner died midway (or, seen from Status, another instance is
+	// running it right now). Up and Down refuse to run it again until
+	// Repair.
+	Interrupted State = "interrupted"
 )
 
 // MigrationStatus is one line of Status.
@@ -115,6 +106,33 @@ type MigrationStatus struct {
 	State State
 	// AppliedAt is when the version was recorded; zero while pending.
 	AppliedAt time.Time
+	// AppliedSource and AppliedSum name the file that was applied and its
+	// SHA-256, as the Runner recorded them when it applied it; both "" when
+	// nothing was recorded (a migration applied by the goose CLI or by a
+	// rollsafe that kept no sums).
+	AppliedSource, AppliedSum string
+	// Changed reports an applied migration whose file on disk is not the
+	// one that was applied (another sum, or another name for the same
+	// version): the database was migrated from other files. Up and Down log
+	// a warning for it, and refuse to run with WithStrict.
+	Changed bool
+	// Attempt describes the failed or interrupted run of a Failed or
+	// Interrupted migration; nil in the other states.
+	Attempt *Attempt
+}
+
+// Attempt is a run of a migration that did not finish cleanly.
+type Attempt struct {
+	// Direction is "up" or "down".
+	Direction string
+	// Statements are the statements that had been started, in order, each
+	// on one line and shortened to 200 characters; the last one may or may
+	// not have completed. Empty for a Go migration.
+	Statements []string
+	// Err is the error the run failed with; "" for an interrupted run.
+	Err string
+	// At is when the attempt was last recorded.
+	At time.Time
 }
 
 // Runner applies and rolls back the migrations of one database; make one with
@@ -123,27 +141,33 @@ type MigrationStatus struct {
 // package documentation) while they run.
 type Runner struct {
 	db         *sql.DB
-	dialect    Dialect
+	dialect    dialect.Dialect
 	cfg        config
 	provider   *goose.Provider
 	store      database.Store
 	migrations []Migration // ascending by version
 	tel        telemetry
+	// recordsReady is set once rollsafe_migrations is known to exist.
+	recordsReady atomic.Bool
 }
 
 // New returns a Runner over db for the migrations in fsys (SQL files named
 // NNN_name.sql at its root) and the Go migrations given with
 // WithGoMigrations. fsys may be nil when every migration is a Go migration.
 //
-// New reads every SQL file once to parse its rollsafe annotations: a
-// malformed annotation is an error naming the file. It does not touch the
-// database. Errors wrap ErrUnknownDialect, ErrNoMigrations or
-// annotation.ErrSyntax where those apply.
-func New(db *sql.DB, d Dialect, fsys fs.FS, opts ...Option) (*Runner, error) {
+// New reads every SQL file once to parse its rollsafe annotations and hash
+// it: a malformed annotation is an error naming the file. It does not touch
+// the database. Errors callers can test with errors.Is:
+//
+//   - dialect.ErrUnknown: d is not one of dialect.SQLite, dialect.Postgres,
+//     dialect.MySQL (the zero Dialect included);
+//   - ErrNoMigrations: fsys holds no migration and no Go migration was given;
+//   - ErrAnnotation: a `-- rollsafe:` annotation is malformed.
+func New(db *sql.DB, d dialect.Dialect, fsys fs.FS, opts ...Option) (*Runner, error) {
 	if db == nil {
 		return nil, errors.New("migrate: db is nil")
 	}
-	gd, err := d.gooseDialect()
+	gd, err := gooseDialect(d)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
@@ -167,10 +191,16 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, opts ...Option) (*Runner, error) {
 	if len(cfg.goMigrations) > 0 {
 		gopts = append(gopts, goose.WithGoMigrations(cfg.goMigrations...))
 	}
+	if !cfg.noLock && d != dialect.SQLite {
+		// goose's session takes the running lock in locked calls (see
+		// gooseMarker).
+		gopts = append(gopts, goose.WithSessionLocker(gooseMarker{}))
+	}
 	p, err := goose.NewProvider(gd, db, fsys, gopts...)
 	if err != nil {
 		if errors.Is(err, goose.ErrNoMigrations) {
-			return nil, fmt.Errorf("migrate: %w: %w", ErrNoMigrations, err)
+			// goose's error says the same words: say them once.
+			return nil, fmt.Errorf("migrate: %w (no NNN_name.sql file at the root of the directory, no Go migration)", ErrNoMigrations)
 		}
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
@@ -180,6 +210,9 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, opts ...Option) (*Runner, error) {
 	}
 	migrations, err := collect(p, fsys, cfg.goMigrations)
 	if err != nil {
+		return nil, err
+	}
+	if err := addSums(fsys, migrations); err != nil {
 		return nil, err
 	}
 	tel, err := newTelemetry(cfg.meters, cfg.tracers)
@@ -193,7 +226,7 @@ func New(db *sql.DB, d Dialect, fsys fs.FS, opts ...Option) (*Runner, error) {
 }
 
 // Dialect returns the dialect the Runner was made for.
-func (r *Runner) Dialect() Dialect { return r.dialect }
+func (r *Runner) Dialect() dialect.Dialect { return r.dialect }
 
 // Migrations returns every migration the Runner knows, ascending by version.
 func (r *Runner) Migrations() []Migration { return slices.Clone(r.migrations) }

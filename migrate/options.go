@@ -21,6 +21,7 @@ type config struct {
 	log               *slog.Logger
 	allowIrreversible bool
 	noLock            bool
+	strict            bool
 	meters            metric.MeterProvider
 	tracers           trace.TracerProvider
 }
@@ -98,6 +99,17 @@ func WithAllowIrreversible() Option {
 func WithoutLock() Option {
 	return func(c *config) error {
 		c.noLock = true
+		return nil
+	}
+}
+
+// WithStrict makes Up, UpTo, Down and DownTo refuse, before running
+// anything, when an applied migration's file on disk is not the one that was
+// applied (see MigrationStatus.Changed): the error is a *ChangedError
+// (ErrChanged). By default they log a warning for each and go on.
+func WithStrict() Option {
+	return func(c *config) error {
+		c.strict = true
 		return nil
 	}
 }

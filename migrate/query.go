@@ -3,25 +3,45 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"github.com/pressly/goose/v3"
 )
 
 // The read-only methods below never take the database lock: a readiness
 // probe must answer while another instance migrates. Each creates the version
-// table when it does not exist yet, as goose does.
+// table when it does not exist yet, as goose does (Status creates
+// rollsafe_migrations too).
 
-// Status returns every migration with its state, ascending by version.
+// Status returns every migration with its state, ascending by version: what
+// goose's table says is applied, and, from the Runner's own table
+// (rollsafe_migrations), migrations whose last run failed or was interrupted
+// (Failed, Interrupted, with the statements that had started) and applied
+// migrations whose file changed since (Changed, also logged as a warning).
 func (r *Runner) Status(ctx context.Context) ([]MigrationStatus, error) {
 	st, err := r.provider.Status(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: status: %w", err)
 	}
-	out := make([]MigrationStatus, 0, len(st))
+	applied := make(map[int64]time.Time, len(st))
 	for _, s := range st {
-		m, ok := r.migration(s.Source.Version)
-		if !ok {
-			m = Migration{Version: s.Source.Version, Source: s.Source.Path, Type: SourceType(s.Source.Type)}
+		if s.State == goose.StateApplied {
+			applied[s.Source.Version] = s.AppliedAt
 		}
-		out = append(out, MigrationStatus{Migration: m, State: State(s.State), AppliedAt: s.AppliedAt})
+	}
+	if err := r.ensureRecords(ctx, r.db); err != nil {
+		return nil, fmt.Errorf("migrate: status: %w", err)
+	}
+	recs, err := r.readRecords(ctx, r.db)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: status: %w", err)
+	}
+	out := r.statuses(applied, recs)
+	for _, s := range out {
+		if s.Changed {
+			r.cfg.log.WarnContext(ctx, "applied migration changed on disk", "version", s.Version, "source", s.Name(),
+				"applied_source", s.AppliedSource, "applied_sum", s.AppliedSum, "sum", s.Sum)
+		}
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -38,7 +39,7 @@ func threeTables() fstest.MapFS {
 
 func newRunner(t *testing.T, db *sql.DB, d dialect.Dialect, fsys fstest.MapFS, opts ...migrate.Option) *migrate.Runner {
 	t.Helper()
-	r, err := migrate.New(db, migrate.Dialect(d.String()), fsys, opts...)
+	r, err := migrate.New(db, d, fsys, opts...)
 	require.NoError(t, err)
 	return r
 }
@@ -208,26 +209,27 @@ func TestNewErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		db      *sql.DB
-		dialect migrate.Dialect
+		dialect dialect.Dialect
 		fsys    fstest.MapFS
 		opts    []migrate.Option
 		is      error
 		msg     string
 	}{
-		{"nil db", nil, migrate.SQLite, good, nil, nil, "db is nil"},
-		{"unknown dialect", db.DB, "oracle", good, nil, migrate.ErrUnknownDialect, `"oracle"`},
-		{"no migrations", db.DB, migrate.SQLite, fstest.MapFS{}, nil, migrate.ErrNoMigrations, "no migrations"},
-		{"bad annotation", db.DB, migrate.SQLite, badAnnotation, nil, annotation.ErrSyntax, "00003_t3.sql"},
-		{"empty table name", db.DB, migrate.SQLite, good, []migrate.Option{migrate.WithTableName("")}, nil, "WithTableName"},
-		{"injected table name", db.DB, migrate.SQLite, good, []migrate.Option{migrate.WithTableName("x; DROP TABLE y")}, nil, "not a plain table name"},
-		{"nil logger", db.DB, migrate.SQLite, good, []migrate.Option{migrate.WithLogger(nil)}, nil, "WithLogger: nil logger"},
-		{"nil go migration", db.DB, migrate.SQLite, good, []migrate.Option{migrate.WithGoMigrations(nil)}, nil, "nil migration"},
-		{"go migration twice", db.DB, migrate.SQLite, good, []migrate.Option{migrate.WithGoMigrations(goMig, goMig)}, nil, "version 7 given twice"},
-		{"go version clashes with file", db.DB, migrate.SQLite, good, []migrate.Option{migrate.WithGoMigrations(
+		{"nil db", nil, dialect.SQLite, good, nil, nil, "db is nil"},
+		{"no dialect", db.DB, 0, good, nil, dialect.ErrUnknown, "none given"},
+		{"unknown dialect", db.DB, dialect.Dialect(9), good, nil, dialect.ErrUnknown, "dialect(9)"},
+		{"no migrations", db.DB, dialect.SQLite, fstest.MapFS{}, nil, migrate.ErrNoMigrations, "no migrations"},
+		{"bad annotation", db.DB, dialect.SQLite, badAnnotation, nil, migrate.ErrAnnotation, "00003_t3.sql"},
+		{"empty table name", db.DB, dialect.SQLite, good, []migrate.Option{migrate.WithTableName("")}, nil, "WithTableName"},
+		{"injected table name", db.DB, dialect.SQLite, good, []migrate.Option{migrate.WithTableName("x; DROP TABLE y")}, nil, "not a plain table name"},
+		{"nil logger", db.DB, dialect.SQLite, good, []migrate.Option{migrate.WithLogger(nil)}, nil, "WithLogger: nil logger"},
+		{"nil go migration", db.DB, dialect.SQLite, good, []migrate.Option{migrate.WithGoMigrations(nil)}, nil, "nil migration"},
+		{"go migration twice", db.DB, dialect.SQLite, good, []migrate.Option{migrate.WithGoMigrations(goMig, goMig)}, nil, "version 7 given twice"},
+		{"go version clashes with file", db.DB, dialect.SQLite, good, []migrate.Option{migrate.WithGoMigrations(
 			goose.NewGoMigration(2, nil, nil))}, nil, "2"},
-		{"nil meter provider", db.DB, migrate.SQLite, good, []migrate.Option{migrate.WithMeterProvider(nil)}, nil, "WithMeterProvider"},
-		{"nil tracer provider", db.DB, migrate.SQLite, good, []migrate.Option{migrate.WithTracerProvider(nil)}, nil, "WithTracerProvider"},
-		{"nil option", db.DB, migrate.SQLite, good, []migrate.Option{nil}, nil, "nil option"},
+		{"nil meter provider", db.DB, dialect.SQLite, good, []migrate.Option{migrate.WithMeterProvider(nil)}, nil, "WithMeterProvider"},
+		{"nil tracer provider", db.DB, dialect.SQLite, good, []migrate.Option{migrate.WithTracerProvider(nil)}, nil, "WithTracerProvider"},
+		{"nil option", db.DB, dialect.SQLite, good, []migrate.Option{nil}, nil, "nil option"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,23 +244,23 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-func TestParseDialect(t *testing.T) {
-	tests := []struct {
-		in   string
-		want migrate.Dialect
-	}{
-		{"sqlite", migrate.SQLite}, {"sqlite3", migrate.SQLite},
-		{"postgres", migrate.Postgres}, {"PostgreSQL", migrate.Postgres}, {"pgx", migrate.Postgres},
-		{"mysql", migrate.MySQL}, {"mariadb", migrate.MySQL},
-	}
-	for _, tt := range tests {
-		got, err := migrate.ParseDialect(tt.in)
-		require.NoError(t, err, tt.in)
-		assert.Equal(t, tt.want, got, tt.in)
-	}
-	_, err := migrate.ParseDialect("mssql")
-	assert.ErrorIs(t, err, migrate.ErrUnknownDialect)
-	assert.ErrorContains(t, err, `"mssql"`)
+// The messages of New say each thing once (they used to read "migrate: no
+// migrations found: no migrations found").
+func TestNewErrorsSayItOnce(t *testing.T) {
+	db := testdb.NewSQLite(t)
+	_, err := migrate.New(db.DB, dialect.SQLite, fstest.MapFS{})
+	require.Error(t, err)
+	assert.Equal(t, 1, strings.Count(err.Error(), "no migrations found"), err.Error())
+	assert.Equal(t, 1, strings.Count(err.Error(), "migrate:"), err.Error())
+	_, err = migrate.New(db.DB, 0, threeTables())
+	require.Error(t, err)
+	assert.Equal(t, 1, strings.Count(err.Error(), "unknown dialect"), err.Error())
+}
+
+// ErrAnnotation is the sentinel callers outside the module can test; it is
+// the annotation parser's own.
+func TestErrAnnotationIsTheParsersSentinel(t *testing.T) {
+	assert.ErrorIs(t, migrate.ErrAnnotation, annotation.ErrSyntax)
 }
 
 func TestSingleConnectionPool(t *testing.T) {
@@ -366,7 +368,7 @@ func BenchmarkUp(b *testing.B) {
 			if !lock {
 				opts = append(opts, migrate.WithoutLock())
 			}
-			r, err := migrate.New(db.DB, migrate.SQLite, fsys, opts...)
+			r, err := migrate.New(db.DB, dialect.SQLite, fsys, opts...)
 			require.NoError(b, err)
 			ctx := context.Background()
 			for b.Loop() {
@@ -383,7 +385,7 @@ func BenchmarkUp(b *testing.B) {
 
 func BenchmarkReady(b *testing.B) {
 	db := testdb.NewSQLite(b)
-	r, err := migrate.New(db.DB, migrate.SQLite, threeTables())
+	r, err := migrate.New(db.DB, dialect.SQLite, threeTables())
 	require.NoError(b, err)
 	ctx := context.Background()
 	_, err = r.Up(ctx)
@@ -410,4 +412,32 @@ func TestInMemorySQLite(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int64{3}, versions(res))
 	assert.True(t, tableExists(t, db, "t2"))
+}
+
+// UpTo and DownTo with a version no migration has are refused before
+// anything runs (UpTo(99) used to apply everything).
+func TestUnknownTargetVersion(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		r := newRunner(t, db.DB, db.Dialect, threeTables())
+		res, err := r.UpTo(ctx, 99)
+		require.ErrorIs(t, err, migrate.ErrUnknownVersion)
+		assert.ErrorContains(t, err, "migrate: up to 99: no migration has that version: 99 (the migrations run from 1 to 3)")
+		assert.Empty(t, res)
+		v, err := r.Version(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(0), v, "nothing was applied")
+
+		_, err = r.UpTo(ctx, 0)
+		require.ErrorIs(t, err, migrate.ErrUnknownVersion)
+
+		_, err = r.Up(ctx)
+		require.NoError(t, err)
+		_, err = r.DownTo(ctx, 7)
+		require.ErrorIs(t, err, migrate.ErrUnknownVersion)
+		assert.ErrorContains(t, err, "down to 7")
+		v, err = r.Version(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(3), v, "nothing was rolled back")
+	})
 }

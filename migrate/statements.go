@@ -18,6 +18,9 @@ type statementsKey struct{}
 type statementLog struct {
 	mu      sync.Mutex
 	entries []startedStatement
+	// onStart, when set, is called just before goose executes a statement,
+	// with the statements of that version started so far (this one last).
+	onStart func(ctx context.Context, version int64, started []string)
 }
 
 type startedStatement struct {
@@ -72,6 +75,9 @@ func (h *statementHandler) Handle(ctx context.Context, rec slog.Record) error {
 			l.mu.Lock()
 			l.entries = append(l.entries, e)
 			l.mu.Unlock()
+			if l.onStart != nil {
+				l.onStart(ctx, e.version, l.of(e.version))
+			}
 		}
 	}
 	if !h.next.Enabled(ctx, level) {

@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 const instrumentation = "github.com/rollsafe/rollsafe/migrate"
@@ -51,9 +53,9 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (telemetry, 
 
 // begin starts the span of one call; the returned function ends it and
 // records the call's migrations.
-func (t telemetry) begin(ctx context.Context, direction string, d Dialect) (context.Context, func([]Result, error)) {
+func (t telemetry) begin(ctx context.Context, direction string, d dialect.Dialect) (context.Context, func([]Result, error)) {
 	ctx, span := t.tracer.Start(ctx, "migrate."+direction, trace.WithAttributes(
-		attribute.String("db.system", string(d)),
+		attribute.String("db.system", d.String()),
 		attribute.String("rollsafe.migrate.direction", direction),
 	))
 	return ctx, func(res []Result, err error) {
@@ -75,6 +77,6 @@ func (t telemetry) begin(ctx context.Context, direction string, d Dialect) (cont
 	}
 }
 
-func (t telemetry) lockWaited(ctx context.Context, d time.Duration, dialect Dialect) {
-	t.lockWait.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("db.system", string(dialect))))
+func (t telemetry) lockWaited(ctx context.Context, d time.Duration, dia dialect.Dialect) {
+	t.lockWait.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("db.system", dia.String())))
 }

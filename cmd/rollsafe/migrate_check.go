@@ -13,8 +13,8 @@ import (
 	_ "github.com/go-sql-driver/mysql" // the "mysql" driver for --dialect mysql
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver for --dialect postgres
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/dsn"
-	"github.com/rollsafe/rollsafe/migrate"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
@@ -79,17 +79,17 @@ func runMigrateCheck(e *env, args []string, f checkFlags) int {
 		return exitCantRun
 	}
 	opts := []check.Option{check.WithCompat(f.compat), check.WithSince(f.since)}
-	d, err := migrate.ParseDialect(f.dialect)
+	d, err := dialect.Parse(f.dialect)
 	if err != nil {
-		e.errorf("%s: --dialect: %v", cmd, err)
+		e.errorf("%s: --dialect: %s", cmd, strings.TrimPrefix(err.Error(), "dialect: "))
 		return exitCantRun
 	}
 	switch {
-	case d != migrate.SQLite && f.dsn == "":
+	case d != dialect.SQLite && f.dsn == "":
 		e.errorf("%s: --dialect %s needs --dsn (a server where the check may create and drop a scratch schema/database)", cmd, d)
 		return exitCantRun
 	case f.dsn != "":
-		opts = append(opts, check.WithDatabase(string(d), f.dsn))
+		opts = append(opts, check.WithDatabase(d.String(), f.dsn))
 	}
 	if f.noData {
 		opts = append(opts, check.WithoutData())

@@ -43,6 +43,6 @@ func runMigrateHash(e *env, args []string) int {
 		}
 		return exitCantRun
 	}
-	fmt.Fprintf(e.stdout, "wrote %s (%d migrations)\n", filepath.Join(args[0], check.SumFile), n)
+	fmt.Fprintf(e.stdout, "wrote %s (%s)\n", filepath.Join(args[0], check.SumFile), plural(n, "migration", "migrations"))
 	return exitOK
 }

@@ -77,3 +77,12 @@ func TestMigrateHashErrors(t *testing.T) {
 	assert.Equal(t, exitCantRun, code)
 	assert.Contains(t, errOut, "holds no migration files")
 }
+
+func TestMigrateHashSaysOneMigration(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00001_users.sql"),
+		[]byte("-- +goose Up\nCREATE TABLE users (id integer PRIMARY KEY);\n-- +goose Down\nDROP TABLE users;\n"), 0o644))
+	code, out, errOut := rollsafe(t, "migrate", "hash", dir)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, "wrote "+filepath.Join(dir, "rollsafe.sum")+" (1 migration)\n", out)
+}

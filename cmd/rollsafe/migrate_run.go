@@ -7,9 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +17,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/dsn"
 	"github.com/rollsafe/rollsafe/migrate"
 )
@@ -28,18 +27,27 @@ import (
 const pingTimeout = 15 * time.Second
 
 const runnerExitCodes = `
-Exit codes: 0 done (or nothing to do); 1 a migration failed, or a rollback was
-refused by a migration marked irreversible; 2 could not run (bad usage, no
-such directory, a malformed migration, a database that does not answer).`
+rollsafe keeps, beside goose's version table, a table rollsafe_migrations: the
+SHA-256 of each file it applied (a file that differs later is reported as
+changed: a warning, or a refusal with --strict), and the statements of a
+migration that failed or was interrupted where they commit by themselves
+(MySQL/MariaDB DDL, NO TRANSACTION). Such a migration is shown as failed or
+interrupted and is not run again until "rollsafe migrate repair".
+
+Exit codes: 0 done (or nothing to do); 1 a migration failed, a migration needs
+repair, a rollback was refused by a migration marked irreversible, or (with
+--strict) an applied migration changed; 2 could not run (bad usage, no such
+directory or version, a malformed migration, a database that does not answer).`
 
 func migrateUpCommand() command {
 	return command{
 		name:    "up",
 		summary: "apply pending migrations, under the database lock",
-		usage: "rollsafe migrate up [--to VERSION] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
+		usage: "rollsafe migrate up [--to VERSION] [--strict] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
 			"Applies the pending migrations in DIR, in version order (up to VERSION with --to)." + runnerExitCodes,
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			rf := newRunnerFlags(fs)
+			rf.strictFlag(fs)
 			to := &versionFlag{min: 1}
 			fs.Var(to, "to", "apply up to and including this `VERSION` (default: all)")
 			return func(e *env, args []string) int {
@@ -58,12 +66,13 @@ func migrateDownCommand() command {
 	return command{
 		name:    "down",
 		summary: "roll back the last migration (or down to a version), under the database lock",
-		usage: "rollsafe migrate down [--to VERSION] [--force] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
+		usage: "rollsafe migrate down [--to VERSION] [--force] [--strict] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
 			"Rolls back the most recently applied migration, or with --to every migration above\n" +
 			"VERSION (0: all). A migration marked `-- rollsafe:irreversible` stops it before\n" +
 			"anything is rolled back, unless --force." + runnerExitCodes,
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			rf := newRunnerFlags(fs)
+			rf.strictFlag(fs)
 			to := &versionFlag{min: 0}
 			fs.Var(to, "to", "roll back every migration above this `VERSION`, 0 for all (default: only the last one)")
 			fs.BoolVar(&rf.force, "force", false, "roll back migrations marked irreversible too")
@@ -83,11 +92,16 @@ func migrateStatusCommand() command {
 	return command{
 		name:    "status",
 		summary: "list migrations with their state and when they were applied",
-		usage: "rollsafe migrate status [--format text|json] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
-			"Lists every migration in DIR: version, state (applied or pending), when it was\n" +
-			"applied, and its file. It does not wait for the migration lock." + runnerExitCodes,
+		usage: "rollsafe migrate status [--format text|json] [--strict] --dialect sqlite|postgres|mysql --dsn DSN DIR\n\n" +
+			"Lists every migration in DIR: version, state (applied, pending, failed or\n" +
+			"interrupted), when it was applied, and its file; then, for each failed or\n" +
+			"interrupted migration, the statements that had started and how to repair it, and\n" +
+			"for each applied migration whose file changed, both sums. It does not wait for\n" +
+			"the migration lock. Exit 1 when a migration is failed or interrupted (or, with\n" +
+			"--strict, changed)." + runnerExitCodes,
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			rf := newRunnerFlags(fs)
+			rf.strictFlag(fs)
 			return func(e *env, args []string) int {
 				return rf.status(e, args)
 			}
@@ -121,19 +135,28 @@ func (f *versionFlag) Set(s string) error {
 // runnerFlags are the flags shared by up, down and status.
 type runnerFlags struct {
 	dialect string
-	dsn     string
+	dsnFlag *string
+	dsn     string // --dsn, or $ROLLSAFE_DSN
 	table   string
 	force   bool
+	strict  bool
 	format  *formatFlag
 }
 
 func newRunnerFlags(fs *flag.FlagSet) *runnerFlags {
 	rf := &runnerFlags{}
 	fs.StringVar(&rf.dialect, "dialect", "", "database `dialect`: sqlite, postgres or mysql (MariaDB too)")
-	fs.StringVar(&rf.dsn, "dsn", "", "database connection string (SQLite: a file path)")
+	rf.dsnFlag = dsnFlag(fs, "database `DSN`: a file path (SQLite), postgres://user:pass@host:5432/db (PostgreSQL), "+
+		"user:pass@tcp(127.0.0.1:3306)/app?parseTime=true (MySQL/MariaDB, go-sql-driver style)")
 	fs.StringVar(&rf.table, "table", "goose_db_version", "version `table`, goose's by default")
 	rf.format = newFormatFlag(fs, "text", "json")
 	return rf
+}
+
+// strictFlag declares --strict, for the commands that compare the applied
+// files with the directory's.
+func (rf *runnerFlags) strictFlag(fs *flag.FlagSet) {
+	fs.BoolVar(&rf.strict, "strict", false, "refuse (exit 1) when an applied migration's file is not the one that was applied")
 }
 
 // open checks the arguments, opens and pings the database and builds the
@@ -143,21 +166,24 @@ func (rf *runnerFlags) open(e *env, cmd string, args []string) (*sql.DB, *migrat
 		e.errorf("migrate %s: %s", cmd, rf.scrub(fmt.Sprintf(format, a...)))
 		return nil, nil, exitCantRun
 	}
+	rf.dsn = e.dsn(*rf.dsnFlag)
 	if len(args) != 1 {
 		return fail("want exactly one migration directory, got %d arguments", len(args))
 	}
 	dir := args[0]
 	if rf.dialect == "" || rf.dsn == "" {
-		return fail("--dialect and --dsn are required")
+		return fail("--dialect and --dsn (or $%s) are required", envDSN)
 	}
-	d, err := migrate.ParseDialect(rf.dialect)
+	d, err := dialect.Parse(rf.dialect)
 	if err != nil {
-		return fail("--dialect: %v", err)
+		return fail("--dialect: %s", strings.TrimPrefix(err.Error(), "dialect: "))
 	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	if st, err := os.Stat(dir); err != nil {
+		return fail("no migration directory %s", dir)
+	} else if !st.IsDir() {
 		return fail("%s is not a directory", dir)
 	}
-	if d == migrate.SQLite && cmd != "up" {
+	if d == dialect.SQLite && cmd != "up" {
 		// Opening a SQLite file that does not exist creates it: only up
 		// may do that, status and down would report on an empty database.
 		if p := sqlitePath(rf.dsn); p != "" {
@@ -187,10 +213,13 @@ func (rf *runnerFlags) open(e *env, cmd string, args []string) (*sql.DB, *migrat
 	if rf.force {
 		opts = append(opts, migrate.WithAllowIrreversible())
 	}
+	if rf.strict {
+		opts = append(opts, migrate.WithStrict())
+	}
 	r, err := migrate.New(db, d, os.DirFS(dir), opts...)
 	if err != nil {
 		_ = db.Close() // the runner error is what matters
-		return fail("%s: %v", dir, err)
+		return fail("%s: %s", dir, strings.TrimPrefix(err.Error(), "migrate: "))
 	}
 	return db, r, exitOK
 }
@@ -202,7 +231,19 @@ type runResult struct {
 	Applied   []resultJSON `json:"applied"`
 	Failed    *resultJSON  `json:"failed,omitempty"`
 	Version   *int64       `json:"version,omitempty"`
-	Error     string       `json:"error,omitempty"`
+	// Changed are the applied migrations whose files changed since.
+	Changed []changedJSON `json:"changed,omitempty"`
+	// NeedsRepair names the migration that must be repaired first.
+	NeedsRepair *int64 `json:"needs_repair,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+type changedJSON struct {
+	Version       int64  `json:"version"`
+	Source        string `json:"source"`
+	Sum           string `json:"sum"`
+	AppliedSource string `json:"applied_source"`
+	AppliedSum    string `json:"applied_sum"`
 }
 
 type resultJSON struct {
@@ -223,7 +264,7 @@ func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Co
 	}
 	defer db.Close()
 	res, err := do(e.ctx, r)
-	out := runResult{Dialect: string(r.Dialect()), Direction: cmd, Applied: []resultJSON{}}
+	out := runResult{Dialect: r.Dialect().String(), Direction: cmd, Applied: []resultJSON{}}
 	for _, x := range res {
 		out.Applied = append(out.Applied, toJSON(x))
 		if rf.format.String() == "text" {
@@ -232,24 +273,43 @@ func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Co
 	}
 	code = exitOK
 	var pe *migrate.PartialError
+	var re *migrate.RepairError
 	switch {
 	case err == nil:
 	case errors.As(err, &pe):
 		f := toJSON(*pe.Failed)
 		out.Failed = &f
 		code = exitFailed
-	case errors.Is(err, migrate.ErrIrreversible):
+	case errors.As(err, &re):
+		out.NeedsRepair = &re.Migration.Version
+		code = exitFailed
+	case errors.Is(err, migrate.ErrIrreversible), errors.Is(err, migrate.ErrChanged):
 		code = exitFailed
 	default:
 		code = exitCantRun
 	}
 	if err != nil {
-		out.Error = rf.scrub(err.Error())
+		out.Error = withDir(rf.scrub(err.Error()), args[0])
 		e.errorf("%s", out.Error)
+	}
+	if code == exitCantRun {
+		// Nothing ran: no report on stdout (in JSON, the CLI prints the
+		// error object), and no version line that reads like success.
+		return code
 	}
 	// A fresh context: the version is worth reporting even after ctx ended.
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), pingTimeout)
 	defer cancel()
+	if st, serr := r.Status(vctx); serr == nil {
+		for _, s := range st {
+			if s.Changed {
+				out.Changed = append(out.Changed, changedOf(s))
+				if !errors.Is(err, migrate.ErrChanged) {
+					warnf(e, "%s", changedWarning(s))
+				}
+			}
+		}
+	}
 	if v, verr := r.Version(vctx); verr == nil {
 		out.Version = &v
 		if rf.format.String() == "text" {
@@ -270,19 +330,57 @@ func (rf *runnerFlags) run(e *env, cmd string, args []string, do func(context.Co
 }
 
 type statusJSON struct {
-	Dialect    string          `json:"dialect"`
-	Version    int64           `json:"version"`
-	Pending    int             `json:"pending"`
-	Migrations []migrationJSON `json:"migrations"`
+	Dialect string `json:"dialect"`
+	Version int64  `json:"version"`
+	Pending int    `json:"pending"`
+	// NeedsRepair counts the failed and interrupted migrations.
+	NeedsRepair int             `json:"needs_repair"`
+	Changed     int             `json:"changed"`
+	Migrations  []migrationJSON `json:"migrations"`
 }
 
 type migrationJSON struct {
-	Version      int64      `json:"version"`
-	Source       string     `json:"source"`
-	Type         string     `json:"type"`
-	State        string     `json:"state"`
-	AppliedAt    *time.Time `json:"applied_at,omitempty"`
-	Irreversible string     `json:"irreversible,omitempty"`
+	Version       int64        `json:"version"`
+	Source        string       `json:"source"`
+	Type          string       `json:"type"`
+	State         string       `json:"state"`
+	AppliedAt     *time.Time   `json:"applied_at,omitempty"`
+	Irreversible  string       `json:"irreversible,omitempty"`
+	Sum           string       `json:"sum,omitempty"`
+	AppliedSource string       `json:"applied_source,omitempty"`
+	AppliedSum    string       `json:"applied_sum,omitempty"`
+	Changed       bool         `json:"changed,omitempty"`
+	Attempt       *attemptJSON `json:"attempt,omitempty"`
+	// Repair is the command that resolves a failed or interrupted migration.
+	Repair string `json:"repair,omitempty"`
+}
+
+type attemptJSON struct {
+	Direction  string    `json:"direction"`
+	Statements []string  `json:"statements"`
+	Error      string    `json:"error,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// withDir puts the migration directory into the repair command that the
+// runner's errors spell with "DIR".
+func withDir(msg, dir string) string {
+	return strings.ReplaceAll(msg, "--as applied|pending DIR`", "--as applied|pending "+dir+"`")
+}
+
+// warnf prints "rollsafe: warning: ..." on stderr: something the operator
+// should know that did not stop the command.
+func warnf(e *env, format string, args ...any) {
+	fmt.Fprintf(e.stderr, "rollsafe: warning: %s\n", fmt.Sprintf(format, args...))
+}
+
+func changedOf(s migrate.MigrationStatus) changedJSON {
+	return changedJSON{Version: s.Version, Source: s.Name(), Sum: s.Sum, AppliedSource: s.AppliedSource, AppliedSum: s.AppliedSum}
+}
+
+func changedWarning(s migrate.MigrationStatus) string {
+	return fmt.Sprintf("version %d changed since it was applied: applied %s (%s), the directory has %s (%s)",
+		s.Version, s.AppliedSource, s.AppliedSum, s.Name(), s.Sum)
 }
 
 func (rf *runnerFlags) status(e *env, args []string) int {
@@ -296,24 +394,40 @@ func (rf *runnerFlags) status(e *env, args []string) int {
 		e.errorf("%s", rf.scrub(err.Error()))
 		return exitCantRun
 	}
-	out := statusJSON{Dialect: string(r.Dialect()), Migrations: []migrationJSON{}}
+	out := statusJSON{Dialect: r.Dialect().String(), Migrations: []migrationJSON{}}
 	for _, s := range st {
-		m := migrationJSON{Version: s.Version, Source: s.Name(), Type: string(s.Type), State: string(s.State), Irreversible: s.Irreversible}
-		if s.State == migrate.Applied {
+		m := migrationJSON{Version: s.Version, Source: s.Name(), Type: string(s.Type), State: string(s.State),
+			Irreversible: s.Irreversible, Sum: s.Sum, AppliedSource: s.AppliedSource, AppliedSum: s.AppliedSum, Changed: s.Changed}
+		switch s.State {
+		case migrate.Applied:
 			at := s.AppliedAt.UTC()
 			m.AppliedAt = &at
 			out.Version = max(out.Version, s.Version)
-		} else {
+		case migrate.Failed, migrate.Interrupted:
+			out.NeedsRepair++
+			m.Attempt = &attemptJSON{Direction: s.Attempt.Direction, Statements: s.Attempt.Statements, Error: s.Attempt.Err, At: s.Attempt.At.UTC()}
+			if m.Attempt.Statements == nil {
+				m.Attempt.Statements = []string{}
+			}
+			m.Repair = fmt.Sprintf("rollsafe migrate repair --version %d --as applied|pending %s", s.Version, args[0])
+		default:
 			out.Pending++
 		}
+		if s.Changed {
+			out.Changed++
+		}
 		out.Migrations = append(out.Migrations, m)
+	}
+	code = exitOK
+	if out.NeedsRepair > 0 || (rf.strict && out.Changed > 0) {
+		code = exitFailed
 	}
 	if rf.format.String() == "json" {
 		if err := json.NewEncoder(e.stdout).Encode(out); err != nil {
 			e.errorf("migrate status: writing JSON: %v", err)
 			return exitCantRun
 		}
-		return exitOK
+		return code
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tSOURCE")
@@ -326,24 +440,54 @@ func (rf *runnerFlags) status(e *env, args []string) int {
 		if m.Irreversible != "" {
 			src += " (irreversible)"
 		}
+		if m.Changed {
+			src += " (changed since applied)"
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.Version, m.State, at, src)
 	}
 	if err := tw.Flush(); err != nil {
 		e.errorf("migrate status: %v", err)
 		return exitCantRun
 	}
-	fmt.Fprintf(e.stdout, "%d applied, %d pending\n", len(out.Migrations)-out.Pending, out.Pending)
-	return exitOK
+	for _, m := range out.Migrations {
+		switch {
+		case m.Attempt != nil:
+			what := "was interrupted (its runner died, or it is running now)"
+			if m.State == string(migrate.Failed) {
+				what = "failed: " + m.Attempt.Error
+			}
+			fmt.Fprintf(e.stdout, "\n%s: its %s %s\n", m.Source, m.Attempt.Direction, what)
+			if len(m.Attempt.Statements) > 0 {
+				fmt.Fprintf(e.stdout, "  %s had started (the last may not have completed):\n", plural(len(m.Attempt.Statements), "statement", "statements"))
+				for i, stmt := range m.Attempt.Statements {
+					fmt.Fprintf(e.stdout, "  [%d] %s\n", i+1, stmt)
+				}
+			}
+			fmt.Fprintf(e.stdout, "  make the schema match it fully applied or not at all, by hand, then: %s\n", m.Repair)
+		case m.Changed:
+			fmt.Fprintf(e.stdout, "\nversion %d changed since it was applied: applied %s (%s), the directory has %s (%s)\n",
+				m.Version, m.AppliedSource, m.AppliedSum, m.Source, m.Sum)
+		}
+	}
+	summary := fmt.Sprintf("%d applied, %d pending", len(out.Migrations)-out.Pending-out.NeedsRepair, out.Pending)
+	if out.NeedsRepair > 0 {
+		summary += fmt.Sprintf(", %d to repair", out.NeedsRepair)
+	}
+	if out.Changed > 0 {
+		summary += fmt.Sprintf(", %d changed", out.Changed)
+	}
+	fmt.Fprintln(e.stdout, summary)
+	return code
 }
 
 // driverDSN returns the database/sql driver for d and the DSN to give it:
 // MySQL DSNs get parseTime=true (goose scans timestamps), SQLite DSNs a busy
 // timeout unless they set one.
-func driverDSN(d migrate.Dialect, s string) (driver, source string, err error) {
+func driverDSN(d dialect.Dialect, s string) (driver, source string, err error) {
 	switch d {
-	case migrate.Postgres:
+	case dialect.Postgres:
 		return "pgx", s, nil
-	case migrate.MySQL:
+	case dialect.MySQL:
 		cfg, err := mysql.ParseDSN(s)
 		if err != nil {
 			return "", "", err
@@ -371,41 +515,6 @@ func sqlitePath(s string) string {
 	return s
 }
 
-// scrub removes the DSN and its password from a message, wherever a driver
+// scrub removes the DSN and its secrets from a message, wherever a driver
 // may have quoted them.
-func (rf *runnerFlags) scrub(msg string) string {
-	if rf.dsn == "" {
-		return msg
-	}
-	if red := dsn.Redact(rf.dsn); red != rf.dsn {
-		msg = strings.ReplaceAll(msg, rf.dsn, red)
-	}
-	if pw := dsnPassword(rf.dsn); pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		if esc := url.QueryEscape(pw); esc != pw {
-			msg = strings.ReplaceAll(msg, esc, "xxxxx")
-		}
-	}
-	return msg
-}
-
-var keywordPassword = regexp.MustCompile(`(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)`)
-
-// dsnPassword returns the password written in a DSN, "" when there is none.
-func dsnPassword(s string) string {
-	if strings.Contains(s, "://") {
-		if u, err := url.Parse(s); err == nil {
-			if pw, ok := u.User.Password(); ok {
-				return pw
-			}
-			return u.Query().Get("password")
-		}
-	}
-	if m := keywordPassword.FindStringSubmatch(s); m != nil {
-		return strings.Trim(m[1], "'")
-	}
-	if cfg, err := mysql.ParseDSN(s); err == nil {
-		return cfg.Passwd
-	}
-	return ""
-}
+func (rf *runnerFlags) scrub(msg string) string { return dsn.Scrub(msg, rf.dsn) }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,9 +111,9 @@ func TestMigrateRunnerCannotRun(t *testing.T) {
 		want string
 	}{
 		{"no directory", []string{"up", "--dialect", "sqlite", "--dsn", sqlite}, "want exactly one migration directory"},
-		{"no dialect", []string{"up", "--dsn", sqlite, runnerFixtures}, "--dialect and --dsn are required"},
+		{"no dialect", []string{"up", "--dsn", sqlite, runnerFixtures}, "--dialect and --dsn (or $ROLLSAFE_DSN) are required"},
 		{"unknown dialect", []string{"status", "--dialect", "oracle", "--dsn", sqlite, runnerFixtures}, `unknown dialect "oracle"`},
-		{"missing directory", []string{"up", "--dialect", "sqlite", "--dsn", sqlite, "no/such/dir"}, "no/such/dir is not a directory"},
+		{"missing directory", []string{"up", "--dialect", "sqlite", "--dsn", sqlite, "no/such/dir"}, "no migration directory no/such/dir"},
 		{"bad annotation", []string{"up", "--dialect", "sqlite", "--dsn", sqlite, badAnnotation}, "00001_x.sql"},
 		{"bad format", []string{"status", "--format", "xml", "--dialect", "sqlite", "--dsn", sqlite, runnerFixtures}, `unknown format "xml"`},
 		{"status of a missing database", []string{"status", "--dialect", "sqlite", "--dsn", missing, runnerFixtures}, "no SQLite database at " + missing},
@@ -150,22 +149,6 @@ func TestSQLitePath(t *testing.T) {
 	}
 }
 
-func TestDSNPassword(t *testing.T) {
-	tests := []struct{ dsn, want string }{
-		{"postgres://u:p%40ss@h/db", "p@ss"},
-		{"postgres://u@h/db?password=qp", "qp"},
-		{"host=h user=u password='a b' dbname=d", "a b"},
-		{"host=h password=plain dbname=d", "plain"},
-		{"u:mypw@tcp(h:3306)/db", "mypw"},
-		{"/var/lib/app.db", ""},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, dsnPassword(tt.dsn), tt.dsn)
-	}
-	rf := &runnerFlags{dsn: "postgres://u:p%40ss@h/db"}
-	assert.Equal(t, "failed for postgres://u:xxxxx@h/db: auth xxxxx", rf.scrub("failed for postgres://u:p%40ss@h/db: auth p@ss"))
-}
-
 func TestVersionFlag(t *testing.T) {
 	up := &versionFlag{min: 1}
 	assert.Equal(t, "", up.String())
@@ -178,29 +161,179 @@ func TestVersionFlag(t *testing.T) {
 	assert.True(t, down.set)
 }
 
-// FuzzScrub: whatever the password, neither it nor the DSN that holds it
-// survives scrub.
-func FuzzScrub(f *testing.F) {
-	f.Add("s3cr3t", false)
-	f.Add("p@ss:word/?#", true)
-	f.Add("with space", false)
-	f.Fuzz(func(t *testing.T, pw string, mysqlForm bool) {
-		const template = "connect failed: "
-		if len(pw) < 3 || strings.Contains(template+"xxxxx", pw) || strings.ContainsAny(pw, "\x00") {
-			t.Skip("a password the message itself contains")
+// A command that exits 2 prints nothing on stdout in text (no "database at
+// version N" that reads like success), and one JSON object in JSON.
+func TestMigrateRunnerCannotRunOutput(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "app.db")
+	conn := []string{"--dialect", "sqlite", "--dsn", dbPath}
+	code, _, errOut := rollsafe(t, append(append([]string{"migrate", "up", "--to", "1"}, conn...), runnerFixtures)...)
+	require.Equal(t, exitOK, code, errOut)
+
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"up to a version no migration has", append(append([]string{"up", "--to", "99"}, conn...), runnerFixtures),
+			"migrate: up to 99: no migration has that version: 99 (the migrations run from 1 to 3)"},
+		{"down to a version no migration has", append(append([]string{"down", "--to", "42"}, conn...), runnerFixtures),
+			"no migration has that version: 42"},
+		{"up from a missing directory", append(append([]string{"up"}, conn...), "no/such/dir"), "no migration directory no/such/dir"},
+		{"status from a missing directory", append(append([]string{"status"}, conn...), "no/such/dir"), "no migration directory no/such/dir"},
+		{"status of an empty directory", append(append([]string{"status"}, conn...), t.TempDir()), "no migrations found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := rollsafe(t, append([]string{"migrate"}, tt.args...)...)
+			assert.Equal(t, exitCantRun, code)
+			assert.Empty(t, out, "nothing on stdout when the command could not run")
+			assert.Contains(t, errOut, tt.want)
+			assert.NotContains(t, errOut, "migrate: migrate:")
+			assert.LessOrEqual(t, strings.Count(errOut, "no migrations found"), 1, "said once: %s", errOut)
+
+			code, out, _ = rollsafe(t, append([]string{"migrate"}, append(tt.args[:1:1], append([]string{"--format", "json"}, tt.args[1:]...)...)...)...)
+			assert.Equal(t, exitCantRun, code)
+			dec := json.NewDecoder(strings.NewReader(out))
+			var obj map[string]any
+			require.NoError(t, dec.Decode(&obj), "stdout: %q", out)
+			assert.False(t, dec.More(), "one JSON object, got %q", out)
+			assert.Contains(t, obj["error"], tt.want)
+			assert.Equal(t, float64(exitCantRun), obj["exitCode"])
+		})
+	}
+	// Nothing was applied by the refused --to 99.
+	code, out, _ := rollsafe(t, append(append([]string{"migrate", "status"}, conn...), runnerFixtures)...)
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, out, "1 applied, 2 pending")
+}
+
+// --dsn falls back to $ROLLSAFE_DSN, so that a password stays out of ps.
+func TestMigrateRunnerDSNFromEnvironment(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "app.db")
+	env := map[string]string{"ROLLSAFE_DSN": dbPath}
+	var out, errOut strings.Builder
+	code := runEnv(t.Context(), []string{"migrate", "up", "--dialect", "sqlite", runnerFixtures},
+		strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
+	require.Equal(t, exitOK, code, errOut.String())
+	assert.Contains(t, out.String(), "database at version 3")
+	_, err := os.Stat(dbPath)
+	require.NoError(t, err, "the database named by $ROLLSAFE_DSN was migrated")
+
+	code, helpOut, _ := rollsafe(t, "help", "migrate", "up")
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, helpOut, "$ROLLSAFE_DSN")
+	assert.Contains(t, helpOut, "user:pass@tcp(127.0.0.1:3306)/app?parseTime=true")
+}
+
+// A failed migration whose statements stay applied is visible in status (with
+// the statements that ran), blocks up until repaired, and repair gets it
+// moving.
+func TestMigrateRepairAfterFailure(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := t.TempDir()
+		write := func(name, body string) {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600))
 		}
-		var d string
-		if mysqlForm {
-			if strings.ContainsAny(pw, "@/()") {
-				t.Skip("not representable in a go-sql-driver DSN")
-			}
-			d = "app:" + pw + "@tcp(db:3306)/app"
-		} else {
-			d = (&url.URL{Scheme: "postgres", User: url.UserPassword("app", pw), Host: "db", Path: "/app"}).String()
+		write("00001_base.sql", "-- +goose Up\nCREATE TABLE base (id INTEGER);\n-- +goose Down\nDROP TABLE base;\n")
+		write("00002_broken.sql", "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE TABLE half (id INTEGER);\nINSERT INTO nowhere VALUES (1);\n-- +goose Down\nDROP TABLE half;\n")
+		conn := []string{"--dialect", db.Dialect.String(), "--dsn", db.DSN}
+		cmd := func(name string, extra ...string) []string {
+			return append(append(append([]string{"migrate", name}, conn...), extra...), dir)
 		}
-		rf := &runnerFlags{dsn: d}
-		got := rf.scrub(template + d + " (password " + pw + ")")
-		assert.NotContains(t, got, pw)
-		assert.NotContains(t, got, d)
+
+		code, _, errOut := rollsafe(t, cmd("up")...)
+		require.Equal(t, exitFailed, code)
+		assert.Contains(t, errOut, "it is recorded as failed and will not run again until repaired")
+		assert.Contains(t, errOut, "`rollsafe migrate repair --version 2 --as applied|pending "+dir+"`")
+
+		code, out, errOut := rollsafe(t, cmd("status")...)
+		require.Equal(t, exitFailed, code, errOut)
+		assert.Regexp(t, `(?m)^2\s+failed\s+-\s+00002_broken.sql$`, out)
+		assert.Contains(t, out, "00002_broken.sql: its up failed: ")
+		assert.Contains(t, out, "2 statements had started (the last may not have completed):\n  [1] CREATE TABLE half (id INTEGER);\n  [2] INSERT INTO nowhere VALUES (1);\n")
+		assert.Contains(t, out, "then: rollsafe migrate repair --version 2 --as applied|pending "+dir+"\n")
+		assert.Contains(t, out, "1 applied, 0 pending, 1 to repair\n")
+
+		code, out, _ = rollsafe(t, cmd("status", "--format", "json")...)
+		require.Equal(t, exitFailed, code)
+		var st statusJSON
+		require.NoError(t, json.Unmarshal([]byte(out), &st))
+		assert.Equal(t, 1, st.NeedsRepair)
+		require.NotNil(t, st.Migrations[1].Attempt)
+		assert.Equal(t, "failed", st.Migrations[1].State)
+		assert.Len(t, st.Migrations[1].Attempt.Statements, 2)
+
+		// up does not trip over the table the failed run left.
+		code, out, errOut = rollsafe(t, cmd("up", "--format", "json")...)
+		require.Equal(t, exitFailed, code)
+		assert.Contains(t, errOut, "00002_broken.sql migration needs repair")
+		assert.NotContains(t, errOut, "already exists")
+		var rr runResult
+		require.NoError(t, json.Unmarshal([]byte(out), &rr))
+		require.NotNil(t, rr.NeedsRepair)
+		assert.Equal(t, int64(2), *rr.NeedsRepair)
+
+		for _, bad := range [][]string{
+			cmd("repair", "--as", "pending"),
+			cmd("repair", "--version", "2", "--as", "done"),
+			cmd("repair", "--version", "1", "--as", "pending"),
+			cmd("repair", "--version", "9", "--as", "pending"),
+		} {
+			code, out, errOut = rollsafe(t, bad...)
+			assert.Equal(t, exitCantRun, code, bad)
+			assert.Empty(t, out)
+			assert.NotEmpty(t, errOut)
+		}
+
+		// The operator drops what ran and fixes the file.
+		_, err := db.ExecContext(t.Context(), "DROP TABLE half")
+		require.NoError(t, err)
+		write("00002_broken.sql", "-- +goose Up\nCREATE TABLE half (id INTEGER);\n-- +goose Down\nDROP TABLE half;\n")
+		code, out, errOut = rollsafe(t, cmd("repair", "--version", "2", "--as", "pending")...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Equal(t, "repaired 00002_broken.sql: marked pending\n", out)
+		code, out, errOut = rollsafe(t, cmd("up")...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Contains(t, out, "database at version 2")
 	})
+}
+
+// A database migrated from other files (same versions) is reported: a warning,
+// or exit 1 with --strict.
+func TestMigrateChangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "00001_base.sql")
+	require.NoError(t, os.WriteFile(file, []byte("-- +goose Up\nCREATE TABLE base (id INTEGER);\n-- +goose Down\nDROP TABLE base;\n"), 0o600))
+	conn := []string{"--dialect", "sqlite", "--dsn", filepath.Join(t.TempDir(), "app.db")}
+	cmd := func(name string, extra ...string) []string {
+		return append(append(append([]string{"migrate", name}, conn...), extra...), dir)
+	}
+	code, _, errOut := rollsafe(t, cmd("up")...)
+	require.Equal(t, exitOK, code, errOut)
+	require.NoError(t, os.WriteFile(file, []byte("-- +goose Up\nCREATE TABLE base (id INTEGER, other TEXT);\n-- +goose Down\nDROP TABLE base;\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00002_next.sql"), []byte("-- +goose Up\nCREATE TABLE next (id INTEGER);\n-- +goose Down\nDROP TABLE next;\n"), 0o600))
+
+	code, out, errOut := rollsafe(t, cmd("status")...)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Regexp(t, `(?m)^1\s+applied\s+\S+\s+00001_base.sql \(changed since applied\)$`, out)
+	assert.Regexp(t, `version 1 changed since it was applied: applied 00001_base.sql \(sha256:[0-9a-f]{64}\), the directory has 00001_base.sql \(sha256:[0-9a-f]{64}\)`, out)
+	assert.Contains(t, out, "1 applied, 1 pending, 1 changed\n")
+
+	code, _, _ = rollsafe(t, cmd("status", "--strict")...)
+	assert.Equal(t, exitFailed, code)
+
+	code, out, errOut = rollsafe(t, cmd("up", "--strict")...)
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "migrate: applied migration changed on disk: 00001_base.sql was applied with sha256:")
+	assert.Contains(t, out, "database at version 1")
+
+	code, out, errOut = rollsafe(t, cmd("up", "--format", "json")...)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, errOut, "rollsafe: warning: version 1 changed since it was applied")
+	var rr runResult
+	require.NoError(t, json.Unmarshal([]byte(out), &rr))
+	require.Len(t, rr.Changed, 1)
+	assert.Equal(t, int64(1), rr.Changed[0].Version)
+	assert.NotEqual(t, rr.Changed[0].Sum, rr.Changed[0].AppliedSum)
+	require.Len(t, rr.Applied, 1)
 }

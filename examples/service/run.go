@@ -17,6 +17,7 @@ import (
 	"github.com/open-feature/go-sdk/openfeature/isolated"
 	_ "modernc.org/sqlite" // the service chooses its driver; rollsafe imports none
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/flags"
 	"github.com/rollsafe/rollsafe/health"
 	"github.com/rollsafe/rollsafe/migrate"
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	if err != nil {
 		return err
 	}
-	runner, err := migrate.New(db, migrate.SQLite, migrations, migrate.WithLogger(logger))
+	runner, err := migrate.New(db, dialect.SQLite, migrations, migrate.WithLogger(logger))
 	if err != nil {
 		return err
 	}
