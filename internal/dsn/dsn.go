@@ -124,12 +124,18 @@ func keysOf(s string) *secretKeys {
 }
 
 // minPiece is the length below which a piece of a password is too common to
-// be told apart from the rest of a message ("ss", "tcp").
-const minPiece = 4
+// be told apart from the rest of a message ("ss", "tcp"); a whole password
+// is removed from 3 bytes on (shorter ones would match too much of any
+// message to be told apart).
+const (
+	minPiece = 4
+	minWhole = 3
+)
 
 // Scrub returns msg (a driver's error text, a log line) with the secrets of
 // the DSN s removed: s itself becomes [Redact] of s, and each password,
-// quoted, escaped or not, becomes "xxxxx" wherever it appears. So do its
+// quoted, escaped or not, becomes "xxxxx" wherever it appears (from 3 bytes
+// on). So do its
 // pieces, split at the characters where a driver may cut a misread DSN ('@',
 // ':', '/', '?', '#', '&', '=', quotes, spaces and backslashes), when they
 // are at least 4 bytes long: a driver that reads "p@ssw0rd!@host" as the
@@ -143,11 +149,16 @@ func Scrub(msg, s string) string {
 	var words []string
 	for _, secret := range secrets(s) {
 		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
-			words = append(words, form)
-			words = append(words, strings.FieldsFunc(form, cut)...)
+			if len(form) >= minWhole {
+				words = append(words, form)
+			}
+			for _, piece := range strings.FieldsFunc(form, cut) {
+				if len(piece) >= minPiece {
+					words = append(words, piece)
+				}
+			}
 		}
 	}
-	words = slices.DeleteFunc(words, func(w string) bool { return len(w) < minPiece })
 	if len(words) == 0 {
 		return msg
 	}
