@@ -135,8 +135,7 @@ const (
 // Scrub returns msg (a driver's error text, a log line) with the secrets of
 // the DSN s removed: s itself becomes [Redact] of s, and each password,
 // quoted, escaped or not, becomes "xxxxx" wherever it appears (from 3 bytes
-// on). So do its
-// pieces, split at the characters where a driver may cut a misread DSN ('@',
+// on). So do its pieces, split at the characters where a driver may cut a misread DSN ('@',
 // ':', '/', '?', '#', '&', '=', quotes, spaces and backslashes), when they
 // are at least 4 bytes long: a driver that reads "p@ssw0rd!@host" as the
 // password "p" at host "ssw0rd!@host" prints the piece "ssw0rd!". Shorter
