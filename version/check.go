@@ -80,11 +80,16 @@ type checked struct {
 // NewChecker returns a Checker for self. An empty self.Version is resolved
 // from the build info (see [Resolve]); an invalid self is refused with a
 // [*FieldError].
-func NewChecker(self Manifest, opts ...Option) (*Checker, error) {
+func NewChecker(self Manifest, opts ...CheckerOption) (*Checker, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
+	return newChecker(self, cfg)
+}
+
+func newChecker(self Manifest, cfg *config) (*Checker, error) {
+	var err error
 	if self.Version == "" {
 		if self, err = Resolve(self); err != nil {
 			return nil, fmt.Errorf("version: our manifest: %w", err)

@@ -16,12 +16,9 @@ var (
 	// ErrSchemaOutOfRange: the database's schema version is outside the
 	// manifest's schema range. Wrapped by [*SchemaError].
 	ErrSchemaOutOfRange = errors.New("schema version out of range")
-	// ErrNotRegistered: a registry heartbeat named an instance that is not
-	// (or no longer) in the registry.
-	ErrNotRegistered = errors.New("instance not registered")
 	// ErrUnreachable: a peer did not answer (see [Fetch]).
 	ErrUnreachable = errors.New("peer unreachable")
-	// ErrClosed: the monitor or membership was closed.
+	// ErrClosed: the monitor was closed.
 	ErrClosed = errors.New("closed")
 )
 

@@ -134,7 +134,7 @@ func runVersionCheck(e *env, args []string, f versionCheckFlags) int {
 		}
 		peers = append(peers, rsversion.Peer{Source: a, Manifest: data})
 	}
-	opts := []rsversion.Option{rsversion.WithTimeout(f.timeout)}
+	opts := []rsversion.NegotiateOption{rsversion.WithTimeout(f.timeout)}
 	if f.prereleases {
 		opts = append(opts, rsversion.WithPrereleases())
 	}
