@@ -131,7 +131,9 @@ func (c *Checker) Self() Manifest { return c.self.m }
 // The result's Source and Manifest are left empty. The returned Reasons
 // slice is shared with the cache and must not be modified.
 func (c *Checker) Check(peer Manifest) PeerResult {
-	r := PeerResult{Service: peer.Service, Version: peer.Version}
+	// An invalid manifest's service and version can be anything, of any
+	// length: the result quotes them bounded.
+	r := PeerResult{Service: clip(peer.Service), Version: clip(peer.Version)}
 	key := checkKey{service: peer.Service, version: peer.Version, onUs: peer.Requires[c.self.m.Service]}
 	c.mu.RLock()
 	hit, ok := c.cache[key]
@@ -162,19 +164,19 @@ func (c *Checker) decide(peer Manifest) checked {
 	}
 	pc, err := compile(peer)
 	if err != nil {
-		return checked{verdict: Invalid, reasons: []string{err.Error()}}
+		return checked{verdict: Invalid, reasons: []string{err.Error()}} // a *FieldError: bounded
 	}
 	var reasons []string
 	if ours, ok := c.self.requires[peer.Service]; ok {
 		if why := c.unmet(ours, pc.version); why != nil {
 			reasons = append(reasons, fmt.Sprintf("%s %s requires %s %q but found %s: %s",
-				self.Service, self.Version, peer.Service, self.Requires[peer.Service], peer.Version, strings.Join(why, "; ")))
+				self.Service, self.Version, peer.Service, clip(self.Requires[peer.Service]), peer.Version, clip(strings.Join(why, "; "))))
 		}
 	}
 	if theirs, ok := pc.requires[self.Service]; ok {
 		if why := c.unmet(theirs, c.self.version); why != nil {
 			reasons = append(reasons, fmt.Sprintf("%s %s requires %s %q but we are %s: %s",
-				peer.Service, peer.Version, self.Service, peer.Requires[self.Service], self.Version, strings.Join(why, "; ")))
+				peer.Service, peer.Version, self.Service, clip(peer.Requires[self.Service]), self.Version, clip(strings.Join(why, "; "))))
 		}
 	}
 	if reasons != nil {

@@ -26,15 +26,17 @@ var (
 // value found there.
 type FieldError struct {
 	Field  string // "service", "version", "requires.payments", "schema", ...
-	Value  string // the bad value as found
+	Value  string // the bad value as found (Error quotes at most a few hundred bytes of it)
 	Reason string // what is wrong with it, for a person
 	Err    error  // the parser's error, when there is one
 }
 
+// Error names the field and quotes its value; a value or parser message
+// longer than a few hundred bytes is cut and marked with its length.
 func (e *FieldError) Error() string {
-	msg := fmt.Sprintf("manifest field %q: %q %s", e.Field, e.Value, e.Reason)
+	msg := fmt.Sprintf("manifest field %q: %q %s", clip(e.Field), clip(e.Value), e.Reason)
 	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+		msg += ": " + clip(e.Err.Error())
 	}
 	return msg
 }

@@ -143,7 +143,7 @@ func (c *Checker) negotiateOne(ctx context.Context, p Peer) PeerResult {
 	}
 	m, err := ParseManifest(data)
 	if err != nil {
-		return PeerResult{Source: redact(p.Source), Verdict: Invalid, Reasons: []string{err.Error()}}
+		return PeerResult{Source: redact(p.Source), Verdict: Invalid, Reasons: []string{err.Error()}} // bounded by ParseManifest
 	}
 	r := c.Check(m)
 	r.Source = redact(p.Source)
@@ -180,9 +180,9 @@ func fetch(ctx context.Context, cfg *config, source string) ([]byte, *PeerResult
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 500:
-		return fail(Unreachable, "GET %s answered %s", shown, resp.Status)
+		return fail(Unreachable, "GET %s answered %s", shown, clip(resp.Status))
 	case resp.StatusCode != http.StatusOK:
-		return fail(Invalid, "GET %s answered %s, not a manifest", shown, resp.Status)
+		return fail(Invalid, "GET %s answered %s, not a manifest", shown, clip(resp.Status))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
 	if err != nil {
