@@ -35,8 +35,11 @@ var tableName = regexp.MustCompile(`^rollsafe_[a-z0-9_]{1,54}$`)
 // Default [DefaultTableName].
 func WithTableName(name string) Option {
 	return func(c *config) error {
-		if !tableName.MatchString(name) {
-			return fmt.Errorf("table name %q is not rollsafe_ followed by [a-z0-9_]", clip(name, 80))
+		switch {
+		case len(name) > 64:
+			return fmt.Errorf("table name %.32q... of %d bytes is longer than 64 bytes", name, len(name))
+		case !tableName.MatchString(name):
+			return fmt.Errorf("table name %q is not rollsafe_ followed by [a-z0-9_]", name)
 		}
 		c.table = name
 		return nil
@@ -90,20 +93,4 @@ func WithLogger(l *slog.Logger) Option {
 		c.logger = l
 		return nil
 	}
-}
-
-// maxShown is how much of a value from outside a message quotes.
-const maxShown = 200
-
-// clip bounds s for a message: at most n bytes (cut at a rune boundary),
-// followed by an ellipsis and the full length.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
 }

@@ -211,7 +211,7 @@ func (r *Registry) Heartbeat(ctx context.Context, id string, s Status) error {
 		` SET last_seen = ?, ready = ?, ready_detail = ?, flags_revision = ? WHERE id = ?`),
 		millis(r.cfg.now()), ready, detail, rev, id)
 	if err != nil {
-		return fmt.Errorf("fleet: heartbeat %s: %w", clip(id, 64), err)
+		return fmt.Errorf("fleet: heartbeat %.64q: %w", id, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n > 0 {
 		return nil
@@ -222,9 +222,9 @@ func (r *Registry) Heartbeat(ctx context.Context, id string, s Status) error {
 	err = r.db.QueryRowContext(ctx, r.d.Rebind(`SELECT 1 FROM `+r.cfg.table+` WHERE id = ?`), id).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("fleet: heartbeat %s: %w", clip(id, 64), ErrNotRegistered)
+		return fmt.Errorf("fleet: heartbeat %.64q: %w", id, ErrNotRegistered)
 	case err != nil:
-		return fmt.Errorf("fleet: heartbeat %s: %w", clip(id, 64), err)
+		return fmt.Errorf("fleet: heartbeat %.64q: %w", id, err)
 	}
 	return nil
 }
@@ -233,7 +233,7 @@ func (r *Registry) Heartbeat(ctx context.Context, id string, s Status) error {
 // error.
 func (r *Registry) Deregister(ctx context.Context, id string) error {
 	if _, err := r.db.ExecContext(ctx, r.d.Rebind(`DELETE FROM `+r.cfg.table+` WHERE id = ?`), id); err != nil {
-		return fmt.Errorf("fleet: deregister %s: %w", clip(id, 64), err)
+		return fmt.Errorf("fleet: deregister %.64q: %w", id, err)
 	}
 	r.mu.Lock()
 	delete(r.own, id)
