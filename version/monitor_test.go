@@ -62,17 +62,24 @@ func TestMonitorReadinessFollowsPeers(t *testing.T) {
 			defer mu.Unlock()
 			return current, nil
 		})
+		var lastMu sync.Mutex
 		var last version.Report
 		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 		m, err := version.Startup(ctx, orders, peers, version.WithInterval(time.Minute),
 			version.WithHTTPClient(client),
-			version.WithObserver(func(r version.Report, _ error) { last = r }))
+			version.WithObserver(func(r version.Report, _ error) {
+				lastMu.Lock()
+				defer lastMu.Unlock()
+				last = r
+			}))
 		require.NoError(t, err)
 		defer m.Close()
 		require.NoError(t, m.Check(ctx))
 		round := func() version.Report {
 			time.Sleep(time.Minute)
 			synctest.Wait()
+			lastMu.Lock()
+			defer lastMu.Unlock()
 			return last
 		}
 

@@ -2,6 +2,7 @@ package tick_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,25 +15,25 @@ import (
 func TestEvery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		n := 0
+		var n atomic.Int64
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			tick.Every(ctx, time.Minute, func(context.Context) { n++ })
+			tick.Every(ctx, time.Minute, func(context.Context) { n.Add(1) })
 		}()
 		time.Sleep(59 * time.Second)
 		synctest.Wait()
-		assert.Equal(t, 0, n, "no call before the first interval")
+		assert.Equal(t, int64(0), n.Load(), "no call before the first interval")
 		time.Sleep(time.Second)
 		synctest.Wait()
-		assert.Equal(t, 1, n)
+		assert.Equal(t, int64(1), n.Load())
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		assert.Equal(t, 61, n)
+		assert.Equal(t, int64(61), n.Load())
 		cancel()
 		<-done
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		assert.Equal(t, 61, n, "no call after the context ended")
+		assert.Equal(t, int64(61), n.Load(), "no call after the context ended")
 	})
 }
