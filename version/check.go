@@ -131,9 +131,7 @@ func (c *Checker) Self() Manifest { return c.self.m }
 // The result's Source and Manifest are left empty. The returned Reasons
 // slice is shared with the cache and must not be modified.
 func (c *Checker) Check(peer Manifest) PeerResult {
-	// An invalid manifest's service and version can be anything, of any
-	// length: the result quotes them bounded.
-	r := PeerResult{Service: clip(peer.Service), Version: clip(peer.Version)}
+	r := PeerResult{Service: peer.Service, Version: peer.Version}
 	key := checkKey{service: peer.Service, version: peer.Version, onUs: peer.Requires[c.self.m.Service]}
 	c.mu.RLock()
 	hit, ok := c.cache[key]
@@ -150,6 +148,11 @@ func (c *Checker) Check(peer Manifest) PeerResult {
 		}
 	}
 	r.Verdict, r.Reasons = hit.verdict, hit.reasons
+	if hit.verdict == Invalid {
+		// An invalid manifest's service and version can be anything, of any
+		// length: the result quotes them bounded. (A valid one's are short.)
+		r.Service, r.Version = clip(r.Service), clip(r.Version)
+	}
 	return r
 }
 
