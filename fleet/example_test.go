@@ -15,17 +15,23 @@ import (
 	"github.com/rollsafe/rollsafe/version"
 )
 
-func ExampleRegistry() {
+// serviceDB opens the service's own database: here a SQLite file in a
+// temporary directory, which done removes.
+func serviceDB() (db *sql.DB, done func()) {
 	dir, err := os.MkdirTemp("", "fleet")
 	if err != nil {
 		panic(err)
 	}
-	defer os.RemoveAll(dir)
-	db, err := sql.Open("sqlite", filepath.Join(dir, "service.db"))
+	db, err = sql.Open("sqlite", filepath.Join(dir, "service.db"))
 	if err != nil {
 		panic(err)
 	}
-	defer db.Close()
+	return db, func() { db.Close(); os.RemoveAll(dir) }
+}
+
+func ExampleRegistry() {
+	db, done := serviceDB()
+	defer done()
 
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
@@ -65,16 +71,8 @@ func ExampleRegistry() {
 // A Registry is a version.Discovery: the start-up hook negotiates with the
 // instances the database lists.
 func ExampleRegistry_Join() {
-	dir, err := os.MkdirTemp("", "fleet")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	db, err := sql.Open("sqlite", filepath.Join(dir, "service.db"))
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
+	db, done := serviceDB()
+	defer done()
 	ctx := context.Background()
 
 	// A payments instance, elsewhere in the fleet.
