@@ -80,11 +80,16 @@ type checked struct {
 // NewChecker returns a Checker for self. An empty self.Version is resolved
 // from the build info (see [Resolve]); an invalid self is refused with a
 // [*FieldError].
-func NewChecker(self Manifest, opts ...Option) (*Checker, error) {
+func NewChecker(self Manifest, opts ...CheckerOption) (*Checker, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
+	return newChecker(self, cfg)
+}
+
+func newChecker(self Manifest, cfg *config) (*Checker, error) {
+	var err error
 	if self.Version == "" {
 		if self, err = Resolve(self); err != nil {
 			return nil, fmt.Errorf("version: our manifest: %w", err)
@@ -143,6 +148,11 @@ func (c *Checker) Check(peer Manifest) PeerResult {
 		}
 	}
 	r.Verdict, r.Reasons = hit.verdict, hit.reasons
+	if hit.verdict == Invalid {
+		// An invalid manifest's service and version can be anything, of any
+		// length: the result quotes them bounded. (A valid one's are short.)
+		r.Service, r.Version = clip(r.Service), clip(r.Version)
+	}
 	return r
 }
 
@@ -157,19 +167,19 @@ func (c *Checker) decide(peer Manifest) checked {
 	}
 	pc, err := compile(peer)
 	if err != nil {
-		return checked{verdict: Invalid, reasons: []string{err.Error()}}
+		return checked{verdict: Invalid, reasons: []string{err.Error()}} // a *FieldError: bounded
 	}
 	var reasons []string
 	if ours, ok := c.self.requires[peer.Service]; ok {
 		if why := c.unmet(ours, pc.version); why != nil {
 			reasons = append(reasons, fmt.Sprintf("%s %s requires %s %q but found %s: %s",
-				self.Service, self.Version, peer.Service, self.Requires[peer.Service], peer.Version, strings.Join(why, "; ")))
+				self.Service, self.Version, peer.Service, clip(self.Requires[peer.Service]), peer.Version, clip(strings.Join(why, "; "))))
 		}
 	}
 	if theirs, ok := pc.requires[self.Service]; ok {
 		if why := c.unmet(theirs, c.self.version); why != nil {
 			reasons = append(reasons, fmt.Sprintf("%s %s requires %s %q but we are %s: %s",
-				peer.Service, peer.Version, self.Service, peer.Requires[self.Service], self.Version, strings.Join(why, "; ")))
+				peer.Service, peer.Version, self.Service, clip(peer.Requires[self.Service]), self.Version, clip(strings.Join(why, "; "))))
 		}
 	}
 	if reasons != nil {

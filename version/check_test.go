@@ -19,7 +19,7 @@ var orders = version.Manifest{
 func TestCheck(t *testing.T) {
 	tests := []struct {
 		name    string
-		opts    []version.Option
+		opts    []version.CheckerOption
 		peer    version.Manifest
 		want    version.Verdict
 		reasons []string // substrings, one per reason, in order
@@ -37,11 +37,11 @@ func TestCheck(t *testing.T) {
 				`users 4.0.0 requires orders "~1.9" but we are 2.4.0`}},
 		{name: "prerelease excluded by default", peer: version.Manifest{Service: "payments", Version: "1.3.0-rc.1"},
 			want: version.Incompatible, reasons: []string{"1.3.0-rc.1 is a prerelease, which constraints exclude unless prereleases are allowed"}},
-		{name: "prerelease admitted on opt-in", opts: []version.Option{version.WithPrereleases()},
+		{name: "prerelease admitted on opt-in", opts: []version.CheckerOption{version.WithPrereleases()},
 			peer: version.Manifest{Service: "payments", Version: "1.3.0-rc.1"}, want: version.Compatible},
 		// The documented trap: the upper bound does not keep out a release
 		// candidate of the next major version once prereleases are admitted.
-		{name: "opt-in trap admits 2.0.0-rc.1", opts: []version.Option{version.WithPrereleases()},
+		{name: "opt-in trap admits 2.0.0-rc.1", opts: []version.CheckerOption{version.WithPrereleases()},
 			peer: version.Manifest{Service: "payments", Version: "2.0.0-rc.1"}, want: version.Compatible},
 		{name: "without opt-in 2.0.0-rc.1 is refused", peer: version.Manifest{Service: "payments", Version: "2.0.0-rc.1"},
 			want: version.Incompatible, reasons: []string{"2.0.0-rc.1 is a prerelease"}},

@@ -60,22 +60,37 @@
 // [Handler] serves the manifest as JSON; mount it at [DefaultPath]
 // (/.well-known/rollsafe). Peers are named by base URL (the path is appended)
 // or by the manifest's full URL ([ManifestURL]). A [Discovery] finds them:
-// [Static] URLs, [DNS] (SRV records, or A/AAAA records plus a port), or a
-// [Registry] in the service's own database.
+// [Static] URLs, [DNS] (SRV records, or A/AAAA records plus a port), a
+// [DiscoveryFunc], or a fleet.Registry (package
+// github.com/rollsafe/rollsafe/fleet), which lists the instances in the
+// service's own database. The package itself uses no database.
 //
-// # Registry
+// # Options
 //
-// [NewRegistry] creates its table, rollsafe_instances by default, with
-// CREATE TABLE IF NOT EXISTS on SQLite, PostgreSQL or MySQL/MariaDB:
+// Options are typed by the calls they apply to, and one that a call would
+// ignore does not compile there: [FetchOption] ([WithTimeout],
+// [WithHTTPClient], [WithPath]) applies to [Fetch] and everything that
+// fetches; [NegotiateOption] adds [Negotiate]'s ([WithConcurrency],
+// [WithPrereleases], telemetry); [CheckerOption] adds the policy's
+// ([WithPolicy], [WithRequireAll], [WithLogger]) for [NewChecker];
+// [MonitorOption] adds the monitor's ([WithInterval], [WithObserver]) for
+// [NewMonitor] and [Startup]. So version.Fetch(ctx, url,
+// version.WithPolicy(version.Refuse)) is a compile error, not a silently
+// ignored policy.
 //
-//	id VARCHAR(64) PRIMARY KEY, service VARCHAR(128), version VARCHAR(256),
-//	address VARCHAR(2048), manifest TEXT (MEDIUMTEXT on MySQL),
-//	registered_at BIGINT, last_seen BIGINT
+// # Time
 //
-// Times are Unix milliseconds from the registry's clock ([WithClock]). Each
-// instance joins ([Registry.Join]) with its address and manifest and
-// heartbeats; an entry without a heartbeat for the TTL is stale: no longer
-// listed, and deleted by [Registry.Prune].
+// Nothing in the package keeps timestamps: a fetch is bounded by a context
+// deadline and a monitor's rounds by a ticker, both on the runtime clock.
+// Tests of a monitor run inside testing/synctest bubbles, where hours pass in
+// no time.
+//
+// # Outside input in messages
+//
+// Every value from a peer that reaches a reason, an error or a log line (a
+// constraint, a bad field's value, a parser's message, an HTTP status) is
+// cut to a few hundred bytes and marked with an ellipsis and its full length,
+// so that a hostile or broken peer's megabyte manifest is never echoed whole.
 //
 // # Telemetry
 //

@@ -16,12 +16,9 @@ var (
 	// ErrSchemaOutOfRange: the database's schema version is outside the
 	// manifest's schema range. Wrapped by [*SchemaError].
 	ErrSchemaOutOfRange = errors.New("schema version out of range")
-	// ErrNotRegistered: a registry heartbeat named an instance that is not
-	// (or no longer) in the registry.
-	ErrNotRegistered = errors.New("instance not registered")
 	// ErrUnreachable: a peer did not answer (see [Fetch]).
 	ErrUnreachable = errors.New("peer unreachable")
-	// ErrClosed: the monitor or membership was closed.
+	// ErrClosed: the monitor was closed.
 	ErrClosed = errors.New("closed")
 )
 
@@ -29,15 +26,17 @@ var (
 // value found there.
 type FieldError struct {
 	Field  string // "service", "version", "requires.payments", "schema", ...
-	Value  string // the bad value as found
+	Value  string // the bad value as found (Error quotes at most a few hundred bytes of it)
 	Reason string // what is wrong with it, for a person
 	Err    error  // the parser's error, when there is one
 }
 
+// Error names the field and quotes its value; a value or parser message
+// longer than a few hundred bytes is cut and marked with its length.
 func (e *FieldError) Error() string {
-	msg := fmt.Sprintf("manifest field %q: %q %s", e.Field, e.Value, e.Reason)
+	msg := fmt.Sprintf("manifest field %q: %q %s", clip(e.Field), clip(e.Value), e.Reason)
 	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+		msg += ": " + clip(e.Err.Error())
 	}
 	return msg
 }

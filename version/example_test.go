@@ -162,3 +162,17 @@ func ExampleMonitor_Check() {
 	// <nil>
 	// orders 2.4.0 refused by the refuse policy: payments 2.0.0 at p2: orders 2.4.0 requires payments "^1.2" but found 2.0.0: 2.0.0 does not have same major version as 1.2
 }
+
+func ExampleNewHandler() {
+	h, err := version.NewHandler(version.Manifest{Service: "orders", Version: "2.4.0", ReleaseID: "r-7"})
+	if err != nil {
+		panic(err)
+	}
+	srv := httptestServer(version.DefaultPath, h)
+	defer srv.Close()
+
+	m, err := version.Fetch(context.Background(), srv.URL) // a base URL: the path is appended
+	fmt.Println(m.Service, m.Version, m.ReleaseID, err)
+	// Output:
+	// orders 2.4.0 r-7 <nil>
+}

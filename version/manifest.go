@@ -77,7 +77,7 @@ func ParseManifest(data []byte) (Manifest, error) {
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil {
-		return Manifest{}, fmt.Errorf("%w: not a JSON manifest: %v", ErrInvalidManifest, err)
+		return Manifest{}, fmt.Errorf("%w: not a JSON manifest: %s", ErrInvalidManifest, clip(err.Error()))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Manifest{}, fmt.Errorf("%w: data after the JSON object", ErrInvalidManifest)
@@ -164,7 +164,7 @@ func compile(m Manifest) (*compiled, error) {
 		c.schema = cs
 	}
 	if len(m.ReleaseID) > maxTextLen {
-		return nil, &FieldError{Field: "releaseId", Value: m.ReleaseID[:32] + "...", Reason: fmt.Sprintf("is longer than %d bytes", maxTextLen)}
+		return nil, &FieldError{Field: "releaseId", Value: m.ReleaseID, Reason: fmt.Sprintf("is longer than %d bytes", maxTextLen)}
 	}
 	if len(m.APIs) > maxAPIs {
 		return nil, &FieldError{Field: "apis", Value: fmt.Sprint(len(m.APIs)), Reason: fmt.Sprintf("lists more than %d APIs", maxAPIs)}

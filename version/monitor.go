@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
+
+	"github.com/rollsafe/rollsafe/internal/tick"
 )
 
 // Monitor negotiates with the peers a [Discovery] finds, again and again, and
@@ -26,13 +27,19 @@ type Monitor struct {
 }
 
 // NewMonitor returns a Monitor for self; nothing runs until Start or
-// Negotiate. See [NewChecker] for self and the options; [WithInterval],
-// [WithTicks] and [WithObserver] apply here.
-func NewMonitor(self Manifest, d Discovery, opts ...Option) (*Monitor, error) {
+// Negotiate. See [NewChecker] for self; every option applies here, and
+// [WithInterval] and [WithObserver] only here. The interval is timed by the
+// runtime clock: tests of a Monitor's rounds run inside testing/synctest
+// bubbles (or call [Monitor.Negotiate] themselves).
+func NewMonitor(self Manifest, d Discovery, opts ...MonitorOption) (*Monitor, error) {
 	if d == nil {
 		return nil, errors.New("version: monitor: nil discovery")
 	}
-	c, err := NewChecker(self, opts...)
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newChecker(self, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +52,7 @@ func NewMonitor(self Manifest, d Discovery, opts ...Option) (*Monitor, error) {
 // main should print it and exit non-zero. When the policy passes it returns
 // a started Monitor, whose Check method is the readiness check; Close it
 // when the service stops. ctx bounds the start-up negotiation only.
-func Startup(ctx context.Context, self Manifest, d Discovery, opts ...Option) (*Monitor, error) {
+func Startup(ctx context.Context, self Manifest, d Discovery, opts ...MonitorOption) (*Monitor, error) {
 	m, err := NewMonitor(self, d, opts...)
 	if err != nil {
 		return nil, err
@@ -132,8 +139,7 @@ func (m *Monitor) Check(context.Context) error {
 }
 
 // Start runs a round at once (unless one has run already, as in [Startup])
-// and then one per interval ([WithInterval]) or per tick ([WithTicks]) on a
-// goroutine of its own, until ctx ends or Close is called. Starting twice,
+// and then one per interval ([WithInterval]) on a goroutine of its own, until ctx ends or Close is called. Starting twice,
 // or after Close, is an error.
 func (m *Monitor) Start(ctx context.Context) error {
 	m.mu.Lock()
@@ -154,27 +160,10 @@ func (m *Monitor) Start(ctx context.Context) error {
 
 func (m *Monitor) loop(ctx context.Context, first bool) {
 	defer close(m.done)
-	cfg := m.checker.cfg
-	ticks := cfg.ticks
-	if ticks == nil {
-		t := time.NewTicker(cfg.interval)
-		defer t.Stop()
-		ticks = t.C
-	}
 	if first {
 		m.round(ctx)
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-ticks:
-			if !ok {
-				return
-			}
-			m.round(ctx)
-		}
-	}
+	tick.Every(ctx, m.checker.cfg.interval, m.round)
 }
 
 func (m *Monitor) round(ctx context.Context) {

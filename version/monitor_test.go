@@ -2,6 +2,7 @@ package version_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -40,45 +41,65 @@ func (s *peerSet) Peers(context.Context) ([]version.Peer, error) {
 }
 
 // An incompatible peer that appears after start-up makes the readiness check
-// fail at the next round, and its departure makes it pass again.
+// fail at the next round, and its departure makes it pass again. The rounds
+// run on the monitor's own timer, in a bubble whose clock the test moves.
 func TestMonitorReadinessFollowsPeers(t *testing.T) {
-	noLeaks(t)
-	ctx := context.Background()
-	good := servePeer(t, version.Manifest{Service: "payments", Version: "1.4.0"})
-	bad := servePeer(t, version.Manifest{Service: "payments", Version: "2.0.0"})
-	down := closedURL(t)
-	peers := &peerSet{}
-	peers.set(good)
+	good := version.Peer{Source: "http://good/", Manifest: []byte(`{"service":"payments","version":"1.4.0"}`)}
+	bad := version.Peer{Source: "http://bad/", Manifest: []byte(`{"service":"payments","version":"2.0.0"}`)}
+	// Refused at once: no connection outlives the round.
+	down := version.Peer{Source: closedURL(t)}
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		var mu sync.Mutex
+		current := []version.Peer{good}
+		set := func(ps ...version.Peer) {
+			mu.Lock()
+			defer mu.Unlock()
+			current = ps
+		}
+		peers := version.DiscoveryFunc(func(context.Context) ([]version.Peer, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return current, nil
+		})
+		var lastMu sync.Mutex
+		var last version.Report
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		m, err := version.Startup(ctx, orders, peers, version.WithInterval(time.Minute),
+			version.WithHTTPClient(client),
+			version.WithObserver(func(r version.Report, _ error) {
+				lastMu.Lock()
+				defer lastMu.Unlock()
+				last = r
+			}))
+		require.NoError(t, err)
+		defer m.Close()
+		require.NoError(t, m.Check(ctx))
+		round := func() version.Report {
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			lastMu.Lock()
+			defer lastMu.Unlock()
+			return last
+		}
 
-	ticks := make(chan time.Time)
-	rounds := make(chan version.Report)
-	m, err := version.Startup(ctx, orders, peers, version.WithTicks(ticks),
-		version.WithObserver(func(r version.Report, _ error) { rounds <- r }))
-	require.NoError(t, err)
-	defer m.Close()
-	require.NoError(t, m.Check(ctx))
+		set(good, bad)
+		r := round()
+		assert.Equal(t, 1, r.Count(version.Incompatible))
+		err = m.Check(ctx)
+		require.ErrorIs(t, err, version.ErrIncompatible)
+		assert.ErrorContains(t, err, `payments 2.0.0 at http://bad/: orders 2.4.0 requires payments ">=1.2.0 <2.0.0" but found 2.0.0`)
 
-	round := func() version.Report {
-		ticks <- time.Time{}
-		return <-rounds
-	}
+		// An unreachable peer does not take us out of rotation.
+		set(good, down)
+		r = round()
+		assert.Equal(t, 1, r.Count(version.Unreachable))
+		assert.NoError(t, m.Check(ctx))
 
-	peers.set(good, bad)
-	r := round()
-	assert.Equal(t, 1, r.Count(version.Incompatible))
-	err = m.Check(ctx)
-	require.ErrorIs(t, err, version.ErrIncompatible)
-	assert.ErrorContains(t, err, `payments 2.0.0 at `+bad+`: orders 2.4.0 requires payments ">=1.2.0 <2.0.0" but found 2.0.0`)
-
-	// An unreachable peer does not take us out of rotation.
-	peers.set(good, down)
-	r = round()
-	assert.Equal(t, 1, r.Count(version.Unreachable))
-	assert.NoError(t, m.Check(ctx))
-
-	require.NoError(t, m.Close())
-	require.NoError(t, m.Close())
-	assert.ErrorIs(t, m.Start(ctx), version.ErrClosed)
+		require.NoError(t, m.Close())
+		require.NoError(t, m.Close())
+		assert.ErrorIs(t, m.Start(ctx), version.ErrClosed)
+	})
 }
 
 func TestMonitorStartRunsFirstRound(t *testing.T) {
@@ -102,8 +123,7 @@ func TestMonitorStartRunsFirstRound(t *testing.T) {
 	assert.ErrorContains(t, err, "nil discovery")
 }
 
-// Without WithTicks the monitor negotiates on its own timer, once per
-// interval; the bubble's fake clock lets the test watch hours pass.
+// The monitor negotiates on its own timer, once per interval; the bubble's fake clock lets the test watch hours pass.
 func TestMonitorInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex

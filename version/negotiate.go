@@ -66,8 +66,12 @@ func (r Report) Count(v Verdict) int {
 // timeout, never the whole negotiation; Negotiate never fails because of a
 // peer. It returns an error only for an invalid self or a bad option.
 // Applying a policy to the report is separate: see [Checker.Evaluate].
-func Negotiate(ctx context.Context, self Manifest, peers []Peer, opts ...Option) (Report, error) {
-	c, err := NewChecker(self, opts...)
+func Negotiate(ctx context.Context, self Manifest, peers []Peer, opts ...NegotiateOption) (Report, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return Report{Self: self}, err
+	}
+	c, err := newChecker(self, cfg)
 	if err != nil {
 		return Report{Self: self}, err
 	}
@@ -139,7 +143,7 @@ func (c *Checker) negotiateOne(ctx context.Context, p Peer) PeerResult {
 	}
 	m, err := ParseManifest(data)
 	if err != nil {
-		return PeerResult{Source: redact(p.Source), Verdict: Invalid, Reasons: []string{err.Error()}}
+		return PeerResult{Source: redact(p.Source), Verdict: Invalid, Reasons: []string{err.Error()}} // bounded by ParseManifest
 	}
 	r := c.Check(m)
 	r.Source = redact(p.Source)
@@ -176,9 +180,9 @@ func fetch(ctx context.Context, cfg *config, source string) ([]byte, *PeerResult
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 500:
-		return fail(Unreachable, "GET %s answered %s", shown, resp.Status)
+		return fail(Unreachable, "GET %s answered %s", shown, clip(resp.Status))
 	case resp.StatusCode != http.StatusOK:
-		return fail(Invalid, "GET %s answered %s, not a manifest", shown, resp.Status)
+		return fail(Invalid, "GET %s answered %s, not a manifest", shown, clip(resp.Status))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
 	if err != nil {
@@ -236,7 +240,7 @@ func unwrapURLError(err error) error {
 // ([WithTimeout]; [WithHTTPClient] and [WithPath] also apply). A peer that
 // cannot be reached yields an error wrapping [ErrUnreachable]; one that
 // answers something other than a valid manifest, [ErrInvalidManifest].
-func Fetch(ctx context.Context, source string, opts ...Option) (Manifest, error) {
+func Fetch(ctx context.Context, source string, opts ...FetchOption) (Manifest, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return Manifest{}, err

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -316,4 +318,118 @@ func TestVersionCheckPrereleases(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
 	assert.True(t, got.OK)
 	assert.Equal(t, "compatible", got.Peers[0].Verdict)
+}
+
+// --self may be a URL, fetched like a peer's manifest; one that does not
+// answer is said to be unreachable, not a missing file.
+func TestVersionCheckSelfURL(t *testing.T) {
+	dir := t.TempDir()
+	usersFile := writeFile(t, dir, "users.json", `{"service":"users","version":"3.1.0"}`)
+	self := servePeerManifest(t, rsversion.Manifest{Service: "orders", Version: "2.4.0", Requires: map[string]string{"users": "^3"}})
+	code, out, errOut := rollsafe(t, "version", "check", "--self", self, "--against", usersFile)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, "orders 2.4.0 against 1 peer:\n  compatible    users 3.1.0  "+usersFile+"\nok: 1 compatible\n", out)
+
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	code, out, errOut = rollsafe(t, "version", "check", "--self", down.URL+"/", "--against", usersFile)
+	assert.Equal(t, exitCantRun, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, "rollsafe: version check: --self: peer unreachable: GET "+down.URL+"/.well-known/rollsafe")
+	assert.Contains(t, errOut, "connection refused")
+	assert.NotContains(t, errOut, "no such file")
+
+	notManifest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) }))
+	defer notManifest.Close()
+	code, _, errOut = rollsafe(t, "version", "check", "--self", notManifest.URL+"/", "--against", usersFile)
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut, "--self: "+notManifest.URL+"/: invalid manifest: not a JSON manifest")
+}
+
+// Every flag a version command defines is in its synopsis and in its help.
+func TestVersionHelpListsEveryFlag(t *testing.T) {
+	for _, c := range versionCommand().subs {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, _ := rollsafe(t, "help", "version", c.name)
+			require.Equal(t, exitOK, code)
+			synopsis := firstLine(out)
+			fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+			c.flags(fs)
+			n := 0
+			fs.VisitAll(func(f *flag.Flag) {
+				n++
+				assert.Contains(t, synopsis, "--"+f.Name, "synopsis: %s", synopsis)
+				assert.Contains(t, out, "\n  -"+f.Name, "flag list")
+			})
+			assert.Positive(t, n)
+		})
+	}
+}
+
+// A version check that cannot run, asked for JSON, prints one JSON object:
+// the error, the exit code and its meaning.
+func TestVersionCheckCannotRunJSON(t *testing.T) {
+	dir := t.TempDir()
+	self := writeFile(t, dir, "orders.json", ordersManifest)
+	badSelf := writeFile(t, dir, "bad.json", `{"service":"orders","version":"2.4"}`)
+	for _, args := range [][]string{
+		{"--self", badSelf, "--against", self},
+		{"--self", filepath.Join(dir, "nope.json"), "--against", self},
+		{"--self", self, "--against", filepath.Join(dir, "nope.json")},
+		{"--self", self},
+		{"--self", self, "--against", self, "stray"},
+		{"--self", self, "--against", self, "--timeout", "0s"},
+		{"--self", self, "--nosuch"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errOut := rollsafe(t, append([]string{"version", "check", "--format", "json"}, args...)...)
+			require.Equal(t, exitCantRun, code)
+			var got struct {
+				Error    string `json:"error"`
+				ExitCode int    `json:"exitCode"`
+				Meaning  string `json:"meaning"`
+			}
+			dec := json.NewDecoder(strings.NewReader(out))
+			require.NoError(t, dec.Decode(&got), out)
+			assert.False(t, dec.More(), "one JSON object: %s", out)
+			assert.Equal(t, exitCantRun, got.ExitCode)
+			assert.NotEmpty(t, got.Meaning)
+			assert.Contains(t, errOut, got.Error)
+			assert.NotContains(t, errOut, "rollsafe: rollsafe")
+		})
+	}
+}
+
+// A peer's manifest of 880 KB reaches neither the check's output nor show's
+// whole, in text or JSON.
+func TestVersionHugeManifest(t *testing.T) {
+	huge := strings.Repeat("=1.0.0 || ", 88<<10)
+	serve := func(body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(body)) }))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/"
+	}
+	invalid := serve(`{"service":"payments","version":"1.5.0","requires":{"orders":"` + huge + `"}}`)
+	valid := serve(`{"service":"users","version":"3.1.0","build":{"revision":"` + strings.Repeat("f", 880<<10) + `"}}`)
+	dir := t.TempDir()
+	self := writeFile(t, dir, "orders.json", ordersManifest)
+	const bound = 4 << 10
+
+	for _, format := range []string{"text", "json"} {
+		code, out, errOut := rollsafe(t, "version", "check", "--self", self, "--against", invalid, "--against", valid, "--format", format)
+		assert.Equal(t, exitFailed, code, errOut)
+		assert.Less(t, len(out)+len(errOut), bound, "check --format %s: %.500s", format, out)
+		assert.Contains(t, out, fmt.Sprintf("(%d bytes)", len(huge)))
+	}
+
+	code, out, errOut := rollsafe(t, "version", "show", invalid)
+	assert.Equal(t, exitFailed, code)
+	assert.Less(t, len(out)+len(errOut), bound, "show of an invalid manifest: %.500s", errOut)
+	assert.Contains(t, errOut, fmt.Sprintf("(%d bytes)", len(huge)))
+
+	code, out, errOut = rollsafe(t, "version", "show", valid)
+	assert.Equal(t, exitOK, code, errOut)
+	assert.Less(t, len(out)+len(errOut), bound, "show of a valid manifest: %.500s", out)
+	assert.Contains(t, out, "build     revision ffff")
+	assert.Contains(t, out, fmt.Sprintf("… (%d bytes)", 880<<10))
 }

@@ -1,0 +1,116 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/rollsafe/rollsafe/internal/tick"
+	"github.com/rollsafe/rollsafe/version"
+)
+
+// Membership is an instance's entry in a [Registry], kept alive by a
+// heartbeat goroutine until [Membership.Leave]. Each heartbeat carries the
+// Status last set with [Membership.SetReady] and
+// [Membership.SetFlagsRevision]; until then the instance reads as not ready,
+// with no flag-set revision.
+type Membership struct {
+	r       *Registry
+	id      string
+	address string
+	m       version.Manifest
+
+	mu     sync.Mutex
+	status Status
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Join registers the instance at address with manifest m and heartbeats it
+// every heartbeat interval ([WithHeartbeat]) on a goroutine that runs until
+// Leave. A heartbeat that finds the entry gone (pruned after a long pause)
+// registers it again. Heartbeat failures are logged, never fatal: the entry
+// simply goes stale. An empty m.Version is resolved from the build info.
+func (r *Registry) Join(ctx context.Context, address string, m version.Manifest) (*Membership, error) {
+	if m.Version == "" {
+		var err error
+		if m, err = version.Resolve(m); err != nil {
+			return nil, fmt.Errorf("fleet: join: %w", err)
+		}
+	}
+	id, err := r.Register(ctx, address, m)
+	if err != nil {
+		return nil, err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	ms := &Membership{r: r, id: id, address: address, m: m, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(ms.done)
+		tick.Every(loopCtx, r.cfg.heartbeat, ms.beat)
+	}()
+	return ms, nil
+}
+
+// ID returns the registry entry's id.
+func (ms *Membership) ID() string { return ms.id }
+
+// SetReady sets the readiness that the following heartbeats carry; detail
+// says why, for a person (a failing check's error, say), and may be empty.
+// It does no I/O: the next heartbeat, or [Membership.Heartbeat], sends it.
+func (ms *Membership) SetReady(ready bool, detail string) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	ms.status.Ready, ms.status.Detail = ready, detail
+}
+
+// SetFlagsRevision sets the flag-set revision that the following heartbeats
+// carry: the revision of the flag definitions this instance now serves. It
+// does no I/O, like SetReady.
+func (ms *Membership) SetFlagsRevision(rev int64) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	ms.status.FlagsRevision = &rev
+}
+
+// Status returns the status the next heartbeat will carry.
+func (ms *Membership) Status() Status {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	s := ms.status
+	if s.FlagsRevision != nil {
+		rev := *s.FlagsRevision
+		s.FlagsRevision = &rev
+	}
+	return s
+}
+
+// Heartbeat sends a heartbeat now, with the current status, instead of
+// waiting for the next one (after a change of readiness or flag set that
+// others should see at once). An entry found gone is registered again.
+func (ms *Membership) Heartbeat(ctx context.Context) error {
+	s := ms.Status()
+	err := ms.r.Heartbeat(ctx, ms.id, s)
+	if errors.Is(err, ErrNotRegistered) {
+		err = ms.r.upsert(ctx, ms.id, ms.address, ms.m, s)
+	}
+	return err
+}
+
+func (ms *Membership) beat(ctx context.Context) {
+	if err := ms.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+		ms.r.cfg.logger.Warn("fleet: heartbeat failed", "id", ms.id, "err", err)
+	}
+}
+
+// Leave stops the heartbeats, waits for the goroutine to end and removes the
+// entry. Calling it again only removes the entry again.
+func (ms *Membership) Leave(ctx context.Context) error {
+	ms.once.Do(func() {
+		ms.cancel()
+		<-ms.done
+	})
+	return ms.r.Deregister(ctx, ms.id)
+}

@@ -1,0 +1,39 @@
+package tick_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/rollsafe/rollsafe/internal/tick"
+)
+
+func TestEvery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var n atomic.Int64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tick.Every(ctx, time.Minute, func(context.Context) { n.Add(1) })
+		}()
+		time.Sleep(59 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, int64(0), n.Load(), "no call before the first interval")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, int64(1), n.Load())
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		assert.Equal(t, int64(61), n.Load())
+		cancel()
+		<-done
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		assert.Equal(t, int64(61), n.Load(), "no call after the context ended")
+	})
+}
