@@ -23,11 +23,19 @@
 //   - [github.com/rollsafe/rollsafe/version] answers "may this build run
 //     beside the peers and the schema it finds?" with semver manifests
 //     negotiated in both directions.
+//   - [github.com/rollsafe/rollsafe/dialect] names the database families
+//     (SQLite, PostgreSQL, MySQL/MariaDB) that every package talking SQL
+//     takes beside the caller's *sql.DB.
+//   - [github.com/rollsafe/rollsafe/fleet] keeps the instances of a service in
+//     its own database: each heartbeats its address, manifest, release,
+//     readiness and the flag-set revision it serves; a registry is a
+//     version.Discovery of the others.
 //
 // # How they fit together
 //
-// The packages above are leaves: none imports another. They meet at plain
-// function types. A readiness check is a func(context.Context) error, and
+// The packages above but fleet are leaves: none imports another but
+// dialect. Fleet parts (fleet) add the shared database or the network to one
+// leaf and may import it. The leaves meet at plain function types. A readiness check is a func(context.Context) error, and
 // flags.Switch, migrate.Runner and version (SchemaCheck, Monitor) each expose
 // one, so a service registers them with health without health knowing about
 // them. Whether a failing check fails readiness or only warns is chosen where
