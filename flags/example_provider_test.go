@@ -157,5 +157,5 @@ func ExampleParse() {
 	}}`))
 	fmt.Println(err)
 	// Output:
-	// invalid flag definitions: flag "banner": defaultVariant: "c" is not one of the variants (a); flag "banner": state: "ON" is not ENABLED or DISABLED; flag "banner": variants.b: is a number but variant "a" is a string: all variants of a flag share one type
+	// flags: invalid flag definitions: flag "banner": defaultVariant: "c" is not one of the variants (a); flag "banner": state: "ON" is not ENABLED or DISABLED; flag "banner": variants.b: is a number but variant "a" is a string: all variants of a flag share one type
 }

@@ -75,6 +75,9 @@ func NewFileSource(path string, opts ...FileOption) (*FileSource, error) {
 	}
 	s := &FileSource{path: abs, debounce: DefaultDebounce, logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("flags: NewFileSource %s: nil option", path)
+		}
 		if err := opt(s); err != nil {
 			return nil, err
 		}
@@ -109,7 +112,7 @@ func (s *FileSource) parse(data []byte) (*Set, error) {
 		set, err = Parse(data)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("flags: flag file %s: %w", s.path, err)
+		return nil, wrapf(err, "flag file %s", s.path)
 	}
 	return set, nil
 }

@@ -225,6 +225,9 @@ func TestNewFileSourceRefusesBadArguments(t *testing.T) {
 	assert.ErrorContains(t, err, "not positive")
 	_, err = flags.NewFileSource("f.json", flags.WithFileLogger(nil))
 	assert.ErrorContains(t, err, "nil logger")
+	src, err := flags.NewFileSource("f.json", flags.WithDebounce(time.Second), nil)
+	assert.EqualError(t, err, "flags: NewFileSource f.json: nil option")
+	assert.Nil(t, src)
 }
 
 func TestFileSourceWatchFailsWithoutDirectory(t *testing.T) {
