@@ -39,6 +39,10 @@ func TestErrorsSayThePackageOnce(t *testing.T) {
 	initErr := p.InitWithContext(context.Background(), openfeature.EvaluationContext{})
 	assert.EqualError(t, initErr, `flags: first flag definitions refused: flag file `+path+`: invalid flag definitions: flag "x": state: "ON" is not ENABLED or DISABLED`)
 	assert.ErrorIs(t, initErr, flags.ErrInvalid)
+	// The evaluation's message says it without the package's name.
+	d := p.StringEvaluation(context.Background(), "x", "", openfeature.FlattenedContext{})
+	assert.Equal(t, openfeature.ParseErrorCode, d.ResolutionDetail().ErrorCode)
+	assert.Equal(t, `flag definitions refused: flag file `+path+`: invalid flag definitions: flag "x": state: "ON" is not ENABLED or DISABLED`, d.ResolutionDetail().ErrorMessage)
 	require.NoError(t, p.ShutdownWithContext(context.Background()))
 
 	mem := flags.NewMemorySource(nil)
