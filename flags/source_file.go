@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -217,13 +216,17 @@ func (s *FileSource) Watch(ctx context.Context, changed func(*Set, error)) error
 	}
 }
 
-// fileWatch is what a FileSource's Watch watches: the file's directory, its
-// parent (to see the directory return after it was removed), the directory
-// of the file a symbolic link leads to, and the names whose events matter.
+// fileWatch is what a FileSource's Watch watches: the file's directory
+// (while it is gone, its parent, to see it return), the directory of the
+// file a symbolic link leads to, and the names whose events matter.
 type fileWatch struct {
 	src *FileSource
 	w   *fsnotify.Watcher
 	dir string
+	// parent is the directory's parent while it is watched, "" otherwise.
+	// It is watched only while the directory is gone: a watch of a
+	// directory costs one descriptor per entry on kqueue systems.
+	parent string
 	// extra is the directory of the link target being watched, "" if none.
 	extra string
 	// relevant holds the paths whose change can change what the file reads:
@@ -233,37 +236,62 @@ type fileWatch struct {
 }
 
 // follow brings the watches and the relevant paths up to date. It returns an
-// error when the flag file's directory is not watched and nothing watched
-// can tell of its return.
+// error when the flag file's directory is gone and its parent cannot be
+// watched to tell of its return.
 func (fw *fileWatch) follow() error {
 	fw.relevant = followed(fw.src.path)
-	_ = fw.w.Add(fw.dir) // fails while the directory is gone; its parent tells of its return
-	parent := filepath.Dir(fw.dir)
-	if parent != fw.dir {
-		if err := fw.w.Add(parent); err != nil {
-			fw.src.logger.Debug("parent of the flag directory not watched", "dir", parent, "err", err)
-		}
+	if err := fw.watchDir(); err != nil {
+		return err
 	}
 	extra := ""
 	if real, err := filepath.EvalSymlinks(fw.src.path); err == nil {
-		if d := filepath.Dir(real); d != fw.dir && d != parent {
+		if d := filepath.Dir(real); d != fw.dir {
 			extra = d
 		}
 	}
-	if extra != fw.extra {
-		if fw.extra != "" {
-			_ = fw.w.Remove(fw.extra) // gone already when its directory was removed
-		}
+	if old := fw.extra; extra != old {
 		fw.extra = ""
+		fw.unwatch(old)
 		if extra != "" && fw.w.Add(extra) == nil {
 			fw.extra = extra
 		}
 	}
-	watched := fw.w.WatchList()
-	if !slices.Contains(watched, fw.dir) && (parent == fw.dir || !slices.Contains(watched, parent)) {
-		return fmt.Errorf("flags: watch flag file %s: directory %s is gone and %s cannot be watched for its return", fw.src.path, fw.dir, parent)
-	}
 	return nil
+}
+
+// watchDir watches the flag file's directory, or its parent while it is
+// gone.
+func (fw *fileWatch) watchDir() error {
+	for {
+		if fw.w.Add(fw.dir) == nil {
+			if p := fw.parent; p != "" {
+				fw.parent = ""
+				fw.unwatch(p)
+			}
+			return nil
+		}
+		// Adding again also tells whether a watch of the parent is still
+		// alive: it ends when the parent is removed in turn.
+		parent := filepath.Dir(fw.dir)
+		if parent == fw.dir || fw.w.Add(parent) != nil {
+			fw.parent = ""
+			return fmt.Errorf("flags: watch flag file %s: directory %s is gone and %s cannot be watched for its return", fw.src.path, fw.dir, parent)
+		}
+		if fw.parent != "" {
+			return nil // still gone; the parent tells of its return
+		}
+		fw.parent = parent
+		// The directory may have come back before the parent's watch was
+		// in place: look again.
+	}
+}
+
+// unwatch removes the watch of dir unless another role still needs it.
+func (fw *fileWatch) unwatch(dir string) {
+	if dir == "" || dir == fw.dir || dir == fw.parent || dir == fw.extra {
+		return
+	}
+	_ = fw.w.Remove(dir) // gone already when the directory was removed
 }
 
 // maxLinks is how many symbolic links followed is taken for a loop, as the
