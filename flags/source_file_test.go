@@ -250,6 +250,16 @@ func newFileHarnessAt(t *testing.T, path string, debounce time.Duration) *fileHa
 	return &fileHarness{pvHarness: h, path: path}
 }
 
+// serveRamp writes rampFile(0) to dir/flags.json, making dir if need be,
+// and serves it as newFileHarnessAt does.
+func serveRamp(t *testing.T, dir string, debounce time.Duration) *fileHarness {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	path := filepath.Join(dir, "flags.json")
+	require.NoError(t, os.WriteFile(path, []byte(rampFile(0)), 0o644))
+	return newFileHarnessAt(t, path, debounce)
+}
+
 // keepWriting calls write every few milliseconds until the test ends, so
 // that a watch never sees a quiet moment.
 func keepWriting(t *testing.T, write func() error) {
@@ -286,16 +296,14 @@ func rampValue(t *testing.T, h *fileHarness) string {
 func TestFileSourceIgnoresOtherFilesOfTheDirectory(t *testing.T) {
 	noLeaks(t)
 	dir := t.TempDir()
-	path := filepath.Join(dir, "flags.json")
-	require.NoError(t, os.WriteFile(path, []byte(rampFile(0)), 0o644))
-	h := newFileHarnessAt(t, path, 200*time.Millisecond)
+	h := serveRamp(t, dir, 200*time.Millisecond)
 	log, err := os.OpenFile(filepath.Join(dir, "service.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(t, err)
 	t.Cleanup(func() { log.Close() })
 	keepWriting(t, func() error { _, err := log.WriteString("a log line\n"); return err })
 
 	// The kill-switch edit loads while the log is still being written.
-	require.NoError(t, os.WriteFile(path, []byte(rampFile(100)), 0o644))
+	require.NoError(t, os.WriteFile(h.path, []byte(rampFile(100)), 0o644))
 	changed := h.next(t, openfeature.ProviderConfigChange)
 	assert.Equal(t, []string{"ramp"}, changed.changes)
 	assert.Equal(t, "NEW", rampValue(t, h))
@@ -305,12 +313,10 @@ func TestFileSourceIgnoresOtherFilesOfTheDirectory(t *testing.T) {
 // change is capped.
 func TestFileSourceReadsAFileThatKeepsChanging(t *testing.T) {
 	noLeaks(t)
-	path := filepath.Join(t.TempDir(), "flags.json")
-	require.NoError(t, os.WriteFile(path, []byte(rampFile(0)), 0o644))
-	h := newFileHarnessAt(t, path, 100*time.Millisecond)
-	keepWriting(t, func() error { now := time.Now(); return os.Chtimes(path, now, now) })
+	h := serveRamp(t, t.TempDir(), 100*time.Millisecond)
+	keepWriting(t, func() error { now := time.Now(); return os.Chtimes(h.path, now, now) })
 
-	require.NoError(t, os.WriteFile(path, []byte(rampFile(100)), 0o644))
+	require.NoError(t, os.WriteFile(h.path, []byte(rampFile(100)), 0o644))
 	h.next(t, openfeature.ProviderConfigChange)
 	assert.Equal(t, "NEW", rampValue(t, h))
 }
@@ -372,10 +378,7 @@ func TestFileSourceFollowsALinkToAnotherDirectory(t *testing.T) {
 func TestFileSourceDirectoryRemovedAndRecreated(t *testing.T) {
 	noLeaks(t)
 	dir := filepath.Join(t.TempDir(), "conf")
-	require.NoError(t, os.Mkdir(dir, 0o755))
-	path := filepath.Join(dir, "flags.json")
-	require.NoError(t, os.WriteFile(path, []byte(rampFile(0)), 0o644))
-	h := newFileHarnessAt(t, path, 20*time.Millisecond)
+	h := serveRamp(t, dir, 20*time.Millisecond)
 
 	require.NoError(t, os.RemoveAll(dir))
 	stale := h.next(t, openfeature.ProviderStale)
@@ -383,13 +386,13 @@ func TestFileSourceDirectoryRemovedAndRecreated(t *testing.T) {
 	assert.Equal(t, "OLD", rampValue(t, h), "the last good definitions keep serving")
 
 	require.NoError(t, os.Mkdir(dir, 0o755))
-	require.NoError(t, os.WriteFile(path, []byte(rampFile(100)), 0o644))
+	require.NoError(t, os.WriteFile(h.path, []byte(rampFile(100)), 0o644))
 	h.next(t, openfeature.ProviderReady)
 	h.next(t, openfeature.ProviderConfigChange)
 	assert.Equal(t, "NEW", rampValue(t, h))
 
 	// Later edits load too.
-	require.NoError(t, os.WriteFile(path, []byte(rampFile(0)), 0o644))
+	require.NoError(t, os.WriteFile(h.path, []byte(rampFile(0)), 0o644))
 	h.next(t, openfeature.ProviderConfigChange)
 	assert.Equal(t, "OLD", rampValue(t, h))
 }
@@ -399,11 +402,7 @@ func TestFileSourceDirectoryRemovedAndRecreated(t *testing.T) {
 func TestFileSourceDirectoryAndParentRemoved(t *testing.T) {
 	noLeaks(t)
 	top := filepath.Join(t.TempDir(), "top")
-	dir := filepath.Join(top, "conf")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	path := filepath.Join(dir, "flags.json")
-	require.NoError(t, os.WriteFile(path, []byte(rampFile(0)), 0o644))
-	h := newFileHarnessAt(t, path, 20*time.Millisecond)
+	h := serveRamp(t, filepath.Join(top, "conf"), 20*time.Millisecond)
 
 	require.NoError(t, os.RemoveAll(top))
 	failed := h.next(t, openfeature.ProviderError)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -196,22 +195,18 @@ func TestServiceIgnoresFailWithoutDemoFaults(t *testing.T) {
 	assert.Equal(t, "pass", healthStatus(t, body), "the breaker must not have tripped")
 }
 
-// syncBuffer is a bytes.Buffer safe for the service's logger and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// watchedFile receives the log line in which the service names the flag
+// file it watches (slog writes each record in one Write).
+type watchedFile chan string
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func (c watchedFile) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`msg="watching flag file"`)) {
+		select {
+		case c <- string(p):
+		default:
+		}
+	}
+	return len(p), nil
 }
 
 // Started from any directory without --flags, the service watches the
@@ -221,10 +216,15 @@ func TestServiceWatchesTheExampleFlagFileFromAnyDirectory(t *testing.T) {
 	own, err := filepath.Abs("flags.json")
 	require.NoError(t, err)
 	t.Chdir(t.TempDir())
-	var logs syncBuffer
-	base, _, _ := serviceLogging(t, &logs)
+	logged := make(watchedFile, 1)
+	base, _, _ := serviceLogging(t, logged)
 	resp, _ := get(t, base+"/summary")
 	assert.Equal(t, "new", resp.Header.Get("X-Code-Path"))
-	assert.Contains(t, logs.String(), `msg="watching flag file"`)
-	assert.Contains(t, logs.String(), own)
+	// Logged before the server listens, so before service returned.
+	select {
+	case line := <-logged:
+		assert.Contains(t, line, own)
+	default:
+		t.Fatal("the service did not log the flag file it watches")
+	}
 }
