@@ -147,7 +147,7 @@ func (s *FileSource) Watch(ctx context.Context, changed func(*Set, error)) error
 	if err := w.Add(fw.dir); err != nil {
 		return fmt.Errorf("flags: watch directory of flag file %s: %w", s.path, err)
 	}
-	if err := fw.follow(); err != nil {
+	if _, err := fw.follow(); err != nil {
 		return err
 	}
 	// Read after the watch is in place, so that no change falls between.
@@ -190,8 +190,9 @@ func (s *FileSource) Watch(ctx context.Context, changed func(*Set, error)) error
 				continue // another file of a watched directory
 			}
 			s.logger.Debug("flag file changed", "event", ev.String())
-			// The directory may have gone or come back: follow it.
-			if err := fw.follow(); err != nil {
+			// The directory may have gone or come back: follow it. The
+			// file is read either way.
+			if _, err := fw.follow(); err != nil {
 				return err
 			}
 			timer.Reset(wait.change(time.Now()))
@@ -208,9 +209,14 @@ func (s *FileSource) Watch(ctx context.Context, changed func(*Set, error)) error
 		case <-timer.C:
 			wait.done()
 			read()
-			// A read may find the path resolving elsewhere (a link swapped).
-			if err := fw.follow(); err != nil {
+			// A read may find the path resolving elsewhere (a link
+			// swapped), or the directory back.
+			back, err := fw.follow()
+			if err != nil {
 				return err
+			}
+			if back {
+				timer.Reset(wait.change(time.Now()))
 			}
 		}
 	}
@@ -223,6 +229,8 @@ type fileWatch struct {
 	src *FileSource
 	w   *fsnotify.Watcher
 	dir string
+	// gone is set while the directory cannot be watched.
+	gone bool
 	// parent is the directory's parent while it is watched, "" otherwise.
 	// It is watched only while the directory is gone: a watch of a
 	// directory costs one descriptor per entry on kqueue systems.
@@ -235,13 +243,16 @@ type fileWatch struct {
 	relevant map[string]bool
 }
 
-// follow brings the watches and the relevant paths up to date. It returns an
-// error when the flag file's directory is gone and its parent cannot be
-// watched to tell of its return.
-func (fw *fileWatch) follow() error {
+// follow brings the watches and the relevant paths up to date. back is set
+// when the flag file's directory is watched again after it was gone: what
+// was written in it before its watch was in place was not seen, so the file
+// must be read. It returns an error when the directory is gone and its
+// parent cannot be watched to tell of its return.
+func (fw *fileWatch) follow() (back bool, err error) {
 	fw.relevant = followed(fw.src.path)
+	wasGone := fw.gone
 	if err := fw.watchDir(); err != nil {
-		return err
+		return false, err
 	}
 	extra := ""
 	if real, err := filepath.EvalSymlinks(fw.src.path); err == nil {
@@ -256,7 +267,7 @@ func (fw *fileWatch) follow() error {
 			fw.extra = extra
 		}
 	}
-	return nil
+	return wasGone && !fw.gone, nil
 }
 
 // watchDir watches the flag file's directory, or its parent while it is
@@ -264,12 +275,14 @@ func (fw *fileWatch) follow() error {
 func (fw *fileWatch) watchDir() error {
 	for {
 		if fw.w.Add(fw.dir) == nil {
+			fw.gone = false
 			if p := fw.parent; p != "" {
 				fw.parent = ""
 				fw.unwatch(p)
 			}
 			return nil
 		}
+		fw.gone = true
 		// Adding again also tells whether a watch of the parent is still
 		// alive: it ends when the parent is removed in turn.
 		parent := filepath.Dir(fw.dir)

@@ -2,7 +2,9 @@ package flags_test
 
 import (
 	"context"
+	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -241,9 +243,10 @@ func TestFileSourceWatchFailsWithoutDirectory(t *testing.T) {
 // the given debounce and a Provider.
 func newFileHarnessAt(t *testing.T, path string, debounce time.Duration) *fileHarness {
 	t.Helper()
-	src, err := flags.NewFileSource(path, flags.WithDebounce(debounce))
+	lg := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	src, err := flags.NewFileSource(path, flags.WithDebounce(debounce), flags.WithFileLogger(lg))
 	require.NoError(t, err)
-	p, err := flags.NewProvider(src)
+	p, err := flags.NewProvider(src, flags.WithLogger(lg))
 	require.NoError(t, err)
 	h, err := newHarness(t, p)
 	require.NoError(t, err)
@@ -408,4 +411,59 @@ func TestFileSourceDirectoryAndParentRemoved(t *testing.T) {
 	failed := h.next(t, openfeature.ProviderError)
 	assert.Contains(t, failed.message, "is gone")
 	assert.Equal(t, "OLD", rampValue(t, h), "the last good definitions keep serving")
+}
+
+// A directory made again, file and all, in the moment between the read that
+// missed the file and the watch's return to the directory (the callback runs
+// on the watching goroutine): the file is read all the same. The parent's
+// event for the directory's return may be lost, since fsnotify drops the
+// events of a watch removed before it read them; the source reads the file
+// whenever the directory's watch is back.
+func TestFileSourceDirectoryBackBeforeItsWatch(t *testing.T) {
+	noLeaks(t)
+	dir := filepath.Join(t.TempDir(), "conf")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	path := filepath.Join(dir, "flags.json")
+	require.NoError(t, os.WriteFile(path, []byte(rampFile(0)), 0o644))
+	src, err := flags.NewFileSource(path, flags.WithDebounce(20*time.Millisecond))
+	require.NoError(t, err)
+
+	type delivery struct {
+		set *flags.Set
+		err error
+	}
+	got := make(chan delivery, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan error, 1)
+	go func() {
+		watched <- src.Watch(ctx, func(set *flags.Set, err error) {
+			if errors.Is(err, fs.ErrNotExist) {
+				require.NoError(t, os.Mkdir(dir, 0o755))
+				require.NoError(t, os.WriteFile(path, []byte(rampFile(100)), 0o644))
+			}
+			got <- delivery{set, err}
+		})
+	}()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-watched) })
+	next := func() delivery {
+		t.Helper()
+		select {
+		case d := <-got:
+			return d
+		case <-time.After(eventWait):
+			t.Fatal("nothing delivered")
+			return delivery{}
+		}
+	}
+	first := next()
+	require.NoError(t, first.err)
+
+	require.NoError(t, os.RemoveAll(dir))
+	missed := next()
+	require.ErrorIs(t, missed.err, fs.ErrNotExist)
+	back := next()
+	require.NoError(t, back.err)
+	data, err := back.set.MarshalJSON()
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `["new",100]`)
 }
