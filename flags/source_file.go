@@ -211,11 +211,11 @@ func (s *FileSource) Watch(ctx context.Context, changed func(*Set, error)) error
 			read()
 			// A read may find the path resolving elsewhere (a link
 			// swapped), or the directory back.
-			back, err := fw.follow()
+			reread, err := fw.follow()
 			if err != nil {
 				return err
 			}
-			if back {
+			if reread {
 				timer.Reset(wait.change(time.Now()))
 			}
 		}
@@ -243,12 +243,12 @@ type fileWatch struct {
 	relevant map[string]bool
 }
 
-// follow brings the watches and the relevant paths up to date. back is set
-// when the flag file's directory is watched again after it was gone: what
-// was written in it before its watch was in place was not seen, so the file
-// must be read. It returns an error when the directory is gone and its
-// parent cannot be watched to tell of its return.
-func (fw *fileWatch) follow() (back bool, err error) {
+// follow brings the watches and the relevant paths up to date. reread is
+// set when a directory is watched anew (the flag file's, back after it was
+// gone, or a link target's): what was written in it before its watch was in
+// place was not seen, so the file must be read. It returns an error when the
+// directory is gone and its parent cannot be watched to tell of its return.
+func (fw *fileWatch) follow() (reread bool, err error) {
 	fw.relevant = followed(fw.src.path)
 	wasGone := fw.gone
 	if err := fw.watchDir(); err != nil {
@@ -260,14 +260,16 @@ func (fw *fileWatch) follow() (back bool, err error) {
 			extra = d
 		}
 	}
+	reread = wasGone && !fw.gone
 	if old := fw.extra; extra != old {
 		fw.extra = ""
 		fw.unwatch(old)
 		if extra != "" && fw.w.Add(extra) == nil {
 			fw.extra = extra
+			reread = true
 		}
 	}
-	return wasGone && !fw.gone, nil
+	return reread, nil
 }
 
 // watchDir watches the flag file's directory, or its parent while it is
