@@ -93,7 +93,7 @@ func (e *ValidationError) Error() string {
 	for i, p := range e.Problems {
 		lines[i] = p.String()
 	}
-	return "invalid flag definitions: " + strings.Join(lines, "; ")
+	return prefix + ErrInvalid.Error() + ": " + strings.Join(lines, "; ")
 }
 
 func (e *ValidationError) Unwrap() error { return ErrInvalid }

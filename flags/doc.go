@@ -88,9 +88,15 @@
 // # Sources, reloads and events
 //
 // A [Source] delivers definitions and their changes. [FileSource] watches a
-// file through its directory, so an atomic rename and an in-place rewrite are
-// both seen; [MemorySource] serves tests, examples and programs that build
-// definitions themselves. A [Writer] is a source that can be changed from Go
+// file through its directory, so an atomic rename, an in-place rewrite and a
+// swapped symbolic link (a Kubernetes ConfigMap's ..data) are all seen, while
+// other files of the directory, however busy, do not delay a reload; a change
+// is read once the file has been quiet for 100 ms ([WithDebounce]), and at
+// the latest a second after its first change. A removed directory is
+// reported (STALE) and followed again when it returns. [ParseFile] reads a
+// file's content as FileSource does, JSON or YAML by the name's extension.
+// [MemorySource] serves tests, examples and programs that build definitions
+// themselves. A [Writer] is a source that can be changed from Go
 // (a flag's state, a split's weights), the shape a database-backed source
 // shared by a fleet takes.
 //

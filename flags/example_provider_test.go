@@ -2,6 +2,7 @@ package flags_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,5 +158,25 @@ func ExampleParse() {
 	}}`))
 	fmt.Println(err)
 	// Output:
-	// invalid flag definitions: flag "banner": defaultVariant: "c" is not one of the variants (a); flag "banner": state: "ON" is not ENABLED or DISABLED; flag "banner": variants.b: is a number but variant "a" is a string: all variants of a flag share one type
+	// flags: invalid flag definitions: flag "banner": defaultVariant: "c" is not one of the variants (a); flag "banner": state: "ON" is not ENABLED or DISABLED; flag "banner": variants.b: is a number but variant "a" is a string: all variants of a flag share one type
+}
+
+// ParseFile reads a file's content by the name's extension, as a
+// FileSource does: YAML for .yaml and .yml, JSON otherwise. A checker of
+// flag files lists each problem, as rollsafe flags validate does.
+func ExampleParseFile() {
+	yml := []byte("flags:\n  banner:\n    state: ENABLED\n    variants: {a: Welcome}\n    defaultVariant: a\n")
+	set, err := flags.ParseFile("flags.yaml", yml)
+	fmt.Println(set.Keys(), err)
+
+	_, err = flags.ParseFile("flags.json", []byte(`{"flags": {"banner": {"state": "ENABLED", "variants": {}}}}`))
+	var invalid *flags.ValidationError
+	if errors.As(err, &invalid) {
+		for _, p := range invalid.Problems {
+			fmt.Printf("%s / %s: %s\n", p.Flag, p.Field, p.Message)
+		}
+	}
+	// Output:
+	// [banner] <nil>
+	// banner / variants: must name at least one variant
 }

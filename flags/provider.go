@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,6 +134,9 @@ func NewProvider(src Source, opts ...ProviderOption) (*Provider, error) {
 		now:    time.Now,
 	}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("flags: NewProvider: nil option")
+		}
 		if err := opt(&cfg); err != nil {
 			return nil, err
 		}
@@ -194,7 +198,7 @@ func (p *Provider) InitWithContext(ctx context.Context, _ openfeature.Evaluation
 		if err == nil || watchCtx.Err() != nil {
 			return
 		}
-		err = fmt.Errorf("flags: source stopped following changes: %w", err)
+		err = wrapf(err, "source stopped following changes")
 		p.cfg.logger.Error("flag source failed", "err", err)
 		if !p.signalFirst(err) {
 			p.emit(openfeature.ProviderError, err.Error(), nil)
@@ -253,7 +257,7 @@ func (p *Provider) changed(set *Set, err error) {
 		if p.set.Load() == nil {
 			p.noSet.Store(&err)
 			p.cfg.logger.Error("flag definitions refused; no earlier definitions to serve", "err", err)
-			if !p.signalFirst(fmt.Errorf("flags: first flag definitions refused: %w", err)) {
+			if !p.signalFirst(wrapf(err, "first flag definitions refused")) {
 				p.degraded = true
 				p.emit(openfeature.ProviderError, err.Error(), nil)
 			}
@@ -261,7 +265,7 @@ func (p *Provider) changed(set *Set, err error) {
 		}
 		p.cfg.logger.Warn("flag definitions refused; the last good definitions keep serving", "err", err)
 		p.degraded = true
-		p.emit(openfeature.ProviderStale, "flag definitions refused, last good definitions serving: "+err.Error(), nil)
+		p.emit(openfeature.ProviderStale, "flag definitions refused, last good definitions serving: "+strings.TrimPrefix(err.Error(), prefix), nil)
 		return
 	}
 	p.loads.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "loaded")))

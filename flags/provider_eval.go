@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/open-feature/go-sdk/openfeature"
 )
@@ -34,9 +35,9 @@ func (p *Provider) resolve(key string, want Kind, flat openfeature.FlattenedCont
 func (p *Provider) notReady() result {
 	if errp := p.noSet.Load(); errp != nil {
 		if errors.Is(*errp, ErrInvalid) {
-			return failure(openfeature.NewParseErrorResolutionError("flag definitions refused: " + (*errp).Error()))
+			return failure(openfeature.NewParseErrorResolutionError("flag definitions refused: " + strings.TrimPrefix((*errp).Error(), prefix)))
 		}
-		return failure(openfeature.NewProviderNotReadyResolutionError("no flag definitions: " + (*errp).Error()))
+		return failure(openfeature.NewProviderNotReadyResolutionError("no flag definitions: " + strings.TrimPrefix((*errp).Error(), prefix)))
 	}
 	return failure(openfeature.NewProviderNotReadyResolutionError("flag definitions not loaded: the provider is not initialised"))
 }

@@ -2,6 +2,7 @@ package flags_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -216,4 +217,7 @@ func TestNewProviderRefusesBadArguments(t *testing.T) {
 	assert.ErrorContains(t, err, "nil clock")
 	_, err = flags.NewProvider(src, flags.WithMeterProvider(nil))
 	assert.ErrorContains(t, err, "nil meter provider")
+	p, err := flags.NewProvider(src, flags.WithLogger(slog.Default()), nil)
+	assert.EqualError(t, err, "flags: NewProvider: nil option")
+	assert.Nil(t, p)
 }

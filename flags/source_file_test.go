@@ -2,7 +2,9 @@ package flags_test
 
 import (
 	"context"
+	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -225,6 +227,9 @@ func TestNewFileSourceRefusesBadArguments(t *testing.T) {
 	assert.ErrorContains(t, err, "not positive")
 	_, err = flags.NewFileSource("f.json", flags.WithFileLogger(nil))
 	assert.ErrorContains(t, err, "nil logger")
+	src, err := flags.NewFileSource("f.json", flags.WithDebounce(time.Second), nil)
+	assert.EqualError(t, err, "flags: NewFileSource f.json: nil option")
+	assert.Nil(t, src)
 }
 
 func TestFileSourceWatchFailsWithoutDirectory(t *testing.T) {
@@ -232,4 +237,233 @@ func TestFileSourceWatchFailsWithoutDirectory(t *testing.T) {
 	require.NoError(t, err)
 	err = src.Watch(context.Background(), func(*flags.Set, error) {})
 	assert.ErrorContains(t, err, "watch directory")
+}
+
+// newFileHarnessAt serves path (which must exist) through a FileSource with
+// the given debounce and a Provider.
+func newFileHarnessAt(t *testing.T, path string, debounce time.Duration) *fileHarness {
+	t.Helper()
+	lg := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	src, err := flags.NewFileSource(path, flags.WithDebounce(debounce), flags.WithFileLogger(lg))
+	require.NoError(t, err)
+	p, err := flags.NewProvider(src, flags.WithLogger(lg))
+	require.NoError(t, err)
+	h, err := newHarness(t, p)
+	require.NoError(t, err)
+	return &fileHarness{pvHarness: h, path: path}
+}
+
+// serveRamp writes rampFile(0) to dir/flags.json, making dir if need be,
+// and serves it as newFileHarnessAt does.
+func serveRamp(t *testing.T, dir string, debounce time.Duration) *fileHarness {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	path := filepath.Join(dir, "flags.json")
+	require.NoError(t, os.WriteFile(path, []byte(rampFile(0)), 0o644))
+	return newFileHarnessAt(t, path, debounce)
+}
+
+// keepWriting calls write every few milliseconds until the test ends, so
+// that a watch never sees a quiet moment.
+func keepWriting(t *testing.T, write func() error) {
+	t.Helper()
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if err := write(); err != nil {
+				t.Errorf("keep writing: %v", err)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done); <-stopped })
+}
+
+func rampValue(t *testing.T, h *fileHarness) string {
+	t.Helper()
+	v, err := h.client.StringValue(context.Background(), "ramp", "DEFAULT", openfeature.NewEvaluationContext("someone", nil))
+	require.NoError(t, err)
+	return v
+}
+
+// A log file beside the flag file, appended without pause, once held every
+// reload off for as long as it was written: the debounce restarted on each
+// event in the directory.
+func TestFileSourceIgnoresOtherFilesOfTheDirectory(t *testing.T) {
+	noLeaks(t)
+	dir := t.TempDir()
+	h := serveRamp(t, dir, 200*time.Millisecond)
+	log, err := os.OpenFile(filepath.Join(dir, "service.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	require.NoError(t, err)
+	t.Cleanup(func() { log.Close() })
+	keepWriting(t, func() error { _, err := log.WriteString("a log line\n"); return err })
+
+	// The kill-switch edit loads while the log is still being written.
+	require.NoError(t, os.WriteFile(h.path, []byte(rampFile(100)), 0o644))
+	changed := h.next(t, openfeature.ProviderConfigChange)
+	assert.Equal(t, []string{"ramp"}, changed.changes)
+	assert.Equal(t, "NEW", rampValue(t, h))
+}
+
+// A flag file touched without pause is still read: the wait after the first
+// change is capped.
+func TestFileSourceReadsAFileThatKeepsChanging(t *testing.T) {
+	noLeaks(t)
+	h := serveRamp(t, t.TempDir(), 100*time.Millisecond)
+	keepWriting(t, func() error { now := time.Now(); return os.Chtimes(h.path, now, now) })
+
+	require.NoError(t, os.WriteFile(h.path, []byte(rampFile(100)), 0o644))
+	h.next(t, openfeature.ProviderConfigChange)
+	assert.Equal(t, "NEW", rampValue(t, h))
+}
+
+// A Kubernetes ConfigMap volume: flags.json -> ..data/flags.json, ..data ->
+// a timestamped directory; an update writes a new directory and renames a
+// new ..data link over the old one. No event names flags.json.
+func TestFileSourceFollowsASwappedLink(t *testing.T) {
+	noLeaks(t)
+	dir := t.TempDir()
+	version := func(name, content string) {
+		require.NoError(t, os.Mkdir(filepath.Join(dir, name), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name, "flags.json"), []byte(content), 0o644))
+	}
+	version("..2026_01_01_00_00_00.1", rampFile(0))
+	require.NoError(t, os.Symlink("..2026_01_01_00_00_00.1", filepath.Join(dir, "..data")))
+	path := filepath.Join(dir, "flags.json")
+	require.NoError(t, os.Symlink(filepath.Join("..data", "flags.json"), path))
+	h := newFileHarnessAt(t, path, 20*time.Millisecond)
+	// Writes beside it do not matter.
+	keepWriting(t, func() error { return os.WriteFile(filepath.Join(dir, "noise"), []byte("x"), 0o644) })
+	assert.Equal(t, "OLD", rampValue(t, h))
+
+	swap := func(name string) {
+		require.NoError(t, os.Symlink(name, filepath.Join(dir, "..data_tmp")))
+		require.NoError(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
+	}
+	version("..2026_01_01_00_00_01.2", rampFile(100))
+	swap("..2026_01_01_00_00_01.2")
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, "..2026_01_01_00_00_00.1")))
+	h.next(t, openfeature.ProviderConfigChange)
+	assert.Equal(t, "NEW", rampValue(t, h))
+
+	// And again: the watch follows the new target.
+	version("..2026_01_01_00_00_02.3", rampFile(0))
+	swap("..2026_01_01_00_00_02.3")
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, "..2026_01_01_00_00_01.2")))
+	h.next(t, openfeature.ProviderConfigChange)
+	assert.Equal(t, "OLD", rampValue(t, h))
+}
+
+// A link to a file in another directory: edits of the file it points to are
+// seen.
+func TestFileSourceFollowsALinkToAnotherDirectory(t *testing.T) {
+	noLeaks(t)
+	real := filepath.Join(t.TempDir(), "real.json")
+	require.NoError(t, os.WriteFile(real, []byte(rampFile(0)), 0o644))
+	path := filepath.Join(t.TempDir(), "flags.json")
+	require.NoError(t, os.Symlink(real, path))
+	h := newFileHarnessAt(t, path, 20*time.Millisecond)
+
+	require.NoError(t, os.WriteFile(real, []byte(rampFile(100)), 0o644))
+	h.next(t, openfeature.ProviderConfigChange)
+	assert.Equal(t, "NEW", rampValue(t, h))
+}
+
+// A flag directory removed and made again once lost the watch for good: one
+// STALE, then nothing.
+func TestFileSourceDirectoryRemovedAndRecreated(t *testing.T) {
+	noLeaks(t)
+	dir := filepath.Join(t.TempDir(), "conf")
+	h := serveRamp(t, dir, 20*time.Millisecond)
+
+	require.NoError(t, os.RemoveAll(dir))
+	stale := h.next(t, openfeature.ProviderStale)
+	assert.Contains(t, stale.message, "no such file")
+	assert.Equal(t, "OLD", rampValue(t, h), "the last good definitions keep serving")
+
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	require.NoError(t, os.WriteFile(h.path, []byte(rampFile(100)), 0o644))
+	h.next(t, openfeature.ProviderReady)
+	h.next(t, openfeature.ProviderConfigChange)
+	assert.Equal(t, "NEW", rampValue(t, h))
+
+	// Later edits load too.
+	require.NoError(t, os.WriteFile(h.path, []byte(rampFile(0)), 0o644))
+	h.next(t, openfeature.ProviderConfigChange)
+	assert.Equal(t, "OLD", rampValue(t, h))
+}
+
+// When the directory and its parent are both gone, nothing can tell of their
+// return: the provider says ERROR.
+func TestFileSourceDirectoryAndParentRemoved(t *testing.T) {
+	noLeaks(t)
+	top := filepath.Join(t.TempDir(), "top")
+	h := serveRamp(t, filepath.Join(top, "conf"), 20*time.Millisecond)
+
+	require.NoError(t, os.RemoveAll(top))
+	failed := h.next(t, openfeature.ProviderError)
+	assert.Contains(t, failed.message, "is gone")
+	assert.Equal(t, "OLD", rampValue(t, h), "the last good definitions keep serving")
+}
+
+// A directory made again, file and all, in the moment between the read that
+// missed the file and the watch's return to the directory (the callback runs
+// on the watching goroutine): the file is read all the same. The parent's
+// event for the directory's return may be lost, since fsnotify drops the
+// events of a watch removed before it read them; the source reads the file
+// whenever the directory's watch is back.
+func TestFileSourceDirectoryBackBeforeItsWatch(t *testing.T) {
+	noLeaks(t)
+	dir := filepath.Join(t.TempDir(), "conf")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	path := filepath.Join(dir, "flags.json")
+	require.NoError(t, os.WriteFile(path, []byte(rampFile(0)), 0o644))
+	src, err := flags.NewFileSource(path, flags.WithDebounce(20*time.Millisecond))
+	require.NoError(t, err)
+
+	type delivery struct {
+		set *flags.Set
+		err error
+	}
+	got := make(chan delivery, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan error, 1)
+	go func() {
+		watched <- src.Watch(ctx, func(set *flags.Set, err error) {
+			if errors.Is(err, fs.ErrNotExist) {
+				require.NoError(t, os.Mkdir(dir, 0o755))
+				require.NoError(t, os.WriteFile(path, []byte(rampFile(100)), 0o644))
+			}
+			got <- delivery{set, err}
+		})
+	}()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-watched) })
+	next := func() delivery {
+		t.Helper()
+		select {
+		case d := <-got:
+			return d
+		case <-time.After(eventWait):
+			t.Fatal("nothing delivered")
+			return delivery{}
+		}
+	}
+	first := next()
+	require.NoError(t, first.err)
+
+	require.NoError(t, os.RemoveAll(dir))
+	missed := next()
+	require.ErrorIs(t, missed.err, fs.ErrNotExist)
+	back := next()
+	require.NoError(t, back.err)
+	data, err := back.set.MarshalJSON()
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `["new",100]`)
 }

@@ -62,7 +62,7 @@ func defaultSwitchConfig() switchConfig {
 
 // errSwitchOption is wrapped by every option error, so that callers and
 // tests can tell a refused option from other construction errors.
-var errSwitchOption = errors.New("flags: invalid switch option")
+var errSwitchOption = errors.New("invalid switch option")
 
 // WithTripRatio sets the share of failed new-path calls (0 < ratio ≤ 1) at
 // which the breaker trips, once at least the minimum number of calls

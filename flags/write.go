@@ -53,7 +53,7 @@ func (f *flag) document() map[string]any {
 func rebuild(doc map[string]any) (*Set, error) {
 	b, err := json.Marshal(doc)
 	if err != nil {
-		return nil, fmt.Errorf("encode flag definitions: %w", err)
+		return nil, fmt.Errorf("flags: encode flag definitions: %w", err)
 	}
 	return Parse(b)
 }
@@ -61,11 +61,11 @@ func rebuild(doc map[string]any) (*Set, error) {
 // withState returns a copy of s in which the flag named key has state.
 func (s *Set) withState(key string, state State) (*Set, error) {
 	if state != Enabled && state != Disabled {
-		return nil, fmt.Errorf("flag %q: state %q is not ENABLED or DISABLED", key, state)
+		return nil, fmt.Errorf("flags: flag %q: state %q is not ENABLED or DISABLED", key, state)
 	}
 	f := s.lookup(key)
 	if f == nil {
-		return nil, fmt.Errorf("flag %q: %w", key, ErrNotFound)
+		return nil, fmt.Errorf("flags: flag %q: %w", key, ErrNotFound)
 	}
 	doc := s.document()
 	fd := f.document()
@@ -79,15 +79,15 @@ func (s *Set) withState(key string, state State) (*Set, error) {
 func (s *Set) withWeights(key string, weights []Weight) (*Set, error) {
 	f := s.lookup(key)
 	if f == nil {
-		return nil, fmt.Errorf("flag %q: %w", key, ErrNotFound)
+		return nil, fmt.Errorf("flags: flag %q: %w", key, ErrNotFound)
 	}
 	if len(weights) == 0 {
-		return nil, fmt.Errorf("flag %q: no weights given", key)
+		return nil, fmt.Errorf("flags: flag %q: no weights given", key)
 	}
 	entries := make([]any, len(weights))
 	for i, w := range weights {
 		if w.Weight < 0 {
-			return nil, fmt.Errorf("flag %q: weight of variant %q is negative", key, w.Variant)
+			return nil, fmt.Errorf("flags: flag %q: weight of variant %q is negative", key, w.Variant)
 		}
 		entries[i] = []any{w.Variant, float64(w.Weight)}
 	}
@@ -95,9 +95,9 @@ func (s *Set) withWeights(key string, weights []Weight) (*Set, error) {
 	targeting := replaceFractional(f.rawTargeting, entries, &found)
 	switch {
 	case found == 0:
-		return nil, fmt.Errorf("flag %q: its targeting holds no fractional split of its own", key)
+		return nil, fmt.Errorf("flags: flag %q: its targeting holds no fractional split of its own", key)
 	case found > 1:
-		return nil, fmt.Errorf("flag %q: its targeting holds %d fractional splits; set the weights by replacing the definitions", key, found)
+		return nil, fmt.Errorf("flags: flag %q: its targeting holds %d fractional splits; set the weights by replacing the definitions", key, found)
 	}
 	doc := s.document()
 	fd := f.document()

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/open-feature/go-sdk/openfeature"
@@ -55,7 +54,7 @@ func flagsValidate(e *env, path, format string) int {
 		e.errorf("flags validate: %v", err)
 		return exitCantRun
 	}
-	set, err := parseFlagFile(path, data)
+	set, err := flags.ParseFile(path, data)
 	var ve *flags.ValidationError
 	if err != nil && !errors.As(err, &ve) {
 		e.errorf("flags validate: %s: %v", path, err)
@@ -99,23 +98,15 @@ func flagsValidate(e *env, path, format string) int {
 			fmt.Fprintf(e.stdout, "%s: %s\n", path, p)
 		}
 		if set != nil {
-			fmt.Fprintf(e.stdout, "%s: valid, %d flags\n", path, len(set.Keys()))
+			fmt.Fprintf(e.stdout, "%s: valid, %s\n", path, plural(len(set.Keys()), "flag", "flags"))
 		} else {
-			fmt.Fprintf(e.stdout, "%s: invalid, %d problems\n", path, len(problems))
+			fmt.Fprintf(e.stdout, "%s: invalid, %s\n", path, plural(len(problems), "problem", "problems"))
 		}
 	}
 	if set == nil {
 		return exitFailed
 	}
 	return exitOK
-}
-
-func parseFlagFile(path string, data []byte) (*flags.Set, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".yaml", ".yml":
-		return flags.ParseYAML(data)
-	}
-	return flags.Parse(data)
 }
 
 // githubEscape encodes what workflow commands reserve in a message.
@@ -132,8 +123,11 @@ func flagsEvalCommand() command {
 			"value is the variant's value in the flag's own type, null where the calling\n" +
 			"code's default would apply; errorCode appears only on errors. The context\n" +
 			"JSON holds \"targetingKey\" and attributes: '{\"targetingKey\":\"u1\",\"plan\":\"pro\"}'.\n" +
-			"Exit 0 whenever the evaluation ran (errors included), 2 for an unreadable\n" +
-			"file or bad --context JSON.",
+			"Exit 0 whenever the evaluation ran (a FLAG_NOT_FOUND answer included);\n" +
+			"1 when the file is invalid, as for flags validate: it does not parse or\n" +
+			"validate, the answer printed is PARSE_ERROR (as a service's would be) and\n" +
+			"each problem is printed on stderr; 2 for an unreadable file or bad\n" +
+			"--context JSON.",
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			file := fs.String("file", "", "flag definitions file (JSON, or YAML by extension)")
 			evalCtx := fs.String("context", "", "evaluation context as a JSON object")
@@ -174,15 +168,26 @@ func flagsEval(e *env, path, rawCtx, key string) int {
 	}
 	// The kind decides which typed evaluation a program would make; a file
 	// that does not parse still goes through the provider, which answers
-	// PARSE_ERROR.
+	// PARSE_ERROR, and the command fails as flags validate does.
+	code := exitOK
 	var kind flags.Kind
-	set, err := parseFlagFile(path, data)
-	if err == nil {
+	set, parseErr := flags.ParseFile(path, data)
+	if parseErr == nil {
 		kind, _ = set.Kind(key)
 	} else {
-		err = fmt.Errorf("flag file %s: %w", path, err)
+		var ve *flags.ValidationError
+		if !errors.As(parseErr, &ve) {
+			e.errorf("flags eval: %s: %v", path, parseErr)
+			return exitCantRun
+		}
+		problems := make([]string, len(ve.Problems))
+		for i, p := range ve.Problems {
+			problems[i] = p.String()
+		}
+		e.errorf("flags eval: %s is invalid (%s): %s", path, plural(len(problems), "problem", "problems"), strings.Join(problems, "; "))
+		code = exitFailed
 	}
-	provider, err := flags.NewProvider(fileOnce{set: set, err: err})
+	provider, err := flags.NewProvider(fileOnce{set: set, err: parseErr})
 	if err != nil {
 		e.errorf("flags eval: %v", err)
 		return exitCantRun
@@ -202,7 +207,7 @@ func flagsEval(e *env, path, rawCtx, key string) int {
 	if details.ErrorCode != "" {
 		out.ErrorCode = string(details.ErrorCode)
 		out.Value, out.Variant = nil, nil
-		if details.ErrorMessage != "" {
+		if details.ErrorMessage != "" && details.ErrorCode != openfeature.ParseErrorCode {
 			e.errorf("flags eval: %s: %s", details.ErrorCode, details.ErrorMessage)
 		}
 	}
@@ -214,7 +219,7 @@ func flagsEval(e *env, path, rawCtx, key string) int {
 		e.errorf("flags eval: write: %v", err)
 		return exitCantRun
 	}
-	return exitOK
+	return code
 }
 
 // fileOnce is a source holding the file as it was read: eval answers for the

@@ -43,12 +43,12 @@ func TestFlagsValidate(t *testing.T) {
 		err  string
 	}{
 		{"valid", []string{good}, exitOK, []string{"valid, 5 flags"}, ""},
-		{"valid yaml", []string{yml}, exitOK, []string{"valid, 1 flags"}, ""},
+		{"valid yaml", []string{yml}, exitOK, []string{"valid, 1 flag\n"}, ""},
 		{"invalid names flag and field", []string{bad}, exitFailed, []string{
 			`flag "new-checkout": state: "ON" is not ENABLED or DISABLED`,
 			`flag "new-checkout": variants.on: is a boolean but variant "off" is a string`,
 			"invalid, 2 problems"}, ""},
-		{"malformed JSON is invalid", []string{malformed}, exitFailed, []string{"malformed JSON at line 2"}, ""},
+		{"malformed JSON is invalid", []string{malformed}, exitFailed, []string{"malformed JSON at line 2", "invalid, 1 problem\n"}, ""},
 		{"github format", []string{"--format", "github", bad}, exitFailed, []string{"::error file=" + bad + ",title=invalid flag definitions::flag \"new-checkout\": state:"}, ""},
 		{"missing file", []string{filepath.Join(t.TempDir(), "none.json")}, exitCantRun, nil, "no such file"},
 		{"directory", []string{t.TempDir()}, exitCantRun, nil, "is a directory"},
@@ -89,6 +89,8 @@ func TestFlagsValidateJSON(t *testing.T) {
 func TestFlagsEval(t *testing.T) {
 	file := writeFlagFile(t, "flags.json", cliFlags)
 	bad := writeFlagFile(t, "bad.json", `{"flags": {"x": {"state": "MAYBE", "variants": {"a": 1}}}}`)
+	truncated := writeFlagFile(t, "truncated.json", `{"flags": {"x": {"state": "ENABLED",`)
+	badYAML := writeFlagFile(t, "bad.yaml", "flags:\n  x:\n    state: ENABLED\n    variants: {}\n")
 	tests := []struct {
 		name string
 		args []string
@@ -114,8 +116,14 @@ func TestFlagsEval(t *testing.T) {
 			`{"key":"off-flag","value":null,"variant":null,"reason":"DISABLED"}`, ""},
 		{"unknown flag", []string{"--file", file, "nope"}, exitOK,
 			`{"key":"nope","value":null,"variant":null,"reason":"ERROR","errorCode":"FLAG_NOT_FOUND"}`, `flag "nope" not found`},
-		{"invalid file", []string{"--file", bad, "x"}, exitOK,
-			`{"key":"x","value":null,"variant":null,"reason":"ERROR","errorCode":"PARSE_ERROR"}`, `flag "x": state`},
+		// An invalid file fails the command, as flags validate does; the
+		// answer is still the one a service would give.
+		{"invalid file", []string{"--file", bad, "x"}, exitFailed,
+			`{"key":"x","value":null,"variant":null,"reason":"ERROR","errorCode":"PARSE_ERROR"}`, bad + ` is invalid (1 problem): flag "x": state: "MAYBE" is not ENABLED or DISABLED`},
+		{"unparsable file", []string{"--file", truncated, "x"}, exitFailed,
+			`{"key":"x","value":null,"variant":null,"reason":"ERROR","errorCode":"PARSE_ERROR"}`, "malformed JSON"},
+		{"invalid YAML file", []string{"--file", badYAML, "x"}, exitFailed,
+			`{"key":"x","value":null,"variant":null,"reason":"ERROR","errorCode":"PARSE_ERROR"}`, `flag "x": variants`},
 		{"unreadable file", []string{"--file", filepath.Join(t.TempDir(), "none.json"), "x"}, exitCantRun, "", "no such file"},
 		{"bad context JSON", []string{"--file", file, "--context", `{"targetingKey":`, "x"}, exitCantRun, "", "--context"},
 		{"context not an object", []string{"--file", file, "--context", `[1]`, "x"}, exitCantRun, "", "not a JSON object"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -19,11 +20,17 @@ import (
 // URL, the function that stops it, and the channel run's result arrives on.
 func service(t *testing.T, args ...string) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
+	return serviceLogging(t, io.Discard, args...)
+}
+
+// serviceLogging is service with the log written to logs.
+func serviceLogging(t *testing.T, logs io.Writer, args ...string) (string, context.CancelFunc, <-chan error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan string, 1)
 	done := make(chan error, 1)
 	stopped := make(chan struct{})
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	go func() {
 		defer close(stopped)
 		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0", "--drain-delay", "10ms"}, args...), logger, started)
@@ -117,7 +124,7 @@ func TestServiceServesHealthAndDrains(t *testing.T) {
 func TestServiceFlagFileAndBreaker(t *testing.T) {
 	flagsPath := filepath.Join(t.TempDir(), "flags.json")
 	require.NoError(t, os.WriteFile(flagsPath, defaultFlags, 0o644))
-	base, _, _ := service(t, "--flags", flagsPath)
+	base, _, _ := service(t, "--flags", flagsPath, "--demo-faults")
 	require.Eventually(t, func() bool {
 		resp, _ := get(t, base+"/readyz")
 		return resp.StatusCode == http.StatusOK
@@ -164,4 +171,60 @@ func TestServiceRejectsBadArguments(t *testing.T) {
 	assert.ErrorContains(t, err, "unexpected arguments")
 	err = run(context.Background(), []string{"--peer", "http://127.0.0.1:1", "--addr", "127.0.0.1:0"}, logger, nil)
 	assert.ErrorContains(t, err, "refusing to start")
+}
+
+// Without --demo-faults, ?fail=new is an ordinary query parameter: no caller
+// can make the new path fail, let alone trip the breaker for everyone.
+func TestServiceIgnoresFailWithoutDemoFaults(t *testing.T) {
+	flagsPath := filepath.Join(t.TempDir(), "flags.json")
+	require.NoError(t, os.WriteFile(flagsPath, defaultFlags, 0o644))
+	base, _, _ := service(t, "--flags", flagsPath)
+	require.Eventually(t, func() bool {
+		resp, _ := get(t, base+"/readyz")
+		return resp.StatusCode == http.StatusOK
+	}, 20*time.Second, 20*time.Millisecond)
+
+	// More calls than it takes to trip the breaker with --demo-faults.
+	for i := range 10 {
+		resp, body := get(t, base+"/summary?fail=new")
+		require.Equal(t, http.StatusOK, resp.StatusCode, "call %d: %s", i, body)
+		require.Equal(t, "new", resp.Header.Get("X-Code-Path"), "call %d", i)
+	}
+	resp, body := get(t, base+"/readyz")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "pass", healthStatus(t, body), "the breaker must not have tripped")
+}
+
+// watchedFile receives the log line in which the service names the flag
+// file it watches (slog writes each record in one Write).
+type watchedFile chan string
+
+func (c watchedFile) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`msg="watching flag file"`)) {
+		select {
+		case c <- string(p):
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+// Started from any directory without --flags, the service watches the
+// example's own flags.json and says so, so that the README's edit of that
+// file switches the running demo.
+func TestServiceWatchesTheExampleFlagFileFromAnyDirectory(t *testing.T) {
+	own, err := filepath.Abs("flags.json")
+	require.NoError(t, err)
+	t.Chdir(t.TempDir())
+	logged := make(watchedFile, 1)
+	base, _, _ := serviceLogging(t, logged)
+	resp, _ := get(t, base+"/summary")
+	assert.Equal(t, "new", resp.Header.Get("X-Code-Path"))
+	// Logged before the server listens, so before service returned.
+	select {
+	case line := <-logged:
+		assert.Contains(t, line, own)
+	default:
+		t.Fatal("the service did not log the flag file it watches")
+	}
 }

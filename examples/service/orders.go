@@ -17,7 +17,11 @@ import (
 type orders struct {
 	db      *sql.DB
 	summary *flags.Switch[[]customerSummary]
-	ready   atomic.Bool // start-up work (migrations, demo data) is done
+	// demoFaults lets ?fail=new make the new implementation fail (the
+	// --demo-faults flag). Off by default: with it, any caller can trip the
+	// breaker for every other caller.
+	demoFaults bool
+	ready      atomic.Bool // start-up work (migrations, demo data) is done
 }
 
 // started is a readiness check: it fails until start-up work is done.
@@ -41,12 +45,12 @@ func (o *orders) routes(mux *http.ServeMux) {
 
 // handleSummary answers with the order totals per customer. The flag
 // orders-summary-v2 chooses between the new implementation (one aggregate
-// query) and the old one (totals added up in Go). The query parameter
-// ?fail=new makes the new implementation fail, to watch the breaker send
-// traffic back to the old one.
+// query) and the old one (totals added up in Go). With --demo-faults, the
+// query parameter ?fail=new makes the new implementation fail, to watch the
+// breaker send traffic back to the old one; without it, ?fail is ignored.
 func (o *orders) handleSummary(w http.ResponseWriter, r *http.Request) {
 	evalCtx := openfeature.NewEvaluationContext(r.Header.Get("X-User"), nil)
-	failNew := r.URL.Query().Get("fail") == "new"
+	failNew := o.demoFaults && r.URL.Query().Get("fail") == "new"
 	path := "old"
 	lines, err := o.summary.Run(r.Context(), evalCtx,
 		func(ctx context.Context) ([]customerSummary, error) {

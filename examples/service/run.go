@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/open-feature/go-sdk/openfeature/isolated"
@@ -98,6 +99,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	if err != nil {
 		return err
 	}
+	logger.Info("watching flag file", "file", source.Path())
 	provider, err := flags.NewProvider(source, flags.WithLogger(logger))
 	if err != nil {
 		return err
@@ -110,16 +112,18 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	}
 	api.AddHooks(hook)
 	if err := api.SetProviderAndWait(ctx, provider); err != nil {
-		return fmt.Errorf("flags %s: %w", flagsPath, err)
+		return fmt.Errorf("flags %s: %w", source.Path(), err)
 	}
-	logger.Info("flags loaded", "file", flagsPath)
 	summary, err := flags.NewSwitch[[]customerSummary](api.NewClient(), "orders-summary-v2",
 		flags.WithSwitchLogger(logger), flags.WithMinCalls(5), flags.WithCoolDown(10*time.Second))
 	if err != nil {
 		return err
 	}
 
-	app := &orders{db: db, summary: summary}
+	app := &orders{db: db, summary: summary, demoFaults: cfg.demoFaults}
+	if cfg.demoFaults {
+		logger.Warn("demonstration faults on: GET /summary?fail=new makes the new implementation fail")
+	}
 
 	// Health: the database and the schema are critical; a tripped Switch only
 	// warns, since the old path is serving.
@@ -227,14 +231,19 @@ func openDB(path, tmp string, logger *slog.Logger) (*sql.DB, error) {
 }
 
 // flagsFile returns the flag file to watch: the one given, else the example's
-// own file when run from the repository root, else a copy of it in tmp.
+// own flags.json beside its source, wherever the service is started from, so
+// that editing it switches the running demo; else (a binary built with
+// -trimpath or moved away from the source) a copy of it in tmp. A real
+// service takes the path from its configuration.
 func flagsFile(given, tmp string) (string, error) {
 	if given != "" {
 		return given, nil
 	}
-	const beside = "examples/service/flags.json"
-	if _, err := os.Stat(beside); err == nil {
-		return beside, nil
+	if _, source, _, ok := runtime.Caller(0); ok && filepath.IsAbs(source) {
+		beside := filepath.Join(filepath.Dir(source), "flags.json")
+		if _, err := os.Stat(beside); err == nil {
+			return beside, nil
+		}
 	}
 	path := filepath.Join(tmp, "flags.json")
 	return path, os.WriteFile(path, defaultFlags, 0o644)
