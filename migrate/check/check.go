@@ -12,7 +12,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
-	"github.com/rollsafe/rollsafe/internal/annotation"
+	"github.com/rollsafe/rollsafe/migrate"
 )
 
 // stepInput is what the check knows about one migration once its up has run
@@ -24,7 +24,8 @@ type stepInput struct {
 	// UpSQL and DownSQL are the SQL of the file's sections, goose
 	// directives removed; both "" for a Go migration.
 	UpSQL, DownSQL string
-	Annotations    annotation.Set
+	// Contract is the file's rollsafe:contract annotation; nil when none.
+	Contract *migrate.Annotation
 	// Before is the schema before the up (S0), After the schema after it
 	// (S1); Changes is Diff(Before, After).
 	Before, After *Snapshot
@@ -253,12 +254,12 @@ func (c *checker) step(ctx context.Context, m *migration, s0 *Snapshot, mr *Migr
 		return nil, "", err
 	}
 	for _, f := range compatFindings(stepInput{Dialect: c.cfg.dialect, Version: m.version, Source: src,
-		UpSQL: m.upSQL, DownSQL: m.downSQL, Annotations: m.annotations, Before: s0, After: s1,
+		UpSQL: m.upSQL, DownSQL: m.downSQL, Contract: m.contract, Before: s0, After: s1,
 		NoTransaction: m.noTx, Go: m.goMig, Released: c.released}, c.cfg.compat) {
 		mr.add(f)
 	}
 
-	if a, ok := m.annotations.Get(annotation.Irreversible); ok {
+	if a := m.irreversible; a != nil {
 		mr.add(Finding{Code: CodeIrreversible, Severity: SeverityInfo,
 			Message: fmt.Sprintf("%s: marked irreversible (%s); down not checked", src, a.Reason)})
 		return s1, "", nil

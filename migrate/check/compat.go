@@ -1,10 +1,6 @@
 package check
 
-import (
-	"fmt"
-
-	"github.com/rollsafe/rollsafe/internal/annotation"
-)
+import "fmt"
 
 // Finding codes of the backward-compatibility analysis. They are stable: CI
 // pipelines and the README refer to them.
@@ -127,7 +123,7 @@ func compatFindings(in stepInput, opts compatOptions) []Finding {
 	}
 	findings := contractFindings(in, stmts, rel)
 	findings = append(findings, onlineFindings(in, stmts, opts)...)
-	ack, acked := in.Annotations.Get(annotation.Contract)
+	ack := in.Contract
 	shipped := opts.Since > 0 && in.Version <= opts.Since
 	for i := range findings {
 		f := &findings[i]
@@ -136,7 +132,7 @@ func compatFindings(in stepInput, opts compatOptions) []Finding {
 			continue
 		}
 		switch {
-		case acked:
+		case ack != nil:
 			f.Severity = SeverityInfo
 			f.Message += fmt.Sprintf(" (acknowledged on line %d: %s)", ack.Line, ack.Reason)
 		case shipped:

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollsafe/rollsafe/dialect"
-	"github.com/rollsafe/rollsafe/internal/annotation"
+	"github.com/rollsafe/rollsafe/migrate"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
@@ -310,12 +310,11 @@ func TestCompatAcknowledgementAndSince(t *testing.T) {
 	require.Len(t, base, 1)
 	assert.Equal(t, SeverityError, base[0].Severity)
 
-	ack, err := annotation.Parse([]byte("-- rollsafe:contract reason=\"a is unread since release 4\"\n"))
-	require.NoError(t, err)
+	ack := &migrate.Annotation{Reason: "a is unread since release 4", Line: 1}
 	tests := []struct {
 		name     string
 		version  int64
-		ann      annotation.Set
+		ann      *migrate.Annotation
 		opts     compatOptions
 		severity Severity
 		says     string
@@ -338,7 +337,7 @@ func TestCompatAcknowledgementAndSince(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := compatFindings(stepInput{Dialect: "sqlite", Version: tt.version, Source: "00002_change.sql",
-				UpSQL: "ALTER TABLE t DROP COLUMN a", Annotations: tt.ann, Before: before, After: after}, tt.opts)
+				UpSQL: "ALTER TABLE t DROP COLUMN a", Contract: tt.ann, Before: before, After: after}, tt.opts)
 			require.Len(t, got, 1)
 			assert.Equal(t, CodeColumnDropped, got[0].Code)
 			assert.Equal(t, tt.severity, got[0].Severity)
@@ -349,11 +348,10 @@ func TestCompatAcknowledgementAndSince(t *testing.T) {
 }
 
 func TestCompatOnlineWarningsStayWarnings(t *testing.T) {
-	ack, err := annotation.Parse([]byte("-- rollsafe:contract reason=\"x\"\n"))
-	require.NoError(t, err)
+	ack := &migrate.Annotation{Reason: "x", Line: 1}
 	before := &Snapshot{Dialect: "postgres", Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "integer"}, {Name: "a", Type: "integer", Nullable: true}}}}}
 	after := &Snapshot{Dialect: "postgres", Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "integer"}}, Indexes: []Index{{Name: "t_id", Parts: []string{"id"}}}}}}
-	got := compatFindings(stepInput{Dialect: "postgres", Version: 1, Source: "00001_x.sql", Annotations: ack, Before: before, After: after,
+	got := compatFindings(stepInput{Dialect: "postgres", Version: 1, Source: "00001_x.sql", Contract: ack, Before: before, After: after,
 		UpSQL: "ALTER TABLE t DROP COLUMN a; CREATE INDEX t_id ON t (id);"}, compatOptions{Since: 5})
 	require.Len(t, got, 2)
 	assert.Equal(t, CodeColumnDropped, got[0].Code)
