@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollsafe/rollsafe/dialect"
-	"github.com/rollsafe/rollsafe/migrate"
 	"github.com/rollsafe/rollsafe/internal/testdb"
+	"github.com/rollsafe/rollsafe/migrate"
 )
 
 // byDialect holds SQL per dialect; the key "" is for every dialect not
