@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
@@ -181,7 +182,9 @@ func TestRunErrors(t *testing.T) {
 	_, err := check.Run(ctx, fstest.MapFS{"README.md": {Data: []byte("x")}})
 	assert.ErrorIs(t, err, check.ErrNoMigrations)
 
-	_, err = check.Run(ctx, os.DirFS("testdata/clean"), check.WithDatabase("oracle", "x"))
+	_, err = check.Run(ctx, os.DirFS("testdata/clean"), check.WithDatabase(dialect.Dialect(9), "x"))
+	assert.ErrorIs(t, err, check.ErrOption)
+	_, err = check.Run(ctx, os.DirFS("testdata/clean"), check.WithDatabase(0, "x"))
 	assert.ErrorIs(t, err, check.ErrOption)
 	_, err = check.Run(ctx, os.DirFS("testdata/clean"), check.WithSince(-1))
 	assert.ErrorIs(t, err, check.ErrOption)
@@ -190,7 +193,7 @@ func TestRunErrors(t *testing.T) {
 
 	// No server listens on port 1; the password never shows.
 	_, err = check.Run(ctx, os.DirFS("testdata/clean"),
-		check.WithDatabase("postgres", "postgres://app:s3cret@127.0.0.1:1/db?sslmode=disable&connect_timeout=2"))
+		check.WithDatabase(dialect.Postgres, "postgres://app:s3cret@127.0.0.1:1/db?sslmode=disable&connect_timeout=2"))
 	require.ErrorIs(t, err, check.ErrUnreachable)
 	assert.NotContains(t, err.Error(), "s3cret")
 }
@@ -210,14 +213,14 @@ func TestSQLiteScratchFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "scratch.db")
 	rep, err := check.Run(context.Background(), os.DirFS("testdata/up_fails_with_data"),
-		check.WithDatabase("sqlite", path), check.WithCompat(false))
+		check.WithDatabase(dialect.SQLite, path), check.WithCompat(false))
 	require.NoError(t, err)
 	assert.Equal(t, check.CodeUpFailsWithData, rep.Migrations[2].Findings[0].Code)
 	_, err = os.Stat(path)
 	assert.ErrorIs(t, err, os.ErrNotExist, "the scratch file is removed")
 
 	require.NoError(t, os.WriteFile(path, []byte("user data"), 0o600))
-	_, err = check.Run(context.Background(), os.DirFS("testdata/clean"), check.WithDatabase("sqlite", path))
+	_, err = check.Run(context.Background(), os.DirFS("testdata/clean"), check.WithDatabase(dialect.SQLite, path))
 	assert.ErrorIs(t, err, check.ErrUnreachable)
 	data, rerr := os.ReadFile(path)
 	require.NoError(t, rerr)

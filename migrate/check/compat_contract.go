@@ -3,6 +3,8 @@ package check
 import (
 	"slices"
 	"strings"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // This file finds contract changes: what the migration did to the schema
@@ -278,13 +280,13 @@ func (p *tablePair) oldWrites(name string) bool {
 }
 
 // partColumns returns the columns an index part or expression mentions.
-func partColumns(t *Table, dialect, part string) []string {
+func partColumns(t *Table, d dialect.Dialect, part string) []string {
 	part = strings.TrimSuffix(part, " desc")
 	if col := findColumn(t, part); col != nil {
 		return []string{col.Name}
 	}
 	var out []string
-	lx := lexer{src: part, dialect: dialect}
+	lx := lexer{src: part, dialect: d}
 	for {
 		tok, ok := lx.next()
 		if !ok {

@@ -20,7 +20,7 @@ import (
 func runOn(t *testing.T, d dialect.Dialect, dir string, opts ...check.Option) *check.Report {
 	t.Helper()
 	if d != dialect.SQLite {
-		opts = append(opts, check.WithDatabase(d.String(), testdb.New(t, d).DSN))
+		opts = append(opts, check.WithDatabase(d, testdb.New(t, d).DSN))
 	}
 	rep, err := check.Run(context.Background(), os.DirFS(dir), opts...)
 	require.NoError(t, err)
@@ -185,7 +185,7 @@ func TestCompatSinceKnowsThePreviousRelease(t *testing.T) {
 			for _, tt := range tests {
 				opts := []check.Option{check.WithSince(tt.since)}
 				if dsn != "" {
-					opts = append(opts, check.WithDatabase(d.String(), dsn))
+					opts = append(opts, check.WithDatabase(d, dsn))
 				}
 				rep, err := check.Run(context.Background(), sinceFixture(d), opts...)
 				require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
@@ -23,7 +24,7 @@ func TestDiff(t *testing.T) {
 		if mod != nil {
 			mod(&tb)
 		}
-		return &check.Snapshot{Dialect: "postgres", Tables: []check.Table{tb}}
+		return &check.Snapshot{Dialect: dialect.Postgres, Tables: []check.Table{tb}}
 	}
 	tests := []struct {
 		name          string
@@ -56,7 +57,7 @@ func TestDiff(t *testing.T) {
 		},
 		{
 			name: "table dropped, view and enum added", before: users(nil),
-			after: &check.Snapshot{Dialect: "postgres",
+			after: &check.Snapshot{Dialect: dialect.Postgres,
 				Views: []check.View{{Name: "v", Def: "SELECT 1", Columns: []string{"x"}}},
 				Enums: []check.Enum{{Name: "mood", Values: []string{"ok"}}}},
 			want: []string{"table users: removed", "view v: added", "enum mood: added"},

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing/fstest"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
@@ -59,11 +60,11 @@ SELECT 1;
 
 // The canonical text of a snapshot, and a diff between two.
 func ExampleDiff() {
-	before := &check.Snapshot{Dialect: "sqlite", Tables: []check.Table{{
+	before := &check.Snapshot{Dialect: dialect.SQLite, Tables: []check.Table{{
 		Name:    "users",
 		Columns: []check.Column{{Name: "id", Type: "integer"}, {Name: "email", Type: "text"}},
 	}}}
-	after := &check.Snapshot{Dialect: "sqlite", Tables: []check.Table{{
+	after := &check.Snapshot{Dialect: dialect.SQLite, Tables: []check.Table{{
 		Name:    "users",
 		Columns: []check.Column{{Name: "id", Type: "integer"}, {Name: "email", Type: "text"}},
 		Indexes: []check.Index{{Name: "users_by_email", Unique: true, Parts: []string{"email"}}},

@@ -3,6 +3,8 @@ package check
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // Severity says how much a finding matters. Its JSON form is the string.
@@ -110,8 +112,8 @@ type MigrationReport struct {
 // Report is the result of a check run.
 type Report struct {
 	// OK is true when no finding has severity error.
-	OK      bool   `json:"ok"`
-	Dialect string `json:"dialect"`
+	OK      bool            `json:"ok"`
+	Dialect dialect.Dialect `json:"dialect"`
 	// Migrations are in version order, one for every migration found.
 	Migrations []MigrationReport `json:"migrations"`
 	// Findings are about the directory as a whole rather than one

@@ -1,5 +1,7 @@
 package check
 
+import "github.com/rollsafe/rollsafe/dialect"
+
 // Snapshot is the schema of one database (or PostgreSQL schema) as plain
 // data: what the reversibility check compares before and after each
 // migration, and what the compatibility analysis reads.
@@ -10,13 +12,14 @@ package check
 // databases built by the same statements give equal snapshots. goose's version
 // table and tables prefixed "rollsafe_" are left out.
 type Snapshot struct {
-	// Dialect is "sqlite", "postgres" or "mysql".
-	Dialect   string     `json:"dialect"`
-	Tables    []Table    `json:"tables,omitempty"`
-	Views     []View     `json:"views,omitempty"`
-	Triggers  []Trigger  `json:"triggers,omitempty"`
-	Sequences []Sequence `json:"sequences,omitempty"` // PostgreSQL only
-	Enums     []Enum     `json:"enums,omitempty"`     // PostgreSQL only
+	// Dialect is the database's dialect; JSON holds its name ("sqlite",
+	// "postgres" or "mysql").
+	Dialect   dialect.Dialect `json:"dialect"`
+	Tables    []Table         `json:"tables,omitempty"`
+	Views     []View          `json:"views,omitempty"`
+	Triggers  []Trigger       `json:"triggers,omitempty"`
+	Sequences []Sequence      `json:"sequences,omitempty"` // PostgreSQL only
+	Enums     []Enum          `json:"enums,omitempty"`     // PostgreSQL only
 
 	// fingerprint, when set by an inspection, is equal for two snapshots
 	// only if the catalog described the same schema; Diff then skips the

@@ -39,7 +39,7 @@ func inspect(t *testing.T, db *testdb.DB) *check.Snapshot {
 	conn, err := db.Conn(ctx)
 	require.NoError(t, err)
 	defer conn.Close()
-	s, err := check.Inspect(ctx, conn, db.Dialect.String())
+	s, err := check.Inspect(ctx, conn, db.Dialect)
 	require.NoError(t, err)
 	return s
 }
@@ -161,9 +161,9 @@ func TestFixturesServer(t *testing.T) {
 					var log bytes.Buffer
 					logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 					rep, err := check.Run(context.Background(), os.DirFS(filepath.Join("testdata", fx.dir)),
-						check.WithDatabase(d.String(), admin.DSN), check.WithCompat(false), check.WithLogger(logger))
+						check.WithDatabase(d, admin.DSN), check.WithCompat(false), check.WithLogger(logger))
 					require.NoError(t, err)
-					assert.Equal(t, d.String(), rep.Dialect)
+					assert.Equal(t, d, rep.Dialect)
 					assertFixture(t, fx, rep)
 
 					names := reScratch.FindAllStringSubmatch(log.String(), -1)
@@ -262,7 +262,7 @@ DELETE FROM plain;
 ALTER TABLE plain DROP COLUMN note;
 `)},
 	}
-	rep, err := check.Run(context.Background(), fsys, check.WithDatabase("postgres", admin.DSN), check.WithCompat(false))
+	rep, err := check.Run(context.Background(), fsys, check.WithDatabase(dialect.Postgres, admin.DSN), check.WithCompat(false))
 	require.NoError(t, err)
 	require.Len(t, rep.Migrations, 2)
 	assert.Empty(t, rep.Migrations[0].Findings, "both tables got their rows")
