@@ -198,7 +198,7 @@ func (mr *MigrationReport) add(f Finding) {
 
 // reversibilityCodes are the error codes that make a migration not
 // reversible; compatibility and annotation findings do not.
-var reversibilityCodes = map[string]bool{
+var reversibilityCodes = map[Code]bool{
 	CodeDownMissing: true, CodeUpFailed: true, CodeUpFailsWithData: true, CodeDownFailed: true,
 	CodeSchemaNotRestored: true, CodeRowsLost: true, CodeRowsChanged: true,
 	CodeReapplyFailed: true, CodeReapplyDiffers: true,
@@ -335,7 +335,7 @@ func (c *checker) step(ctx context.Context, m *migration, s0 *Snapshot, mr *Migr
 
 // schemaFindings turns a diff that should be empty into findings: a column
 // order difference alone is a warning, anything else an error.
-func (c *checker) schemaFindings(mr *MigrationReport, changes []Change, what, code, step string) {
+func (c *checker) schemaFindings(mr *MigrationReport, changes []Change, what string, code Code, step string) {
 	var errs, order []Change
 	for _, ch := range changes {
 		if ch.Op == Reordered {

@@ -56,7 +56,7 @@ func contractFindings(in stepInput, stmts []stmt, rel *Snapshot) []Finding {
 	return c.out
 }
 
-func (c *contract) add(code, format string, args ...any) {
+func (c *contract) add(code Code, format string, args ...any) {
 	c.out = append(c.out, c.in.finding(code, SeverityError, format, args...))
 }
 
@@ -420,7 +420,7 @@ func (c *contract) hadForeignKey(p *tablePair, fk ForeignKey) bool {
 // S0 did not have.
 func (c *contract) checks(p *tablePair) {
 	for _, ck := range p.after.Checks {
-		if slices.ContainsFunc(p.before.Checks, func(o Check) bool { return foldSpace(o.Expr) == foldSpace(ck.Expr) }) {
+		if slices.ContainsFunc(p.before.Checks, func(o CheckConstraint) bool { return foldSpace(o.Expr) == foldSpace(ck.Expr) }) {
 			continue
 		}
 		var olds []string

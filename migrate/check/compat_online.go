@@ -55,7 +55,7 @@ type online struct {
 	fkChecksOff                    bool // MySQL: SET foreign_key_checks = 0 ran
 }
 
-func (o *online) warn(code, format string, args ...any) {
+func (o *online) warn(code Code, format string, args ...any) {
 	o.out = append(o.out, o.in.finding(code, SeverityWarning, format, args...))
 }
 

@@ -40,12 +40,12 @@ type ruleCase struct {
 	noTx  bool
 	opts  compatOptions
 	// want maps each dialect the case runs on to the codes it must give.
-	want map[dialect.Dialect][]string
+	want map[dialect.Dialect][]Code
 }
 
 // all is the codes for every dialect.
-func all(codes ...string) map[dialect.Dialect][]string {
-	return map[dialect.Dialect][]string{dialect.SQLite: codes, dialect.Postgres: codes, dialect.MySQL: codes}
+func all(codes ...Code) map[dialect.Dialect][]Code {
+	return map[dialect.Dialect][]Code{dialect.SQLite: codes, dialect.Postgres: codes, dialect.MySQL: codes}
 }
 
 const baseTable = "CREATE TABLE t (id integer PRIMARY KEY, a integer, b varchar(100), k integer NOT NULL DEFAULT 0)"
@@ -65,17 +65,17 @@ var contractCases = []ruleCase{
 	{name: "table renamed by statement", setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "ALTER TABLE t RENAME TO t2"},
 		want: all(CodeTableRenamed)},
 	{name: "mysql RENAME TABLE", setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "RENAME TABLE t TO t2"},
-		want: map[dialect.Dialect][]string{dialect.MySQL: {CodeTableRenamed}}},
+		want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeTableRenamed}}},
 	{name: "table renamed by copy", setup: byDialect{anyDialect: baseTable},
 		up:   byDialect{anyDialect: strings.ReplaceAll(baseTable, "TABLE t ", "TABLE t2 ") + ";\nINSERT INTO t2 SELECT * FROM t;\nDROP TABLE t"},
 		want: all(CodeTableRenamed)},
 	{name: "column renamed by statement", setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "ALTER TABLE t RENAME COLUMN a TO a2"},
 		want: all(CodeColumnRenamed)},
 	{name: "mysql CHANGE renames", setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "ALTER TABLE t CHANGE a a2 integer"},
-		want: map[dialect.Dialect][]string{dialect.MySQL: {CodeColumnRenamed}}},
+		want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeColumnRenamed}}},
 	{name: "column renamed by rebuild", setup: byDialect{anyDialect: baseTable},
 		up:   byDialect{dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a2 integer, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
-		want: map[dialect.Dialect][]string{dialect.SQLite: {CodeColumnRenamed}}},
+		want: map[dialect.Dialect][]Code{dialect.SQLite: {CodeColumnRenamed}}},
 	{name: "column renamed by drop and add", setup: byDialect{anyDialect: baseTable},
 		up:   byDialect{anyDialect: "ALTER TABLE t ADD COLUMN a2 integer;\nALTER TABLE t DROP COLUMN a"},
 		want: all(CodeColumnRenamed)},
@@ -84,27 +84,27 @@ var contractCases = []ruleCase{
 		want: all(CodeColumnDropped)},
 	{name: "type narrowed", setup: byDialect{anyDialect: baseTable},
 		up:   byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN b TYPE varchar(10)", dialect.MySQL: "ALTER TABLE t MODIFY b varchar(10)"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeColumnTypeNarrowed, CodeTableRewrite}, dialect.MySQL: {CodeColumnTypeNarrowed, CodeTableCopy}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeColumnTypeNarrowed, CodeTableRewrite}, dialect.MySQL: {CodeColumnTypeNarrowed, CodeTableCopy}}},
 	{name: "integer narrowed", setup: byDialect{anyDialect: "CREATE TABLE t (id integer PRIMARY KEY, big bigint)"},
 		up:   byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN big TYPE integer", dialect.MySQL: "ALTER TABLE t MODIFY big integer"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeColumnTypeNarrowed, CodeTableRewrite}, dialect.MySQL: {CodeColumnTypeNarrowed, CodeTableCopy}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeColumnTypeNarrowed, CodeTableRewrite}, dialect.MySQL: {CodeColumnTypeNarrowed, CodeTableCopy}}},
 	{name: "type changed kind", setup: byDialect{anyDialect: baseTable},
 		up: byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a TYPE text", dialect.MySQL: "ALTER TABLE t MODIFY a text",
 			dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a text, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
-		want: map[dialect.Dialect][]string{dialect.SQLite: {CodeColumnTypeChanged}, dialect.Postgres: {CodeColumnTypeChanged, CodeTableRewrite}, dialect.MySQL: {CodeColumnTypeChanged, CodeTableCopy}}},
+		want: map[dialect.Dialect][]Code{dialect.SQLite: {CodeColumnTypeChanged}, dialect.Postgres: {CodeColumnTypeChanged, CodeTableRewrite}, dialect.MySQL: {CodeColumnTypeChanged, CodeTableCopy}}},
 	{name: "nullable to not null", setup: byDialect{anyDialect: baseTable},
 		up: byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a SET NOT NULL", dialect.MySQL: "ALTER TABLE t MODIFY a integer NOT NULL",
 			dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer NOT NULL, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
-		want: map[dialect.Dialect][]string{dialect.SQLite: {CodeColumnNotNull}, dialect.Postgres: {CodeColumnNotNull, CodeNotNullScan}, dialect.MySQL: {CodeColumnNotNull}}},
+		want: map[dialect.Dialect][]Code{dialect.SQLite: {CodeColumnNotNull}, dialect.Postgres: {CodeColumnNotNull, CodeNotNullScan}, dialect.MySQL: {CodeColumnNotNull}}},
 	{name: "not null after a check", setup: byDialect{dialect.Postgres: baseTable + ";\nALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL)"},
 		up:   byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a SET NOT NULL"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeColumnNotNull}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeColumnNotNull}}},
 	{name: "not null after a check not yet validated", setup: byDialect{dialect.Postgres: baseTable + ";\nALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID"},
 		up:   byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a SET NOT NULL"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeColumnNotNull, CodeNotNullScan}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeColumnNotNull, CodeNotNullScan}}},
 	{name: "not null after a check validated later", setup: byDialect{dialect.Postgres: baseTable + ";\nALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT a_nn"},
 		up:   byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a SET NOT NULL"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeColumnNotNull}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeColumnNotNull}}},
 	{name: "default dropped", setup: byDialect{anyDialect: baseTable},
 		up: byDialect{anyDialect: "ALTER TABLE t ALTER COLUMN k DROP DEFAULT",
 			dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer, b varchar(100), k integer NOT NULL)", "*")},
@@ -118,7 +118,7 @@ var contractCases = []ruleCase{
 		want: all(CodeUniqueAdded)},
 	{name: "unique on a new column with a default", setup: byDialect{anyDialect: baseTable},
 		up:   byDialect{anyDialect: "ALTER TABLE t ADD COLUMN slug varchar(20) DEFAULT 'x';\nCREATE UNIQUE INDEX t_slug ON t (slug)"},
-		want: map[dialect.Dialect][]string{dialect.SQLite: {CodeUniqueAdded}, dialect.MySQL: {CodeUniqueAdded}}},
+		want: map[dialect.Dialect][]Code{dialect.SQLite: {CodeUniqueAdded}, dialect.MySQL: {CodeUniqueAdded}}},
 	{name: "foreign key", setup: byDialect{anyDialect: "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable},
 		up: byDialect{dialect.Postgres: "ALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id) NOT VALID",
 			dialect.MySQL:  "SET foreign_key_checks = 0;\nALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id);\nSET foreign_key_checks = 1",
@@ -127,18 +127,18 @@ var contractCases = []ruleCase{
 	{name: "check", setup: byDialect{anyDialect: baseTable},
 		up: byDialect{dialect.Postgres: "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0) NOT VALID", dialect.MySQL: "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0)",
 			dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer CHECK (a > 0), b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
-		want: map[dialect.Dialect][]string{dialect.SQLite: {CodeCheckAdded}, dialect.Postgres: {CodeCheckAdded}, dialect.MySQL: {CodeCheckAdded, CodeTableCopy}}},
+		want: map[dialect.Dialect][]Code{dialect.SQLite: {CodeCheckAdded}, dialect.Postgres: {CodeCheckAdded}, dialect.MySQL: {CodeCheckAdded, CodeTableCopy}}},
 	{name: "enum value removed",
 		setup: byDialect{dialect.Postgres: "CREATE TYPE mood AS ENUM ('a', 'b', 'c');\nCREATE TABLE t (id integer PRIMARY KEY, m mood)",
 			dialect.MySQL: "CREATE TABLE t (id integer PRIMARY KEY, m enum('a','b','c'))"},
 		up: byDialect{dialect.Postgres: "ALTER TYPE mood RENAME TO mood_old;\nCREATE TYPE mood AS ENUM ('a', 'b');\nALTER TABLE t ALTER COLUMN m TYPE mood USING m::text::mood;\nDROP TYPE mood_old",
 			dialect.MySQL: "ALTER TABLE t MODIFY m enum('a','b')"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeEnumValueRemoved, CodeTableRewrite}, dialect.MySQL: {CodeEnumValueRemoved, CodeTableCopy}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeEnumValueRemoved, CodeTableRewrite}, dialect.MySQL: {CodeEnumValueRemoved, CodeTableCopy}}},
 	{name: "enum value renamed",
 		setup: byDialect{dialect.Postgres: "CREATE TYPE mood AS ENUM ('a', 'b', 'c');\nCREATE TABLE t (id integer PRIMARY KEY, m mood)",
 			dialect.MySQL: "CREATE TABLE t (id integer PRIMARY KEY, m enum('a','b','c'))"},
 		up:   byDialect{dialect.Postgres: "ALTER TYPE mood RENAME VALUE 'c' TO 'd'", dialect.MySQL: "ALTER TABLE t MODIFY m enum('a','b','d')"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeEnumValueRenamed}, dialect.MySQL: {CodeEnumValueRenamed, CodeTableCopy}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeEnumValueRenamed}, dialect.MySQL: {CodeEnumValueRenamed, CodeTableCopy}}},
 	{name: "view dropped", setup: byDialect{anyDialect: baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t"},
 		up: byDialect{anyDialect: "DROP VIEW v"}, want: all(CodeViewDropped)},
 	{name: "view lost a column", setup: byDialect{anyDialect: baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t"},
@@ -147,47 +147,47 @@ var contractCases = []ruleCase{
 
 var onlineCases = []ruleCase{
 	{name: "index without concurrently", setup: byDialect{dialect.Postgres: baseTable},
-		up: byDialect{dialect.Postgres: "CREATE INDEX t_a ON t (a)"}, want: map[dialect.Dialect][]string{dialect.Postgres: {CodeIndexNotConcurrent}}},
+		up: byDialect{dialect.Postgres: "CREATE INDEX t_a ON t (a)"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeIndexNotConcurrent}}},
 	{name: "drop index without concurrently", setup: byDialect{dialect.Postgres: baseTable + ";\nCREATE INDEX t_a ON t (a)"},
-		up: byDialect{dialect.Postgres: "DROP INDEX t_a"}, want: map[dialect.Dialect][]string{dialect.Postgres: {CodeIndexNotConcurrent}}},
+		up: byDialect{dialect.Postgres: "DROP INDEX t_a"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeIndexNotConcurrent}}},
 	{name: "unique constraint without an index", setup: byDialect{dialect.Postgres: baseTable},
 		up:   byDialect{dialect.Postgres: "ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE (a)"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeIndexNotConcurrent, CodeUniqueAdded}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeIndexNotConcurrent, CodeUniqueAdded}}},
 	{name: "concurrently in a transaction", setup: byDialect{dialect.Postgres: baseTable},
-		up: byDialect{dialect.Postgres: "CREATE INDEX CONCURRENTLY t_a ON t (a)"}, want: map[dialect.Dialect][]string{dialect.Postgres: {CodeConcurrentlyInTransaction}}},
+		up: byDialect{dialect.Postgres: "CREATE INDEX CONCURRENTLY t_a ON t (a)"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeConcurrentlyInTransaction}}},
 	{name: "volatile default", setup: byDialect{dialect.Postgres: baseTable},
-		up: byDialect{dialect.Postgres: "ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid()"}, want: map[dialect.Dialect][]string{dialect.Postgres: {CodeVolatileDefault}}},
+		up: byDialect{dialect.Postgres: "ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid()"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeVolatileDefault}}},
 	{name: "serial column", setup: byDialect{dialect.Postgres: baseTable},
-		up: byDialect{dialect.Postgres: "ALTER TABLE t ADD COLUMN n bigserial"}, want: map[dialect.Dialect][]string{dialect.Postgres: {CodeVolatileDefault}}},
+		up: byDialect{dialect.Postgres: "ALTER TABLE t ADD COLUMN n bigserial"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeVolatileDefault}}},
 	{name: "type change rewrites", setup: byDialect{dialect.Postgres: baseTable},
-		up: byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a TYPE bigint"}, want: map[dialect.Dialect][]string{dialect.Postgres: {CodeTableRewrite}}},
+		up: byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a TYPE bigint"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeTableRewrite}}},
 	{name: "stored generated column", setup: byDialect{dialect.Postgres: baseTable, dialect.MySQL: baseTable},
 		up:   byDialect{dialect.Postgres: "ALTER TABLE t ADD COLUMN g integer GENERATED ALWAYS AS (a * 2) STORED", dialect.MySQL: "ALTER TABLE t ADD COLUMN g integer AS (a * 2) STORED"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeTableRewrite}, dialect.MySQL: {CodeTableCopy}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeTableRewrite}, dialect.MySQL: {CodeTableCopy}}},
 	{name: "foreign key validated at once", setup: byDialect{dialect.Postgres: "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable, dialect.MySQL: "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable},
 		up:   byDialect{anyDialect: "ALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id)"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeForeignKeyAdded, CodeConstraintValidation}, dialect.MySQL: {CodeForeignKeyAdded, CodeTableCopy}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeForeignKeyAdded, CodeConstraintValidation}, dialect.MySQL: {CodeForeignKeyAdded, CodeTableCopy}}},
 	{name: "check validated at once", setup: byDialect{dialect.Postgres: baseTable},
 		up:   byDialect{dialect.Postgres: "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0)"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeCheckAdded, CodeConstraintValidation}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeCheckAdded, CodeConstraintValidation}}},
 	{name: "integer widened copies", setup: byDialect{dialect.MySQL: baseTable},
-		up: byDialect{dialect.MySQL: "ALTER TABLE t MODIFY a bigint"}, want: map[dialect.Dialect][]string{dialect.MySQL: {CodeTableCopy}}},
+		up: byDialect{dialect.MySQL: "ALTER TABLE t MODIFY a bigint"}, want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeTableCopy}}},
 	{name: "primary key dropped", setup: byDialect{dialect.MySQL: baseTable},
-		up: byDialect{dialect.MySQL: "ALTER TABLE t DROP PRIMARY KEY"}, want: map[dialect.Dialect][]string{dialect.MySQL: {CodeTableCopy}}},
+		up: byDialect{dialect.MySQL: "ALTER TABLE t DROP PRIMARY KEY"}, want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeTableCopy}}},
 	{name: "charset converted", setup: byDialect{dialect.MySQL: baseTable},
-		up: byDialect{dialect.MySQL: "ALTER TABLE t CONVERT TO CHARACTER SET latin1"}, want: map[dialect.Dialect][]string{dialect.MySQL: {CodeTableCopy}}},
+		up: byDialect{dialect.MySQL: "ALTER TABLE t CONVERT TO CHARACTER SET latin1"}, want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeTableCopy}}},
 	{name: "explicit copy", setup: byDialect{dialect.MySQL: baseTable},
-		up: byDialect{dialect.MySQL: "ALTER TABLE t ADD COLUMN c integer, ALGORITHM=COPY"}, want: map[dialect.Dialect][]string{dialect.MySQL: {CodeTableCopy}}},
+		up: byDialect{dialect.MySQL: "ALTER TABLE t ADD COLUMN c integer, ALGORITHM=COPY"}, want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeTableCopy}}},
 	{name: "no lock timeout", setup: byDialect{dialect.Postgres: baseTable, dialect.MySQL: baseTable}, opts: compatOptions{Timeouts: true},
 		up:   byDialect{anyDialect: "ALTER TABLE t ADD COLUMN c integer"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeTimeoutMissing}, dialect.MySQL: {CodeTimeoutMissing}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeTimeoutMissing}, dialect.MySQL: {CodeTimeoutMissing}}},
 	{name: "lock timeout set", setup: byDialect{dialect.Postgres: baseTable, dialect.MySQL: baseTable}, opts: compatOptions{Timeouts: true},
 		up: byDialect{dialect.Postgres: "SET lock_timeout = '2s';\nSET statement_timeout = '5min';\nALTER TABLE t ADD COLUMN c integer",
 			dialect.MySQL: "SET SESSION lock_wait_timeout = 5;\nALTER TABLE t ADD COLUMN c integer"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {}, dialect.MySQL: {}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {}, dialect.MySQL: {}}},
 	{name: "timeout set too late", setup: byDialect{dialect.Postgres: baseTable}, opts: compatOptions{Timeouts: true},
 		up:   byDialect{dialect.Postgres: "ALTER TABLE t ADD COLUMN c integer;\nSET lock_timeout = '2s';\nSET statement_timeout = '5min'"},
-		want: map[dialect.Dialect][]string{dialect.Postgres: {CodeTimeoutMissing}}},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeTimeoutMissing}}},
 }
 
 // expandCases change the schema only in ways the previous release
@@ -297,8 +297,8 @@ func execAll(t *testing.T, conn *sql.Conn, script string) {
 	}
 }
 
-func findingCodes(fs []Finding) []string {
-	out := []string{}
+func findingCodes(fs []Finding) []Code {
+	out := []Code{}
 	for _, f := range fs {
 		out = append(out, f.Code)
 	}
@@ -377,26 +377,26 @@ func TestCompatAgainstReleasedSchema(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(t *Table)
-		want   []string
+		want   []Code
 	}{
 		{"new column made NOT NULL with a default", func(t *Table) {
 			t.Columns[2].Nullable, t.Columns[2].Default = false, str("0")
-		}, []string{}},
+		}, []Code{}},
 		{"new column made NOT NULL without a default", func(t *Table) {
 			t.Columns[2].Nullable = false
-		}, []string{CodeColumnNotNull}},
-		{"new column changes type", func(t *Table) { t.Columns[2].Type = "text" }, []string{}},
-		{"released column changes type", func(t *Table) { t.Columns[1].Type = "text" }, []string{CodeColumnTypeChanged}},
+		}, []Code{CodeColumnNotNull}},
+		{"new column changes type", func(t *Table) { t.Columns[2].Type = "text" }, []Code{}},
+		{"released column changes type", func(t *Table) { t.Columns[1].Type = "text" }, []Code{CodeColumnTypeChanged}},
 		{"check over a new column", func(t *Table) {
-			t.Checks = []Check{{Name: "n_pos", Expr: "(n > 0)"}}
-		}, []string{}},
+			t.Checks = []CheckConstraint{{Name: "n_pos", Expr: "(n > 0)"}}
+		}, []Code{}},
 		{"check over a released column", func(t *Table) {
-			t.Checks = []Check{{Name: "a_pos", Expr: "(a > 0)"}}
-		}, []string{CodeCheckAdded}},
-		{"new column dropped", func(t *Table) { t.Columns = t.Columns[:3] }, []string{}},
+			t.Checks = []CheckConstraint{{Name: "a_pos", Expr: "(a > 0)"}}
+		}, []Code{CodeCheckAdded}},
+		{"new column dropped", func(t *Table) { t.Columns = t.Columns[:3] }, []Code{}},
 		{"released column dropped", func(t *Table) {
 			t.Columns = []Column{t.Columns[0], t.Columns[2], t.Columns[3]}
-		}, []string{CodeColumnDropped}},
+		}, []Code{CodeColumnDropped}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -416,21 +416,21 @@ func TestCompatAgainstReleasedSchema(t *testing.T) {
 // Every rule fires in some case above on every dialect where it applies;
 // the README says which do not.
 func TestCompatRulesCoverEveryCode(t *testing.T) {
-	where := map[string][]dialect.Dialect{}
-	add := func(codes []string, dialects ...dialect.Dialect) {
+	where := map[Code][]dialect.Dialect{}
+	add := func(codes []Code, dialects ...dialect.Dialect) {
 		for _, c := range codes {
 			where[c] = dialects
 		}
 	}
-	add([]string{CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed, CodeColumnTypeChanged,
+	add([]Code{CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed, CodeColumnTypeChanged,
 		CodeColumnNotNull, CodeColumnDefaultDropped, CodeNotNullColumnAdded, CodeUniqueAdded, CodeForeignKeyAdded,
 		CodeCheckAdded, CodeViewDropped, CodeViewChanged}, dialect.SQLite, dialect.Postgres, dialect.MySQL)
-	add([]string{CodeColumnTypeNarrowed, CodeEnumValueRemoved, CodeEnumValueRenamed, CodeTimeoutMissing}, dialect.Postgres, dialect.MySQL)
-	add([]string{CodeIndexNotConcurrent, CodeConcurrentlyInTransaction, CodeVolatileDefault, CodeTableRewrite,
+	add([]Code{CodeColumnTypeNarrowed, CodeEnumValueRemoved, CodeEnumValueRenamed, CodeTimeoutMissing}, dialect.Postgres, dialect.MySQL)
+	add([]Code{CodeIndexNotConcurrent, CodeConcurrentlyInTransaction, CodeVolatileDefault, CodeTableRewrite,
 		CodeNotNullScan, CodeConstraintValidation}, dialect.Postgres)
-	add([]string{CodeTableCopy}, dialect.MySQL)
+	add([]Code{CodeTableCopy}, dialect.MySQL)
 
-	fired := map[string]map[dialect.Dialect]bool{}
+	fired := map[Code]map[dialect.Dialect]bool{}
 	for _, tc := range append(append([]ruleCase{}, contractCases...), onlineCases...) {
 		for d, codes := range tc.want {
 			for _, c := range codes {
@@ -450,7 +450,7 @@ func TestCompatRulesCoverEveryCode(t *testing.T) {
 		_, listed := where[code]
 		assert.True(t, listed, "code %s fires but is not listed here", code)
 	}
-	for _, code := range []string{CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed,
+	for _, code := range []Code{CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed,
 		CodeColumnTypeNarrowed, CodeColumnTypeChanged, CodeColumnNotNull, CodeColumnDefaultDropped,
 		CodeNotNullColumnAdded, CodeUniqueAdded, CodeForeignKeyAdded, CodeCheckAdded, CodeEnumValueRemoved,
 		CodeEnumValueRenamed, CodeViewDropped, CodeViewChanged} {
@@ -472,12 +472,12 @@ func TestCompatEnumAgainstReleasedSchema(t *testing.T) {
 	tests := []struct {
 		name                    string
 		released, before, after *Snapshot
-		withSince, withoutSince []string
+		withSince, withoutSince []Code
 	}{
-		{"postgres: a new value removed", pg("a", "b"), pg("a", "b", "c"), pg("a", "b"), []string{}, []string{CodeEnumValueRemoved}},
-		{"postgres: a released value removed", pg("a", "b"), pg("a", "b", "c"), pg("a", "c"), []string{CodeEnumValueRemoved}, []string{CodeEnumValueRemoved}},
-		{"mysql: a new value removed", my("enum('a','b')"), my("enum('a','b','c')"), my("enum('a','b')"), []string{}, []string{CodeEnumValueRemoved}},
-		{"mysql: a released value renamed", my("enum('a','b')"), my("enum('a','b','c')"), my("enum('a','x','c')"), []string{CodeEnumValueRenamed}, []string{CodeEnumValueRenamed}},
+		{"postgres: a new value removed", pg("a", "b"), pg("a", "b", "c"), pg("a", "b"), []Code{}, []Code{CodeEnumValueRemoved}},
+		{"postgres: a released value removed", pg("a", "b"), pg("a", "b", "c"), pg("a", "c"), []Code{CodeEnumValueRemoved}, []Code{CodeEnumValueRemoved}},
+		{"mysql: a new value removed", my("enum('a','b')"), my("enum('a','b','c')"), my("enum('a','b')"), []Code{}, []Code{CodeEnumValueRemoved}},
+		{"mysql: a released value renamed", my("enum('a','b')"), my("enum('a','b','c')"), my("enum('a','x','c')"), []Code{CodeEnumValueRenamed}, []Code{CodeEnumValueRenamed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

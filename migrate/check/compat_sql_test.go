@@ -187,7 +187,7 @@ func FuzzSplitSQL(f *testing.F) {
 		after := &Snapshot{Dialect: dialect.Dialect(d), Tables: []Table{
 			{Name: "t2", Columns: []Column{{Name: "a2", Type: "integer"}, {Name: "c", Type: "text"}},
 				Indexes: []Index{{Name: "t_c", Parts: []string{"(lower(c))"}, Unique: true}},
-				Checks:  []Check{{Name: "c_ck", Expr: "(c <> a2)"}}},
+				Checks:  []CheckConstraint{{Name: "c_ck", Expr: "(c <> a2)"}}},
 		}, Enums: []Enum{{Name: "e", Values: []string{"y", "z"}}}}
 		for _, f := range compatFindings(stepInput{Dialect: dialect.Dialect(d), Version: 2, Source: "x.sql", UpSQL: src,
 			Before: before, After: after, Released: snap}, compatOptions{Since: 1, Timeouts: true}) {

@@ -47,7 +47,7 @@ func TestDiff(t *testing.T) {
 			after: users(func(t *check.Table) {
 				t.PrimaryKey = nil
 				t.Indexes = []check.Index{{Name: "users_by_email", Parts: []string{"email"}}}
-				t.Checks = []check.Check{{Name: "email_set", Expr: "email <> ''"}}
+				t.Checks = []check.CheckConstraint{{Name: "email_set", Expr: "email <> ''"}}
 			}),
 			want: []string{
 				"primary key users.users_pkey: removed",

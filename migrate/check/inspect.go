@@ -147,7 +147,7 @@ func (s *Snapshot) sort() {
 		t := &s.Tables[i]
 		slices.SortFunc(t.Indexes, func(a, b Index) int { return byName(a.Name, b.Name) })
 		slices.SortFunc(t.ForeignKeys, func(a, b ForeignKey) int { return byName(a.Name, b.Name) })
-		slices.SortFunc(t.Checks, func(a, b Check) int { return byName(a.Name, b.Name) })
+		slices.SortFunc(t.Checks, func(a, b CheckConstraint) int { return byName(a.Name, b.Name) })
 	}
 }
 
@@ -178,7 +178,7 @@ func (in *inspector) table(t *schema.Table) Table {
 	for _, a := range t.Attrs {
 		if ck, ok := a.(*schema.Check); ok {
 			expr := collapseSpace(ck.Expr)
-			c := Check{Name: ck.Name, Expr: expr, dbName: ck.Name}
+			c := CheckConstraint{Name: ck.Name, Expr: expr, dbName: ck.Name}
 			if c.Name == "" || in.generatedCheckName(t, c.Name) {
 				c.Name, c.Generated = t.Name+"_check_"+shortHash(expr), true
 			}
@@ -187,7 +187,7 @@ func (in *inspector) table(t *schema.Table) Table {
 	}
 	dedupeNames(out.Indexes, func(i *Index) *string { return &i.Name })
 	dedupeNames(out.ForeignKeys, func(f *ForeignKey) *string { return &f.Name })
-	dedupeNames(out.Checks, func(c *Check) *string { return &c.Name })
+	dedupeNames(out.Checks, func(c *CheckConstraint) *string { return &c.Name })
 	return out
 }
 

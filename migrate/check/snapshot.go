@@ -35,9 +35,9 @@ type Table struct {
 	PrimaryKey *Index `json:"primary_key,omitempty"`
 	// Indexes holds every other index, including those that back UNIQUE
 	// constraints (Unique is then true), sorted by name.
-	Indexes     []Index      `json:"indexes,omitempty"`
-	ForeignKeys []ForeignKey `json:"foreign_keys,omitempty"`
-	Checks      []Check      `json:"checks,omitempty"`
+	Indexes     []Index           `json:"indexes,omitempty"`
+	ForeignKeys []ForeignKey      `json:"foreign_keys,omitempty"`
+	Checks      []CheckConstraint `json:"checks,omitempty"`
 }
 
 // Column is one column of a table.
@@ -88,8 +88,8 @@ type ForeignKey struct {
 	Generated bool   `json:"generated,omitempty"`
 }
 
-// Check is a CHECK constraint.
-type Check struct {
+// CheckConstraint is a CHECK constraint of a table.
+type CheckConstraint struct {
 	// Name is the constraint name; see Index.Name for generated names.
 	Name      string `json:"name"`
 	Expr      string `json:"expr"`

@@ -24,13 +24,13 @@ const SumFile = "rollsafe.sum"
 // never change, because databases that already ran it will not run it again.
 const (
 	// CodeSumChanged: a migration listed in the sum file was edited.
-	CodeSumChanged = "sum_changed"
+	CodeSumChanged Code = "sum_changed"
 	// CodeSumMissing: a migration listed in the sum file is gone (deleted or
 	// renamed).
-	CodeSumMissing = "sum_missing"
+	CodeSumMissing Code = "sum_missing"
 	// CodeSumTampered: the sum file itself was edited by hand (its last
 	// line no longer sums its entries) or cannot be read as a sum file.
-	CodeSumTampered = "sum_tampered"
+	CodeSumTampered Code = "sum_tampered"
 )
 
 // ErrNoMigrations is wrapped by the error of Run, Sums and WriteSums when the

@@ -26,7 +26,7 @@ func writeDir(t *testing.T, files map[string]string) string {
 func codes(fs []check.Finding) []string {
 	out := []string{}
 	for _, f := range fs {
-		out = append(out, f.Code+" "+f.Source)
+		out = append(out, string(f.Code)+" "+f.Source)
 	}
 	return out
 }

@@ -88,7 +88,7 @@ func foreignKeyText(f ForeignKey) string {
 	return s
 }
 
-func checkText(c Check) string {
+func checkText(c CheckConstraint) string {
 	if c.NotValid {
 		return c.Name + " (" + c.Expr + ") not valid"
 	}
