@@ -132,7 +132,7 @@ func (c *checker) run(ctx context.Context, migs []migration) (*Report, error) {
 	// The sum file is read before any migration runs; each of its findings
 	// goes with its migration's report before progress sees it, the rest
 	// with the directory.
-	dir := dirFindings(c.fsys, migrationSources(migs), c.cfg.compat)
+	dir := dirFindings(c.fsys)
 	own := func(mr *MigrationReport) {
 		dir = slices.DeleteFunc(dir, func(f Finding) bool {
 			if f.Version != 0 && f.Version == mr.Version && f.Source == mr.Source {

@@ -137,49 +137,34 @@ type Enum struct {
 
 // Table returns the table named name, or nil.
 func (s *Snapshot) Table(name string) *Table {
-	for i := range s.Tables {
-		if s.Tables[i].Name == name {
-			return &s.Tables[i]
-		}
-	}
-	return nil
+	return named(s.Tables, name, func(t *Table) string { return t.Name })
 }
 
 // View returns the view named name, or nil.
 func (s *Snapshot) View(name string) *View {
-	for i := range s.Views {
-		if s.Views[i].Name == name {
-			return &s.Views[i]
-		}
-	}
-	return nil
+	return named(s.Views, name, func(v *View) string { return v.Name })
 }
 
 // Enum returns the enum named name, or nil.
 func (s *Snapshot) Enum(name string) *Enum {
-	for i := range s.Enums {
-		if s.Enums[i].Name == name {
-			return &s.Enums[i]
-		}
-	}
-	return nil
+	return named(s.Enums, name, func(e *Enum) string { return e.Name })
 }
 
 // Column returns the column named name, or nil.
 func (t *Table) Column(name string) *Column {
-	for i := range t.Columns {
-		if t.Columns[i].Name == name {
-			return &t.Columns[i]
-		}
-	}
-	return nil
+	return named(t.Columns, name, func(c *Column) string { return c.Name })
 }
 
 // Index returns the index named name, or nil.
 func (t *Table) Index(name string) *Index {
-	for i := range t.Indexes {
-		if t.Indexes[i].Name == name {
-			return &t.Indexes[i]
+	return named(t.Indexes, name, func(i *Index) string { return i.Name })
+}
+
+// named returns the first item of items whose name is name, or nil.
+func named[T any](items []T, name string, nameOf func(*T) string) *T {
+	for i := range items {
+		if nameOf(&items[i]) == name {
+			return &items[i]
 		}
 	}
 	return nil

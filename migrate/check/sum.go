@@ -276,20 +276,11 @@ func migrationVersion(name string) (int64, bool) {
 // finding rather than stopping the check. It runs even when the analysis is
 // off (WithCompat(false)): a sum file is an explicit request, and removing
 // it is the way to stop the check.
-func dirFindings(fsys fs.FS, _ []string, _ compatOptions) []Finding {
+func dirFindings(fsys fs.FS) []Finding {
 	findings, err := VerifySums(fsys)
 	if err != nil {
 		return []Finding{{Code: CodeSumTampered, Severity: SeverityError, Source: SumFile,
 			Message: fmt.Sprintf("%s: cannot be verified: %v", SumFile, err)}}
 	}
 	return findings
-}
-
-// migrationSources lists the file names of migs, in order.
-func migrationSources(migs []migration) []string {
-	out := make([]string, len(migs))
-	for i, m := range migs {
-		out[i] = m.source
-	}
-	return out
 }
