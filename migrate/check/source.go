@@ -86,22 +86,3 @@ func isBlankSQL(sql string) bool {
 	}
 	return true
 }
-
-// goFiles lists the Go migration files of fsys (files named
-// NUMBER_name.go, not tests), which the CLI cannot run.
-func goFiles(fsys fs.FS) ([]string, error) {
-	files, err := fs.Glob(fsys, "*.go")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		if _, err := goose.NumericComponent(f); err == nil {
-			out = append(out, f)
-		}
-	}
-	return out, nil
-}
