@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
@@ -20,9 +21,9 @@ import (
 // The PostgreSQL variant runs when ROLLSAFE_TEST_POSTGRES holds a DSN.
 func BenchmarkCompat100(b *testing.B) {
 	ctx := context.Background()
-	pair := func(b *testing.B, dialect string, opts ...check.Option) {
-		fsys := growingSchema(100, dialect)
-		b.Run(dialect, func(b *testing.B) {
+	pair := func(b *testing.B, d dialect.Dialect, opts ...check.Option) {
+		fsys := growingSchema(100, d)
+		b.Run(d.String(), func(b *testing.B) {
 			var took [2]time.Duration
 			order := []bool{false, true}
 			for b.Loop() {
@@ -50,8 +51,8 @@ func BenchmarkCompat100(b *testing.B) {
 			b.ReportMetric(float64(took[1])/float64(took[0]), "on/off")
 		})
 	}
-	pair(b, "sqlite")
+	pair(b, dialect.SQLite)
 	if base := os.Getenv("ROLLSAFE_TEST_POSTGRES"); base != "" {
-		pair(b, "postgres", check.WithDatabase("postgres", base))
+		pair(b, dialect.Postgres, check.WithDatabase(dialect.Postgres, base))
 	}
 }

@@ -121,6 +121,13 @@
 // UpTo and DownTo refuse a version that no migration has (DownTo accepts 0)
 // with an error wrapping ErrUnknownVersion, before anything runs.
 //
+// # Reading migration files
+//
+// ParseSQL reads a goose SQL file as the Runner does: its Up and Down
+// sections without goose's directives, whether it runs outside a
+// transaction, and its rollsafe annotations. migrate/check reads files with
+// it too, so the runner and the check never disagree about a file.
+//
 // # Readiness
 //
 // Ready is a func(context.Context) error that fails with ErrPending while

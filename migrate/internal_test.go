@@ -14,42 +14,6 @@ import (
 	"github.com/rollsafe/rollsafe/dialect"
 )
 
-func TestNoTransaction(t *testing.T) {
-	tests := []struct {
-		name string
-		src  string
-		want bool
-	}{
-		{"plain", "-- +goose Up\nCREATE TABLE t (id int);\n", false},
-		{"annotation", "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (id);\n", true},
-		{"lower case, no space", "--+goose no transaction\n-- +goose Up\n", true},
-		{"after up", "-- +goose Up\n-- +goose NO TRANSACTION\nSELECT 1;\n", true},
-		{"indented is not an annotation", "  -- +goose NO TRANSACTION\n", false},
-		{"a comment that mentions it", "-- remember: +goose NO TRANSACTION would help\n", false},
-		{"inside a statement", "-- +goose Up\nSELECT '-- +goose NO TRANSACTION';\n", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, noTransaction([]byte(tt.src)))
-		})
-	}
-}
-
-// FuzzNoTransaction: the answer depends on the annotation line alone.
-func FuzzNoTransaction(f *testing.F) {
-	f.Add("-- +goose Up\nSELECT 1;\n")
-	f.Add("-- +goose NO TRANSACTION\n")
-	f.Add("--+goose\x00NO TRANSACTION")
-	f.Fuzz(func(t *testing.T, src string) {
-		got := noTransaction([]byte(src))
-		assert.Equal(t, got, noTransaction([]byte(src+"\n-- an unrelated comment\n")))
-		assert.True(t, noTransaction([]byte(src+"\n-- +goose NO TRANSACTION\n")))
-		if !strings.Contains(src, "+goose") {
-			assert.False(t, got)
-		}
-	})
-}
-
 func TestStatementHandler(t *testing.T) {
 	var buf bytes.Buffer
 	user := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -1,8 +1,6 @@
 package migrate
 
 import (
-	"bufio"
-	"bytes"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -17,7 +15,6 @@ import (
 	"github.com/pressly/goose/v3/database"
 
 	"github.com/rollsafe/rollsafe/dialect"
-	"github.com/rollsafe/rollsafe/internal/annotation"
 )
 
 // gooseDialect maps a dialect onto goose's name for it.
@@ -266,16 +263,15 @@ func collect(p *goose.Provider, fsys fs.FS, gos []*goose.Migration) ([]Migration
 				errs = append(errs, fmt.Errorf("migrate: %s: %w", src.Path, err))
 				continue
 			}
-			set, err := annotation.Parse(body)
+			f, err := ParseSQL(body)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("migrate: %s: %w", src.Path, err))
 				continue
 			}
-			if a, ok := set.Get(annotation.Irreversible); ok {
-				m.Irreversible = a.Reason
+			if f.Irreversible != nil {
+				m.Irreversible = f.Irreversible.Reason
 			}
-			m.NoTxUp = noTransaction(body)
-			m.NoTxDown = m.NoTxUp
+			m.NoTxUp, m.NoTxDown = f.NoTx, f.NoTx
 		case goose.TypeGo:
 			if g := goByVersion[src.Version]; g != nil {
 				m.NoTxUp = g.UpFnNoTxContext != nil
@@ -288,25 +284,6 @@ func collect(p *goose.Provider, fsys fs.FS, gos []*goose.Migration) ([]Migration
 		return nil, err
 	}
 	return out, nil
-}
-
-// noTransaction reports whether a SQL migration carries goose's
-// `-- +goose NO TRANSACTION` annotation, read the way goose reads it.
-func noTransaction(body []byte) bool {
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "--") || !strings.Contains(line, "+goose") {
-			continue
-		}
-		cmd := strings.ReplaceAll(line, "--", "")
-		cmd = strings.TrimSpace(strings.Replace(cmd, "+goose", "", 1))
-		if strings.EqualFold(cmd, "NO TRANSACTION") {
-			return true
-		}
-	}
-	return false
 }
 
 func baseName(p string) string {

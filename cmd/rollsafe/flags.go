@@ -91,7 +91,7 @@ func flagsValidate(e *env, path, format string) int {
 		}
 	case "github":
 		for _, p := range problems {
-			fmt.Fprintf(e.stdout, "::error file=%s,title=invalid flag definitions::%s\n", path, githubEscape(p.String()))
+			fmt.Fprintf(e.stdout, "::error file=%s,title=invalid flag definitions::%s\n", githubProperty(path), githubData(p.String()))
 		}
 	default:
 		for _, p := range problems {
@@ -107,11 +107,6 @@ func flagsValidate(e *env, path, format string) int {
 		return exitFailed
 	}
 	return exitOK
-}
-
-// githubEscape encodes what workflow commands reserve in a message.
-func githubEscape(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
 }
 
 func flagsEvalCommand() command {

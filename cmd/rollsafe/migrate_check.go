@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -26,15 +28,15 @@ func migrateCheckCommand() command {
 
 Runs every goose SQL migration in DIR up, down and up again on a scratch
 database seeded with rows, and reports what the downs do not restore.
-Without --dsn the scratch database is a temporary SQLite file. With --dsn
-(PostgreSQL or MySQL/MariaDB) the check creates a schema or database of its
-own on that server and drops it at the end; it never touches other data.
-Flags come before DIR. Exit status: 0 no finding of severity error, 1 at
-least one, 2 the check could not run. Go migrations are checked through the
-Go API (migrate/check.Run with check.WithGoMigrations).`,
+Without --dsn (or $` + envDSN + `) the scratch database is a temporary SQLite
+file. With a DSN (PostgreSQL or MySQL/MariaDB) the check creates a schema or
+database of its own on that server and drops it at the end; it never touches
+other data. Flags come before DIR. Exit status: 0 no finding of severity
+error, 1 at least one, 2 the check could not run. Go migrations are checked
+through the Go API (migrate/check.Run with check.WithGoMigrations).`,
 		flags: func(fs *flag.FlagSet) func(e *env, args []string) int {
-			dialect := fs.String("dialect", "sqlite", "scratch database: sqlite|postgres|mysql")
-			dsnFlag := fs.String("dsn", "", "server to create the scratch schema/database on (postgres, mysql); a file path for sqlite")
+			dialectName := fs.String("dialect", "sqlite", "scratch database: sqlite|postgres|mysql")
+			dsnValue := dsnFlag(fs, "server to create the scratch schema/database on (postgres, mysql); a file path for sqlite")
 			format := newFormatFlag(fs, "text", "json", "github")
 			noData := fs.Bool("no-data", false, "check schemas only: seed and compare no rows")
 			compat := fs.Bool("compat", true, "run the backward-compatibility analysis")
@@ -42,7 +44,7 @@ Go API (migrate/check.Run with check.WithGoMigrations).`,
 			timeouts := fs.Bool("timeouts", false, "warn about PostgreSQL/MySQL migrations that set no lock or statement timeout")
 			return func(e *env, args []string) int {
 				return runMigrateCheck(e, args, checkFlags{
-					dialect: *dialect, dsn: *dsnFlag, format: format.String(),
+					dialect: *dialectName, dsn: e.dsn(*dsnValue), format: format.String(),
 					noData: *noData, compat: *compat, since: *since, timeouts: *timeouts,
 				})
 			}
@@ -60,16 +62,22 @@ type checkFlags struct {
 func runMigrateCheck(e *env, args []string, f checkFlags) int {
 	const cmd = "migrate check"
 	if len(args) != 1 {
-		e.errorf("%s: want one migrations directory, got %d arguments", cmd, len(args))
+		e.errorf("%s: want one migrations directory, got %s", cmd, plural(len(args), "argument", "arguments"))
 		fmt.Fprintln(e.stderr, "usage: rollsafe migrate check [flags] DIR")
 		return exitCantRun
 	}
 	dir := args[0]
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	switch st, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		e.errorf("%s: migrations directory %s does not exist", cmd, dir)
+		return exitCantRun
+	case err != nil:
+		e.errorf("%s: migrations directory: %v", cmd, err)
+		return exitCantRun
+	case !st.IsDir():
 		e.errorf("%s: %s is not a directory", cmd, dir)
 		return exitCantRun
 	}
-	fsys := os.DirFS(dir)
 	if gos, err := goMigrationFiles(dir); err != nil {
 		e.errorf("%s: read %s: %v", cmd, dir, err)
 		return exitCantRun
@@ -81,15 +89,16 @@ func runMigrateCheck(e *env, args []string, f checkFlags) int {
 	opts := []check.Option{check.WithCompat(f.compat), check.WithSince(f.since)}
 	d, err := dialect.Parse(f.dialect)
 	if err != nil {
+		// "--dialect: unknown dialect ...": the flag names the package.
 		e.errorf("%s: --dialect: %s", cmd, strings.TrimPrefix(err.Error(), "dialect: "))
 		return exitCantRun
 	}
 	switch {
 	case d != dialect.SQLite && f.dsn == "":
-		e.errorf("%s: --dialect %s needs --dsn (a server where the check may create and drop a scratch schema/database)", cmd, d)
+		e.errorf("%s: --dialect %s needs --dsn or $%s (a server where the check may create and drop a scratch schema/database)", cmd, d, envDSN)
 		return exitCantRun
 	case f.dsn != "":
-		opts = append(opts, check.WithDatabase(d.String(), f.dsn))
+		opts = append(opts, check.WithDatabase(d, f.dsn))
 	}
 	if f.noData {
 		opts = append(opts, check.WithoutData())
@@ -100,8 +109,12 @@ func runMigrateCheck(e *env, args []string, f checkFlags) int {
 	if f.format == "text" {
 		opts = append(opts, check.WithProgress(func(m check.MigrationReport) { printMigrationText(e.stdout, m) }))
 	}
-	rep, err := check.Run(e.ctx, fsys, opts...)
-	if err != nil {
+	rep, err := check.Run(e.ctx, os.DirFS(dir), opts...)
+	switch {
+	case errors.Is(err, check.ErrNoMigrations):
+		e.errorf("%s: %s holds no migrations (no goose file named NUMBER_name.sql)", cmd, dir)
+		return exitCantRun
+	case err != nil:
 		msg := err.Error()
 		if f.dsn != "" {
 			msg = strings.ReplaceAll(msg, f.dsn, dsn.Redact(f.dsn))
@@ -120,7 +133,7 @@ func runMigrateCheck(e *env, args []string, f checkFlags) int {
 		printGitHub(e.stdout, dir, rep)
 	default:
 		for _, fd := range rep.Findings {
-			fmt.Fprintf(e.stdout, "  %s %s: %s\n", fd.Severity, fd.Code, fd.Message)
+			printFindingText(e.stdout, "  ", fd)
 		}
 		printSummary(e.stdout, rep)
 	}
@@ -160,12 +173,17 @@ func printMigrationText(w io.Writer, m check.MigrationReport) {
 	}
 	fmt.Fprintf(w, "%-4s %s\n", status, m.Source)
 	for _, f := range m.Findings {
-		fmt.Fprintf(w, "     %s %s: %s\n", f.Severity, f.Code, f.Message)
-		// A one-line detail repeats the message.
-		if lines := strings.Split(strings.TrimRight(f.Detail, "\n"), "\n"); len(lines) > 1 {
-			for _, line := range lines {
-				fmt.Fprintf(w, "       %s\n", line)
-			}
+		printFindingText(w, "     ", f)
+	}
+}
+
+// printFindingText prints one finding, indented, with its detail below it.
+func printFindingText(w io.Writer, indent string, f check.Finding) {
+	fmt.Fprintf(w, "%s%s %s: %s\n", indent, f.Severity, f.Code, f.Message)
+	// A one-line detail repeats the message.
+	if lines := strings.Split(strings.TrimRight(f.Detail, "\n"), "\n"); len(lines) > 1 {
+		for _, line := range lines {
+			fmt.Fprintf(w, "%s  %s\n", indent, line)
 		}
 	}
 }
@@ -188,8 +206,9 @@ func printSummary(w io.Writer, rep *check.Report) {
 	if !rep.OK {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(w, "%s: %d migrations checked on %s: %d errors, %d warnings, %d notes\n",
-		verdict, len(rep.Migrations), rep.Dialect, count[check.SeverityError], count[check.SeverityWarning], count[check.SeverityInfo])
+	fmt.Fprintf(w, "%s: %s checked on %s: %s, %s, %s\n", verdict, plural(len(rep.Migrations), "migration", "migrations"), rep.Dialect,
+		plural(count[check.SeverityError], "error", "errors"), plural(count[check.SeverityWarning], "warning", "warnings"),
+		plural(count[check.SeverityInfo], "note", "notes"))
 }
 
 // printGitHub writes GitHub Actions workflow commands, one per finding.
@@ -201,21 +220,11 @@ func printGitHub(w io.Writer, dir string, rep *check.Report) {
 			msg += "\n" + strings.TrimRight(f.Detail, "\n")
 		}
 		if f.Source == "" {
-			fmt.Fprintf(w, "::%s title=%s::%s\n", level[f.Severity], ghProperty(f.Code), ghData(msg))
+			fmt.Fprintf(w, "::%s title=%s::%s\n", level[f.Severity], githubProperty(string(f.Code)), githubData(msg))
 			continue
 		}
 		file := path.Join(filepath.ToSlash(dir), f.Source)
-		fmt.Fprintf(w, "::%s file=%s,title=%s::%s\n", level[f.Severity], ghProperty(file), ghProperty(f.Code), ghData(msg))
+		fmt.Fprintf(w, "::%s file=%s,title=%s::%s\n", level[f.Severity], githubProperty(file), githubProperty(string(f.Code)), githubData(msg))
 	}
 	printSummary(w, rep)
-}
-
-// ghData escapes a workflow command's message.
-func ghData(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
-}
-
-// ghProperty escapes a workflow command's property value.
-func ghProperty(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -28,16 +30,21 @@ func TestMigrateCheckExitCodes(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{name: "clean", args: []string{filepath.Join(checkFixtures, "clean")}, code: exitOK, stdout: "ok: 5 migrations checked on sqlite"},
+		{name: "clean", args: []string{filepath.Join(checkFixtures, "clean")}, code: exitOK, stdout: "ok: 5 migrations checked on sqlite: 0 errors, 0 warnings, 0 notes\n"},
 		{name: "finding", args: []string{"--compat=false", filepath.Join(checkFixtures, "down_missing")}, code: exitFailed,
 			stdout: "FAIL 00003_add_phone.sql\n     error down_missing: 00003_add_phone.sql: has an empty down section"},
 		{name: "info only", args: []string{"--compat=false", filepath.Join(checkFixtures, "irreversible")}, code: exitOK, stdout: "note 00003_drop_name.sql"},
+		{name: "plurals", args: []string{"--compat=false", filepath.Join(checkFixtures, "down_missing")}, code: exitFailed, stdout: ": 1 error, "},
 		{name: "no dir", args: nil, code: exitCantRun, stderr: "want one migrations directory"},
-		{name: "missing dir", args: []string{filepath.Join(empty, "nope")}, code: exitCantRun, stderr: "is not a directory"},
-		{name: "no migrations", args: []string{empty}, code: exitCantRun, stderr: "no migrations"},
+		{name: "missing dir", args: []string{filepath.Join(empty, "nope")}, code: exitCantRun,
+			stderr: "rollsafe: migrate check: migrations directory " + filepath.Join(empty, "nope") + " does not exist\n"},
+		{name: "not a dir", args: []string{filepath.Join(goDir, "00001_init.go")}, code: exitCantRun, stderr: "00001_init.go is not a directory"},
+		{name: "no migrations", args: []string{empty}, code: exitCantRun,
+			stderr: "rollsafe: migrate check: " + empty + " holds no migrations (no goose file named NUMBER_name.sql)\n"},
+		{name: "two dirs", args: []string{empty, empty}, code: exitCantRun, stderr: "want one migrations directory, got 2 arguments"},
 		{name: "go migrations", args: []string{goDir}, code: exitCantRun, stderr: "holds Go migrations (00001_init.go)"},
 		{name: "bad format", args: []string{"--format", "xml", empty}, code: exitCantRun, stderr: `unknown format "xml"`},
-		{name: "server without dsn", args: []string{"--dialect", "postgres", empty}, code: exitCantRun, stderr: "--dialect postgres needs --dsn"},
+		{name: "server without dsn", args: []string{"--dialect", "postgres", empty}, code: exitCantRun, stderr: "--dialect postgres needs --dsn or $ROLLSAFE_DSN"},
 		{name: "unknown dialect", args: []string{"--dialect", "oracle", "--dsn", "oracle://x", empty}, code: exitCantRun, stderr: `--dialect: unknown dialect "oracle"`},
 		{name: "unknown dialect without dsn", args: []string{"--dialect", "oracle", empty}, code: exitCantRun, stderr: `unknown dialect "oracle"`},
 		{name: "dialect alias", args: []string{"--dialect", "postgresql", empty}, code: exitCantRun, stderr: "--dialect postgres needs --dsn"},
@@ -159,4 +166,90 @@ func TestCITemplates(t *testing.T) {
 			assert.GreaterOrEqual(t, ran, 2, "commands found in %s", name)
 		})
 	}
+}
+
+// An edited shipped migration is a FAIL in the text output too, not only in
+// the summary, the JSON and the annotations.
+func TestMigrateCheckTextShowsSumFindings(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "00001_users.sql")
+	body := "-- +goose Up\nCREATE TABLE users (id integer PRIMARY KEY);\n-- +goose Down\nDROP TABLE users;\n"
+	require.NoError(t, os.WriteFile(file, []byte(body), 0o644))
+	code, _, errOut := rollsafe(t, "migrate", "hash", dir)
+	require.Equal(t, exitOK, code, errOut)
+	require.NoError(t, os.WriteFile(file, []byte(body+"-- edited\n"), 0o644))
+
+	code, out, errOut := rollsafe(t, "migrate", "check", dir)
+	assert.Equal(t, exitFailed, code, errOut)
+	assert.Contains(t, out, "FAIL 00001_users.sql\n     error sum_changed: 00001_users.sql was shipped")
+	assert.NotContains(t, out, "ok   00001_users.sql")
+	assert.Contains(t, out, "FAILED: 1 migration checked on sqlite: 1 error, 0 warnings, 0 notes\n")
+}
+
+// A check that cannot run answers --format json with one JSON object on
+// stdout naming the error, for every reason it cannot run.
+func TestMigrateCheckJSONWhenItCannotRun(t *testing.T) {
+	t.Parallel()
+	empty := t.TempDir()
+	clean := filepath.Join(checkFixtures, "clean")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"nonexistent dir", []string{filepath.Join(empty, "nope")}, "does not exist"},
+		{"empty dir", []string{empty}, empty + " holds no migrations"},
+		{"bad dialect", []string{"--dialect", "oracle", clean}, `--dialect: unknown dialect "oracle" (want sqlite, postgres or mysql)`},
+		{"missing dsn", []string{"--dialect", "mysql", clean}, "--dialect mysql needs --dsn"},
+		{"unreachable scratch database", []string{"--dialect", "postgres", "--dsn", "postgres://app:s3cret@127.0.0.1:1/db?connect_timeout=2", clean},
+			"scratch database unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := rollsafe(t, append([]string{"migrate", "check", "--format", "json"}, tt.args...)...)
+			assert.Equal(t, exitCantRun, code)
+			dec := json.NewDecoder(strings.NewReader(out))
+			var got struct {
+				Error    string `json:"error"`
+				ExitCode int    `json:"exitCode"`
+				Meaning  string `json:"meaning"`
+			}
+			require.NoError(t, dec.Decode(&got), "stdout %q, stderr %q", out, errOut)
+			assert.False(t, dec.More(), "exactly one JSON object")
+			assert.Contains(t, got.Error, tt.want)
+			assert.Equal(t, exitCantRun, got.ExitCode)
+			assert.NotEmpty(t, got.Meaning)
+			assert.NotContains(t, out+errOut, "s3cret")
+		})
+	}
+}
+
+// The DSN may come from $ROLLSAFE_DSN, so that a password stays out of the
+// process list; --dsn wins over it.
+func TestMigrateCheckDSNFromEnvironment(t *testing.T) {
+	t.Parallel()
+	clean := filepath.Join(checkFixtures, "clean")
+	unreachable := "postgres://app:s3cret@127.0.0.1:1/db?connect_timeout=2"
+	run := func(env map[string]string, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := runEnv(context.Background(), append([]string{"migrate", "check"}, args...), strings.NewReader(""), &out, &errOut,
+			func(k string) string { return env[k] })
+		return code, out.String(), errOut.String()
+	}
+	code, _, errOut := run(map[string]string{envDSN: unreachable}, "--dialect", "postgres", clean)
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut, "scratch database unreachable", "the DSN came from the environment")
+	assert.NotContains(t, errOut, "s3cret")
+
+	db := testdb.New(t, dialect.Postgres)
+	code, out, errOut := run(map[string]string{envDSN: db.DSN}, "--dialect", "postgres", "--format", "json",
+		filepath.Join(checkFixtures, "postgres", "clean"))
+	assert.Equal(t, exitOK, code, "%s\n%s", out, errOut)
+	assert.Contains(t, out, `"dialect":"postgres"`)
+
+	code, out, errOut = run(map[string]string{envDSN: unreachable}, "--dialect", "postgres", "--dsn", db.DSN, "--format", "json",
+		filepath.Join(checkFixtures, "postgres", "clean"))
+	assert.Equal(t, exitOK, code, "--dsn wins: %s\n%s", out, errOut)
 }

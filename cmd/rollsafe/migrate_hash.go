@@ -30,7 +30,7 @@ or cannot be written.`,
 func runMigrateHash(e *env, args []string) int {
 	const cmd = "migrate hash"
 	if len(args) != 1 {
-		e.errorf("%s: want one migrations directory, got %d arguments", cmd, len(args))
+		e.errorf("%s: want one migrations directory, got %s", cmd, plural(len(args), "argument", "arguments"))
 		fmt.Fprintln(e.stderr, "usage: rollsafe migrate hash DIR")
 		return exitCantRun
 	}

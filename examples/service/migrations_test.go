@@ -25,9 +25,9 @@ func TestMigrationsAreReversibleAndCompatible(t *testing.T) {
 			var opts []check.Option
 			switch d {
 			case dialect.Postgres:
-				opts = append(opts, check.WithDatabase("postgres", adminDSN(t, testdb.EnvPostgres)))
+				opts = append(opts, check.WithDatabase(dialect.Postgres, adminDSN(t, testdb.EnvPostgres)))
 			case dialect.MySQL:
-				opts = append(opts, check.WithDatabase("mysql", adminDSN(t, testdb.EnvMySQL)))
+				opts = append(opts, check.WithDatabase(dialect.MySQL, adminDSN(t, testdb.EnvMySQL)))
 			}
 			rep, err := check.Run(context.Background(), os.DirFS("migrations"), opts...)
 			require.NoError(t, err)

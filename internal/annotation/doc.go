@@ -20,7 +20,10 @@
 //
 // # Users
 //
-// The migration runner reads rollsafe:irreversible (rollbacks stop above
-// such a migration); the check reads both: rollsafe:irreversible skips the
-// down, rollsafe:contract turns the migration's contract findings into info.
+// migrate.ParseSQL is the only caller: it reads a goose file for the
+// migration runner and the check alike, and hands the annotations on in
+// migrate's exported form (migrate.Annotation). The runner reads
+// rollsafe:irreversible (rollbacks stop above such a migration); the check
+// reads both: rollsafe:irreversible skips the down, rollsafe:contract turns
+// the migration's contract findings into info.
 package annotation

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 type cachedView struct {
@@ -22,11 +24,11 @@ var reWord = regexp.MustCompile(`\w+`)
 func (in *inspector) catalog(ctx context.Context, s *Snapshot) error {
 	var err error
 	switch in.dialect {
-	case "sqlite":
+	case dialect.SQLite:
 		err = in.sqliteCatalog(ctx, s)
-	case "postgres":
+	case dialect.Postgres:
 		_, err = in.postgresCatalog(ctx, s, map[string]string{}, map[[2]string]bool{})
-	case "mysql":
+	case dialect.MySQL:
 		err = in.mysqlCatalog(ctx, s)
 	}
 	if err != nil {

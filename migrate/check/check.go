@@ -8,23 +8,26 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pressly/goose/v3"
 
-	"github.com/rollsafe/rollsafe/internal/annotation"
+	"github.com/rollsafe/rollsafe/dialect"
+	"github.com/rollsafe/rollsafe/migrate"
 )
 
 // stepInput is what the check knows about one migration once its up has run
 // on the seeded scratch database: the compatibility analysis reads it.
 type stepInput struct {
-	Dialect string // "sqlite", "postgres" or "mysql"
+	Dialect dialect.Dialect
 	Version int64
 	Source  string // file name relative to the directory
 	// UpSQL and DownSQL are the SQL of the file's sections, goose
 	// directives removed; both "" for a Go migration.
 	UpSQL, DownSQL string
-	Annotations    annotation.Set
+	// Contract is the file's rollsafe:contract annotation; nil when none.
+	Contract *migrate.Annotation
 	// Before is the schema before the up (S0), After the schema after it
 	// (S1); Changes is Diff(Before, After).
 	Before, After *Snapshot
@@ -50,7 +53,7 @@ type stepInput struct {
 // (ErrUnreachable), a directory goose refuses, or ctx ending. What the check
 // found is in the report, whose OK is false when a finding is an error.
 func Run(ctx context.Context, fsys fs.FS, opts ...Option) (_ *Report, err error) {
-	cfg := &config{dialect: "sqlite", logger: slog.New(slog.DiscardHandler)}
+	cfg := &config{dialect: dialect.SQLite, logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: nil option", ErrOption)
@@ -77,7 +80,7 @@ func Run(ctx context.Context, fsys fs.FS, opts ...Option) (_ *Report, err error)
 		return nil, err
 	}
 	var q querier = sc.db
-	if cfg.dialect != "sqlite" {
+	if cfg.dialect != dialect.SQLite {
 		// Atlas changes the PostgreSQL search_path of the connection it
 		// inspects through; it gets one of its own.
 		conn, err := sc.db.Conn(ctx)
@@ -94,7 +97,7 @@ func Run(ctx context.Context, fsys fs.FS, opts ...Option) (_ *Report, err error)
 }
 
 func (c *checker) provider(db *sql.DB) (*goose.Provider, error) {
-	d := map[string]goose.Dialect{"sqlite": goose.DialectSQLite3, "postgres": goose.DialectPostgres, "mysql": goose.DialectMySQL}[c.cfg.dialect]
+	d := map[dialect.Dialect]goose.Dialect{dialect.SQLite: goose.DialectSQLite3, dialect.Postgres: goose.DialectPostgres, dialect.MySQL: goose.DialectMySQL}[c.cfg.dialect]
 	// The check keeps track of what is applied itself: goose's version table
 	// would cost a query and a write per step and is left out of snapshots
 	// anyway.
@@ -104,7 +107,7 @@ func (c *checker) provider(db *sql.DB) (*goose.Provider, error) {
 	}
 	p, err := goose.NewProvider(d, db, c.fsys, opts...)
 	if errors.Is(err, goose.ErrNoMigrations) {
-		return nil, fmt.Errorf("%w: no goose migration files (NUMBER_name.sql) found", ErrNoMigrations)
+		return nil, fmt.Errorf("%w (no goose file named NUMBER_name.sql)", ErrNoMigrations)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("check: read migrations: %w", err)
@@ -126,9 +129,19 @@ type checker struct {
 
 func (c *checker) run(ctx context.Context, migs []migration) (*Report, error) {
 	rep := &Report{Dialect: c.cfg.dialect, Migrations: make([]MigrationReport, 0, len(migs))}
-	// The sum file is read before any migration runs; its findings are
-	// placed once every migration has its report.
-	defer placeDirFindings(rep, dirFindings(c.fsys, migrationSources(migs), c.cfg.compat))
+	// The sum file is read before any migration runs; each of its findings
+	// goes with its migration's report before progress sees it, the rest
+	// with the directory.
+	dir := dirFindings(c.fsys)
+	own := func(mr *MigrationReport) {
+		dir = slices.DeleteFunc(dir, func(f Finding) bool {
+			if f.Version != 0 && f.Version == mr.Version && f.Source == mr.Source {
+				mr.Findings = append(mr.Findings, f)
+				return true
+			}
+			return false
+		})
+	}
 	cur, err := c.ins.snapshot(ctx)
 	if err != nil {
 		return nil, err
@@ -140,6 +153,7 @@ func (c *checker) run(ctx context.Context, migs []migration) (*Report, error) {
 		if stopped != "" {
 			mr.add(Finding{Code: CodeNotChecked, Severity: SeverityWarning,
 				Message: fmt.Sprintf("%s: not checked: %s", m.source, stopped)})
+			own(&mr)
 			rep.Migrations = append(rep.Migrations, mr)
 			continue
 		}
@@ -159,6 +173,7 @@ func (c *checker) run(ctx context.Context, migs []migration) (*Report, error) {
 				return nil, err
 			}
 		}
+		own(&mr)
 		rep.Migrations = append(rep.Migrations, mr)
 		if c.cfg.progress != nil {
 			c.cfg.progress(mr)
@@ -171,6 +186,7 @@ func (c *checker) run(ctx context.Context, migs []migration) (*Report, error) {
 			}
 		}
 	}
+	rep.Findings = append(rep.Findings, dir...)
 	rep.setOK()
 	return rep, nil
 }
@@ -182,7 +198,7 @@ func (mr *MigrationReport) add(f Finding) {
 
 // reversibilityCodes are the error codes that make a migration not
 // reversible; compatibility and annotation findings do not.
-var reversibilityCodes = map[string]bool{
+var reversibilityCodes = map[Code]bool{
 	CodeDownMissing: true, CodeUpFailed: true, CodeUpFailsWithData: true, CodeDownFailed: true,
 	CodeSchemaNotRestored: true, CodeRowsLost: true, CodeRowsChanged: true,
 	CodeReapplyFailed: true, CodeReapplyDiffers: true,
@@ -253,12 +269,12 @@ func (c *checker) step(ctx context.Context, m *migration, s0 *Snapshot, mr *Migr
 		return nil, "", err
 	}
 	for _, f := range compatFindings(stepInput{Dialect: c.cfg.dialect, Version: m.version, Source: src,
-		UpSQL: m.upSQL, DownSQL: m.downSQL, Annotations: m.annotations, Before: s0, After: s1,
+		UpSQL: m.upSQL, DownSQL: m.downSQL, Contract: m.contract, Before: s0, After: s1,
 		NoTransaction: m.noTx, Go: m.goMig, Released: c.released}, c.cfg.compat) {
 		mr.add(f)
 	}
 
-	if a, ok := m.annotations.Get(annotation.Irreversible); ok {
+	if a := m.irreversible; a != nil {
 		mr.add(Finding{Code: CodeIrreversible, Severity: SeverityInfo,
 			Message: fmt.Sprintf("%s: marked irreversible (%s); down not checked", src, a.Reason)})
 		return s1, "", nil
@@ -319,7 +335,7 @@ func (c *checker) step(ctx context.Context, m *migration, s0 *Snapshot, mr *Migr
 
 // schemaFindings turns a diff that should be empty into findings: a column
 // order difference alone is a warning, anything else an error.
-func (c *checker) schemaFindings(mr *MigrationReport, changes []Change, what, code, step string) {
+func (c *checker) schemaFindings(mr *MigrationReport, changes []Change, what string, code Code, step string) {
 	var errs, order []Change
 	for _, ch := range changes {
 		if ch.Op == Reordered {
@@ -436,7 +452,7 @@ func tablesOf(s *Snapshot) []*Table {
 // database without rows, and reports whether m's up succeeds there.
 func (c *checker) upPassesEmpty(ctx context.Context, m *migration) bool {
 	cfg := *c.cfg
-	if cfg.dialect == "sqlite" {
+	if cfg.dialect == dialect.SQLite {
 		cfg.adminDSN = "" // a file of its own, never the one the run uses
 	}
 	sc, err := openScratch(ctx, &cfg)

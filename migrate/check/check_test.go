@@ -15,11 +15,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
 // severityOf is the severity every reversibility code must carry.
-var severityOf = map[string]check.Severity{
+var severityOf = map[check.Code]check.Severity{
 	check.CodeDownMissing:       check.SeverityError,
 	check.CodeUpFailed:          check.SeverityError,
 	check.CodeUpFailsWithData:   check.SeverityError,
@@ -41,7 +42,7 @@ var severityOf = map[string]check.Severity{
 type fixture struct {
 	dir          string
 	ok           bool
-	codes        map[int64][]string
+	codes        map[int64][]check.Code
 	irreversible []int64 // versions reported with reversible false
 	messageHas   string  // a fragment one of the messages must hold
 }
@@ -49,31 +50,31 @@ type fixture struct {
 var fixtures = []fixture{
 	{dir: "clean", ok: true},
 	{dir: "self_reference", ok: true},
-	{dir: "down_missing", codes: map[int64][]string{3: {check.CodeDownMissing}}, irreversible: []int64{3},
+	{dir: "down_missing", codes: map[int64][]check.Code{3: {check.CodeDownMissing}}, irreversible: []int64{3},
 		messageHas: "00003_add_phone.sql: has an empty down section"},
-	{dir: "up_failed", codes: map[int64][]string{3: {check.CodeUpFailed}, 4: {check.CodeNotChecked}}, irreversible: []int64{3, 4},
+	{dir: "up_failed", codes: map[int64][]check.Code{3: {check.CodeUpFailed}, 4: {check.CodeNotChecked}}, irreversible: []int64{3, 4},
 		messageHas: "no such table: userz"},
-	{dir: "up_fails_with_data", codes: map[int64][]string{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
+	{dir: "up_fails_with_data", codes: map[int64][]check.Code{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
 		messageHas: "UNIQUE constraint failed: users.code"},
-	{dir: "down_failed", codes: map[int64][]string{3: {check.CodeDownFailed}}, irreversible: []int64{3},
+	{dir: "down_failed", codes: map[int64][]check.Code{3: {check.CodeDownFailed}}, irreversible: []int64{3},
 		messageHas: "no such table: user_phones"},
-	{dir: "schema_not_restored", codes: map[int64][]string{3: {check.CodeSchemaNotRestored}}, irreversible: []int64{3},
+	{dir: "schema_not_restored", codes: map[int64][]check.Code{3: {check.CodeSchemaNotRestored}}, irreversible: []int64{3},
 		messageHas: "index orders.orders_by_placed: left behind by down"},
-	{dir: "column_order", codes: map[int64][]string{3: {check.CodeColumnOrder, check.CodeRowsChanged}}, irreversible: []int64{3},
+	{dir: "column_order", codes: map[int64][]check.Code{3: {check.CodeColumnOrder, check.CodeRowsChanged}}, irreversible: []int64{3},
 		messageHas: "was (id, email, name, status, created_at), now (id, email, status, created_at, name)"},
-	{dir: "rows_lost", codes: map[int64][]string{3: {check.CodeRowsLost}}, irreversible: []int64{3},
+	{dir: "rows_lost", codes: map[int64][]check.Code{3: {check.CodeRowsLost}}, irreversible: []int64{3},
 		messageHas: "down lost 3 of 3 rows of table orders"},
-	{dir: "rows_changed", codes: map[int64][]string{3: {check.CodeRowsChanged}}, irreversible: []int64{3},
+	{dir: "rows_changed", codes: map[int64][]check.Code{3: {check.CodeRowsChanged}}, irreversible: []int64{3},
 		messageHas: "down changed 3 of 3 rows of table users"},
-	{dir: "reapply_failed", codes: map[int64][]string{3: {check.CodeSchemaNotRestored, check.CodeReapplyFailed}}, irreversible: []int64{3},
+	{dir: "reapply_failed", codes: map[int64][]check.Code{3: {check.CodeSchemaNotRestored, check.CodeReapplyFailed}}, irreversible: []int64{3},
 		messageHas: "up failed when run again after the down"},
-	{dir: "reapply_differs", codes: map[int64][]string{3: {check.CodeSchemaNotRestored, check.CodeReapplyDiffers}}, irreversible: []int64{3},
+	{dir: "reapply_differs", codes: map[int64][]check.Code{3: {check.CodeSchemaNotRestored, check.CodeReapplyDiffers}}, irreversible: []int64{3},
 		messageHas: "was `orders_by_day (placed_on)`, now `orders_by_day (placed_on desc)`"},
-	{dir: "irreversible", ok: true, codes: map[int64][]string{3: {check.CodeIrreversible}}, irreversible: []int64{3},
+	{dir: "irreversible", ok: true, codes: map[int64][]check.Code{3: {check.CodeIrreversible}}, irreversible: []int64{3},
 		messageHas: "marked irreversible (user names are erased for privacy"},
-	{dir: "rows_not_generated", ok: true, codes: map[int64][]string{3: {check.CodeRowsNotGenerated}},
+	{dir: "rows_not_generated", ok: true, codes: map[int64][]check.Code{3: {check.CodeRowsNotGenerated}},
 		messageHas: "rows cannot be generated for table slots"},
-	{dir: "annotation_invalid", codes: map[int64][]string{3: {check.CodeAnnotationInvalid}},
+	{dir: "annotation_invalid", codes: map[int64][]check.Code{3: {check.CodeAnnotationInvalid}},
 		messageHas: `unknown annotation "rollsafe:irreversable"`},
 }
 
@@ -98,7 +99,7 @@ func assertFixture(t *testing.T, fx fixture, rep *check.Report) {
 	var messages []string
 	for i, m := range rep.Migrations {
 		assert.Equal(t, entries[i].Name(), m.Source)
-		var codes []string
+		var codes []check.Code
 		for _, f := range m.Findings {
 			codes = append(codes, f.Code)
 			messages = append(messages, f.Message)
@@ -181,7 +182,9 @@ func TestRunErrors(t *testing.T) {
 	_, err := check.Run(ctx, fstest.MapFS{"README.md": {Data: []byte("x")}})
 	assert.ErrorIs(t, err, check.ErrNoMigrations)
 
-	_, err = check.Run(ctx, os.DirFS("testdata/clean"), check.WithDatabase("oracle", "x"))
+	_, err = check.Run(ctx, os.DirFS("testdata/clean"), check.WithDatabase(dialect.Dialect(9), "x"))
+	assert.ErrorIs(t, err, check.ErrOption)
+	_, err = check.Run(ctx, os.DirFS("testdata/clean"), check.WithDatabase(0, "x"))
 	assert.ErrorIs(t, err, check.ErrOption)
 	_, err = check.Run(ctx, os.DirFS("testdata/clean"), check.WithSince(-1))
 	assert.ErrorIs(t, err, check.ErrOption)
@@ -190,7 +193,7 @@ func TestRunErrors(t *testing.T) {
 
 	// No server listens on port 1; the password never shows.
 	_, err = check.Run(ctx, os.DirFS("testdata/clean"),
-		check.WithDatabase("postgres", "postgres://app:s3cret@127.0.0.1:1/db?sslmode=disable&connect_timeout=2"))
+		check.WithDatabase(dialect.Postgres, "postgres://app:s3cret@127.0.0.1:1/db?sslmode=disable&connect_timeout=2"))
 	require.ErrorIs(t, err, check.ErrUnreachable)
 	assert.NotContains(t, err.Error(), "s3cret")
 }
@@ -210,14 +213,14 @@ func TestSQLiteScratchFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "scratch.db")
 	rep, err := check.Run(context.Background(), os.DirFS("testdata/up_fails_with_data"),
-		check.WithDatabase("sqlite", path), check.WithCompat(false))
+		check.WithDatabase(dialect.SQLite, path), check.WithCompat(false))
 	require.NoError(t, err)
 	assert.Equal(t, check.CodeUpFailsWithData, rep.Migrations[2].Findings[0].Code)
 	_, err = os.Stat(path)
 	assert.ErrorIs(t, err, os.ErrNotExist, "the scratch file is removed")
 
 	require.NoError(t, os.WriteFile(path, []byte("user data"), 0o600))
-	_, err = check.Run(context.Background(), os.DirFS("testdata/clean"), check.WithDatabase("sqlite", path))
+	_, err = check.Run(context.Background(), os.DirFS("testdata/clean"), check.WithDatabase(dialect.SQLite, path))
 	assert.ErrorIs(t, err, check.ErrUnreachable)
 	data, rerr := os.ReadFile(path)
 	require.NoError(t, rerr)

@@ -1,13 +1,8 @@
 package check
 
-import (
-	"fmt"
+import "fmt"
 
-	"github.com/rollsafe/rollsafe/internal/annotation"
-)
-
-// Finding codes of the backward-compatibility analysis. They are stable: CI
-// pipelines and the README refer to them.
+// Finding codes of the backward-compatibility analysis.
 //
 // Contract findings (severity error) say that the previous release's code,
 // still running during a rollout and again after a rollback of the code, may
@@ -16,47 +11,47 @@ import (
 // migration's version, turns them into info.
 const (
 	// CodeTableDropped: a table the previous release may use was dropped.
-	CodeTableDropped = "table_dropped"
+	CodeTableDropped Code = "table_dropped"
 	// CodeColumnDropped: a column was dropped.
-	CodeColumnDropped = "column_dropped"
+	CodeColumnDropped Code = "column_dropped"
 	// CodeTableRenamed: a table was renamed; old code uses the old name.
-	CodeTableRenamed = "table_renamed"
+	CodeTableRenamed Code = "table_renamed"
 	// CodeColumnRenamed: a column was renamed.
-	CodeColumnRenamed = "column_renamed"
+	CodeColumnRenamed Code = "column_renamed"
 	// CodeColumnTypeNarrowed: a column's type holds fewer values than before
 	// (shorter, smaller, fewer digits), so old code may write values it
 	// rejects.
-	CodeColumnTypeNarrowed = "column_type_narrowed"
+	CodeColumnTypeNarrowed Code = "column_type_narrowed"
 	// CodeColumnTypeChanged: a column's type changed kind (e.g. text to
 	// integer), so old code reads or writes it differently.
-	CodeColumnTypeChanged = "column_type_changed"
+	CodeColumnTypeChanged Code = "column_type_changed"
 	// CodeColumnNotNull: a nullable column became NOT NULL; old code may
 	// write NULL or leave the column out.
-	CodeColumnNotNull = "column_not_null"
+	CodeColumnNotNull Code = "column_not_null"
 	// CodeColumnDefaultDropped: a NOT NULL column lost its default; old code
 	// that leaves the column out of an INSERT now fails.
-	CodeColumnDefaultDropped = "column_default_dropped"
+	CodeColumnDefaultDropped Code = "column_default_dropped"
 	// CodeNotNullColumnAdded: a NOT NULL column without a default was added
 	// to an existing table; old code's INSERTs leave it out and fail.
-	CodeNotNullColumnAdded = "not_null_column_added"
+	CodeNotNullColumnAdded Code = "not_null_column_added"
 	// CodeUniqueAdded: a UNIQUE constraint or index (or a primary key) now
 	// covers columns old code writes.
-	CodeUniqueAdded = "unique_added"
+	CodeUniqueAdded Code = "unique_added"
 	// CodeForeignKeyAdded: a foreign key was added over columns old code
 	// writes.
-	CodeForeignKeyAdded = "foreign_key_added"
+	CodeForeignKeyAdded Code = "foreign_key_added"
 	// CodeCheckAdded: a CHECK constraint was added over columns old code
 	// writes.
-	CodeCheckAdded = "check_added"
+	CodeCheckAdded Code = "check_added"
 	// CodeEnumValueRemoved: a value of an enum (a PostgreSQL enum type or a
 	// MySQL ENUM/SET column) was removed.
-	CodeEnumValueRemoved = "enum_value_removed"
+	CodeEnumValueRemoved Code = "enum_value_removed"
 	// CodeEnumValueRenamed: a value of an enum was renamed.
-	CodeEnumValueRenamed = "enum_value_renamed"
+	CodeEnumValueRenamed Code = "enum_value_renamed"
 	// CodeViewDropped: a view was dropped.
-	CodeViewDropped = "view_dropped"
+	CodeViewDropped Code = "view_dropped"
 	// CodeViewChanged: a view lost, renamed or reordered columns.
-	CodeViewChanged = "view_changed"
+	CodeViewChanged Code = "view_changed"
 )
 
 // Online-safety codes (severity warning, except
@@ -68,38 +63,38 @@ const (
 	// CodeIndexNotConcurrent (PostgreSQL): CREATE INDEX, DROP INDEX or ADD
 	// UNIQUE/PRIMARY KEY on an existing table without CONCURRENTLY blocks
 	// writes for the whole index build.
-	CodeIndexNotConcurrent = "index_not_concurrent"
+	CodeIndexNotConcurrent Code = "index_not_concurrent"
 	// CodeConcurrentlyInTransaction (PostgreSQL, error): CONCURRENTLY in a
 	// migration that goose runs in a transaction fails.
-	CodeConcurrentlyInTransaction = "concurrently_in_transaction"
+	CodeConcurrentlyInTransaction Code = "concurrently_in_transaction"
 	// CodeVolatileDefault (PostgreSQL): ADD COLUMN with a volatile default
 	// (random(), gen_random_uuid(), clock_timestamp(), nextval(), serial,
 	// identity) rewrites the table under an exclusive lock.
-	CodeVolatileDefault = "volatile_default"
+	CodeVolatileDefault Code = "volatile_default"
 	// CodeTableRewrite (PostgreSQL): a column type change that is not
 	// binary-compatible, or a stored generated column, rewrites the table
 	// under an exclusive lock.
-	CodeTableRewrite = "table_rewrite"
+	CodeTableRewrite Code = "table_rewrite"
 	// CodeNotNullScan (PostgreSQL): SET NOT NULL without a CHECK (c IS NOT
 	// NULL) constraint scans the whole table under an exclusive lock.
-	CodeNotNullScan = "not_null_scan"
+	CodeNotNullScan Code = "not_null_scan"
 	// CodeConstraintValidation (PostgreSQL): ADD FOREIGN KEY or CHECK
 	// without NOT VALID checks every row while holding the lock.
-	CodeConstraintValidation = "constraint_validation"
+	CodeConstraintValidation Code = "constraint_validation"
 	// CodeTableCopy (MySQL/MariaDB): the ALTER TABLE copies the table
 	// (ALGORITHM=COPY), blocking writes for the whole copy.
-	CodeTableCopy = "table_copy"
+	CodeTableCopy Code = "table_copy"
 	// CodeTimeoutMissing (PostgreSQL, MySQL/MariaDB; only with
 	// WithTimeoutCheck): a migration that locks an existing table sets no
 	// lock timeout, so it may queue behind a long query and block everyone
 	// queued behind it.
-	CodeTimeoutMissing = "timeout_missing"
+	CodeTimeoutMissing Code = "timeout_missing"
 )
 
 // IsContract reports whether code is a contract finding code of the
 // compatibility analysis: one that an acknowledgement or WithSince turns
 // into info.
-func IsContract(code string) bool {
+func IsContract(code Code) bool {
 	switch code {
 	case CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed,
 		CodeColumnTypeNarrowed, CodeColumnTypeChanged, CodeColumnNotNull,
@@ -127,7 +122,7 @@ func compatFindings(in stepInput, opts compatOptions) []Finding {
 	}
 	findings := contractFindings(in, stmts, rel)
 	findings = append(findings, onlineFindings(in, stmts, opts)...)
-	ack, acked := in.Annotations.Get(annotation.Contract)
+	ack := in.Contract
 	shipped := opts.Since > 0 && in.Version <= opts.Since
 	for i := range findings {
 		f := &findings[i]
@@ -136,7 +131,7 @@ func compatFindings(in stepInput, opts compatOptions) []Finding {
 			continue
 		}
 		switch {
-		case acked:
+		case ack != nil:
 			f.Severity = SeverityInfo
 			f.Message += fmt.Sprintf(" (acknowledged on line %d: %s)", ack.Line, ack.Reason)
 		case shipped:
@@ -148,7 +143,7 @@ func compatFindings(in stepInput, opts compatOptions) []Finding {
 }
 
 // finding builds a finding whose message starts with the migration file.
-func (in *stepInput) finding(code string, sev Severity, format string, args ...any) Finding {
+func (in *stepInput) finding(code Code, sev Severity, format string, args ...any) Finding {
 	return Finding{Code: code, Severity: sev, Version: in.Version, Source: in.Source,
 		Message: in.Source + ": " + fmt.Sprintf(format, args...)}
 }

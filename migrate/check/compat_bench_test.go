@@ -25,7 +25,7 @@ func BenchmarkCompatFindings(b *testing.B) {
 	}
 	defer conn.Close()
 	var steps []stepInput
-	before, err := Inspect(ctx, conn, "sqlite")
+	before, err := Inspect(ctx, conn, dialect.SQLite)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,11 +50,11 @@ func BenchmarkCompatFindings(b *testing.B) {
 		if _, err := conn.ExecContext(ctx, up); err != nil {
 			b.Fatal(err)
 		}
-		after, err := Inspect(ctx, conn, "sqlite")
+		after, err := Inspect(ctx, conn, dialect.SQLite)
 		if err != nil {
 			b.Fatal(err)
 		}
-		steps = append(steps, stepInput{Dialect: "sqlite", Version: int64(i), Source: fmt.Sprintf("%05d_step.sql", i), UpSQL: up + ";\n", Before: before, After: after})
+		steps = append(steps, stepInput{Dialect: dialect.SQLite, Version: int64(i), Source: fmt.Sprintf("%05d_step.sql", i), UpSQL: up + ";\n", Before: before, After: after})
 		before = after
 	}
 	b.ResetTimer()

@@ -3,6 +3,8 @@ package check
 import (
 	"slices"
 	"strings"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // This file finds contract changes: what the migration did to the schema
@@ -54,7 +56,7 @@ func contractFindings(in stepInput, stmts []stmt, rel *Snapshot) []Finding {
 	return c.out
 }
 
-func (c *contract) add(code, format string, args ...any) {
+func (c *contract) add(code Code, format string, args ...any) {
 	c.out = append(c.out, c.in.finding(code, SeverityError, format, args...))
 }
 
@@ -278,13 +280,13 @@ func (p *tablePair) oldWrites(name string) bool {
 }
 
 // partColumns returns the columns an index part or expression mentions.
-func partColumns(t *Table, dialect, part string) []string {
+func partColumns(t *Table, d dialect.Dialect, part string) []string {
 	part = strings.TrimSuffix(part, " desc")
 	if col := findColumn(t, part); col != nil {
 		return []string{col.Name}
 	}
 	var out []string
-	lx := lexer{src: part, dialect: dialect}
+	lx := lexer{src: part, dialect: d}
 	for {
 		tok, ok := lx.next()
 		if !ok {
@@ -301,16 +303,7 @@ func partColumns(t *Table, dialect, part string) []string {
 // unique reports UNIQUE indexes and primary keys of S1 over columns that
 // old code writes, unless a unique key of S0 already implied them.
 func (c *contract) unique(p *tablePair) {
-	var keys []Index
-	if p.after.PrimaryKey != nil {
-		keys = append(keys, *p.after.PrimaryKey)
-	}
-	for _, ix := range p.after.Indexes {
-		if ix.Unique {
-			keys = append(keys, ix)
-		}
-	}
-	for _, ix := range keys {
+	for _, ix := range uniqueKeys(p.after) {
 		if c.impliedUnique(p, ix) {
 			continue
 		}
@@ -333,19 +326,24 @@ func (c *contract) unique(p *tablePair) {
 	}
 }
 
+// uniqueKeys returns t's primary key, if any, and its UNIQUE indexes.
+func uniqueKeys(t *Table) []Index {
+	var keys []Index
+	if t.PrimaryKey != nil {
+		keys = append(keys, *t.PrimaryKey)
+	}
+	for _, ix := range t.Indexes {
+		if ix.Unique {
+			keys = append(keys, ix)
+		}
+	}
+	return keys
+}
+
 // impliedUnique reports whether a unique key of S0 (mapped through column
 // renames) already made ix's rows unique: its parts are a subset of ix's.
 func (c *contract) impliedUnique(p *tablePair, ix Index) bool {
-	var olds []Index
-	if p.before.PrimaryKey != nil {
-		olds = append(olds, *p.before.PrimaryKey)
-	}
-	for _, o := range p.before.Indexes {
-		if o.Unique {
-			olds = append(olds, o)
-		}
-	}
-	for _, o := range olds {
+	for _, o := range uniqueKeys(p.before) {
 		if o.Where != "" && o.Where != ix.Where {
 			continue
 		}
@@ -418,7 +416,7 @@ func (c *contract) hadForeignKey(p *tablePair, fk ForeignKey) bool {
 // S0 did not have.
 func (c *contract) checks(p *tablePair) {
 	for _, ck := range p.after.Checks {
-		if slices.ContainsFunc(p.before.Checks, func(o Check) bool { return foldSpace(o.Expr) == foldSpace(ck.Expr) }) {
+		if slices.ContainsFunc(p.before.Checks, func(o CheckConstraint) bool { return foldSpace(o.Expr) == foldSpace(ck.Expr) }) {
 			continue
 		}
 		var olds []string
@@ -520,31 +518,26 @@ func (c *contract) views() {
 // findTable looks a table up by name, exactly and then ignoring case
 // (unquoted names in statements are read in lower case).
 func findTable(s *Snapshot, name string) *Table {
-	if name == "" {
-		return nil
-	}
-	if t := s.Table(name); t != nil {
-		return t
-	}
-	for i := range s.Tables {
-		if strings.EqualFold(s.Tables[i].Name, name) {
-			return &s.Tables[i]
-		}
-	}
-	return nil
+	return namedFold(s.Tables, name, func(t *Table) string { return t.Name })
 }
 
 // findColumn looks a column up by name, exactly and then ignoring case.
 func findColumn(t *Table, name string) *Column {
+	return namedFold(t.Columns, name, func(c *Column) string { return c.Name })
+}
+
+// namedFold returns the item of items named name, or else the first whose
+// name equals it ignoring case; nil for no match and for an empty name.
+func namedFold[T any](items []T, name string, nameOf func(*T) string) *T {
 	if name == "" {
 		return nil
 	}
-	if col := t.Column(name); col != nil {
-		return col
+	if it := named(items, name, nameOf); it != nil {
+		return it
 	}
-	for i := range t.Columns {
-		if strings.EqualFold(t.Columns[i].Name, name) {
-			return &t.Columns[i]
+	for i := range items {
+		if strings.EqualFold(nameOf(&items[i]), name) {
+			return &items[i]
 		}
 	}
 	return nil

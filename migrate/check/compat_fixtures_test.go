@@ -20,7 +20,7 @@ import (
 func runOn(t *testing.T, d dialect.Dialect, dir string, opts ...check.Option) *check.Report {
 	t.Helper()
 	if d != dialect.SQLite {
-		opts = append(opts, check.WithDatabase(d.String(), testdb.New(t, d).DSN))
+		opts = append(opts, check.WithDatabase(d, testdb.New(t, d).DSN))
 	}
 	rep, err := check.Run(context.Background(), os.DirFS(dir), opts...)
 	require.NoError(t, err)
@@ -50,7 +50,7 @@ func TestCompatContractFixture(t *testing.T) {
 		t.Run(d.String(), func(t *testing.T) {
 			t.Parallel()
 			type got struct {
-				code string
+				code check.Code
 				sev  check.Severity
 			}
 			collect := func(rep *check.Report) map[int64][]got {
@@ -102,12 +102,12 @@ func TestCompatExampleServiceMigrations(t *testing.T) {
 func TestCompatBadAcknowledgement(t *testing.T) {
 	rep := runOn(t, dialect.SQLite, "testdata/compat/contract_unacknowledged")
 	assert.False(t, rep.OK)
-	want := map[string][]string{
+	want := map[string][]check.Code{
 		"00002_rename_name.sql":  {check.CodeAnnotationInvalid, check.CodeColumnRenamed},
 		"00003_rename_email.sql": {check.CodeAnnotationInvalid, check.CodeColumnRenamed},
 	}
 	for _, m := range rep.Migrations[1:] {
-		var codes []string
+		var codes []check.Code
 		for _, f := range m.Findings {
 			codes = append(codes, f.Code)
 			assert.Equal(t, check.SeverityError, f.Severity, f.Message)
@@ -185,7 +185,7 @@ func TestCompatSinceKnowsThePreviousRelease(t *testing.T) {
 			for _, tt := range tests {
 				opts := []check.Option{check.WithSince(tt.since)}
 				if dsn != "" {
-					opts = append(opts, check.WithDatabase(d.String(), dsn))
+					opts = append(opts, check.WithDatabase(d, dsn))
 				}
 				rep, err := check.Run(context.Background(), sinceFixture(d), opts...)
 				require.NoError(t, err)

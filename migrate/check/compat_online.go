@@ -3,6 +3,8 @@ package check
 import (
 	"slices"
 	"strings"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // This file holds the online-safety rules: statements that are compatible
@@ -11,15 +13,15 @@ import (
 
 func onlineFindings(in stepInput, stmts []stmt, opts compatOptions) []Finding {
 	o := online{in: &in, opts: opts, lockTimeoutName: "lock_timeout"}
-	if in.Dialect == "mysql" {
+	if in.Dialect == dialect.MySQL {
 		o.lockTimeoutName = "lock_wait_timeout"
 	}
 	switch in.Dialect {
-	case "postgres":
+	case dialect.Postgres:
 		for _, s := range stmts {
 			o.postgres(s)
 		}
-	case "mysql":
+	case dialect.MySQL:
 		for _, s := range stmts {
 			o.mysql(s)
 		}
@@ -31,7 +33,7 @@ func onlineFindings(in stepInput, stmts []stmt, opts compatOptions) []Finding {
 		if o.noLockTimeout {
 			missing = append(missing, o.lockTimeoutName)
 		}
-		if in.Dialect == "postgres" && o.noStmtTimeout {
+		if in.Dialect == dialect.Postgres && o.noStmtTimeout {
 			missing = append(missing, "statement_timeout")
 		}
 		if len(missing) > 0 {
@@ -53,7 +55,7 @@ type online struct {
 	fkChecksOff                    bool // MySQL: SET foreign_key_checks = 0 ran
 }
 
-func (o *online) warn(code, format string, args ...any) {
+func (o *online) warn(code Code, format string, args ...any) {
 	o.out = append(o.out, o.in.finding(code, SeverityWarning, format, args...))
 }
 

@@ -11,19 +11,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollsafe/rollsafe/dialect"
-	"github.com/rollsafe/rollsafe/internal/annotation"
 	"github.com/rollsafe/rollsafe/internal/testdb"
+	"github.com/rollsafe/rollsafe/migrate"
 )
 
-// byDialect holds SQL per dialect; the key "" is for every dialect not
-// named.
-type byDialect map[string]string
+// byDialect holds SQL per dialect; the key anyDialect is for every dialect
+// not named.
+type byDialect map[dialect.Dialect]string
 
-func (b byDialect) get(d string) (string, bool) {
+// anyDialect is byDialect's key for every dialect not named.
+const anyDialect dialect.Dialect = 0
+
+func (b byDialect) get(d dialect.Dialect) (string, bool) {
 	if s, ok := b[d]; ok {
 		return s, true
 	}
-	s, ok := b[""]
+	s, ok := b[anyDialect]
 	return s, ok
 }
 
@@ -37,12 +40,12 @@ type ruleCase struct {
 	noTx  bool
 	opts  compatOptions
 	// want maps each dialect the case runs on to the codes it must give.
-	want map[string][]string
+	want map[dialect.Dialect][]Code
 }
 
 // all is the codes for every dialect.
-func all(codes ...string) map[string][]string {
-	return map[string][]string{"sqlite": codes, "postgres": codes, "mysql": codes}
+func all(codes ...Code) map[dialect.Dialect][]Code {
+	return map[dialect.Dialect][]Code{dialect.SQLite: codes, dialect.Postgres: codes, dialect.MySQL: codes}
 }
 
 const baseTable = "CREATE TABLE t (id integer PRIMARY KEY, a integer, b varchar(100), k integer NOT NULL DEFAULT 0)"
@@ -55,147 +58,147 @@ func sqliteRebuild(newTable, copyCols string) string {
 }
 
 var contractCases = []ruleCase{
-	{name: "table dropped", setup: byDialect{"": baseTable}, up: byDialect{"": "DROP TABLE t"},
+	{name: "table dropped", setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "DROP TABLE t"},
 		want: all(CodeTableDropped)},
-	{name: "column dropped", setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t DROP COLUMN a"},
+	{name: "column dropped", setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "ALTER TABLE t DROP COLUMN a"},
 		want: all(CodeColumnDropped)},
-	{name: "table renamed by statement", setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t RENAME TO t2"},
+	{name: "table renamed by statement", setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "ALTER TABLE t RENAME TO t2"},
 		want: all(CodeTableRenamed)},
-	{name: "mysql RENAME TABLE", setup: byDialect{"": baseTable}, up: byDialect{"": "RENAME TABLE t TO t2"},
-		want: map[string][]string{"mysql": {CodeTableRenamed}}},
-	{name: "table renamed by copy", setup: byDialect{"": baseTable},
-		up:   byDialect{"": strings.ReplaceAll(baseTable, "TABLE t ", "TABLE t2 ") + ";\nINSERT INTO t2 SELECT * FROM t;\nDROP TABLE t"},
+	{name: "mysql RENAME TABLE", setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "RENAME TABLE t TO t2"},
+		want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeTableRenamed}}},
+	{name: "table renamed by copy", setup: byDialect{anyDialect: baseTable},
+		up:   byDialect{anyDialect: strings.ReplaceAll(baseTable, "TABLE t ", "TABLE t2 ") + ";\nINSERT INTO t2 SELECT * FROM t;\nDROP TABLE t"},
 		want: all(CodeTableRenamed)},
-	{name: "column renamed by statement", setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t RENAME COLUMN a TO a2"},
+	{name: "column renamed by statement", setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "ALTER TABLE t RENAME COLUMN a TO a2"},
 		want: all(CodeColumnRenamed)},
-	{name: "mysql CHANGE renames", setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t CHANGE a a2 integer"},
-		want: map[string][]string{"mysql": {CodeColumnRenamed}}},
-	{name: "column renamed by rebuild", setup: byDialect{"": baseTable},
-		up:   byDialect{"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a2 integer, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
-		want: map[string][]string{"sqlite": {CodeColumnRenamed}}},
-	{name: "column renamed by drop and add", setup: byDialect{"": baseTable},
-		up:   byDialect{"": "ALTER TABLE t ADD COLUMN a2 integer;\nALTER TABLE t DROP COLUMN a"},
+	{name: "mysql CHANGE renames", setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "ALTER TABLE t CHANGE a a2 integer"},
+		want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeColumnRenamed}}},
+	{name: "column renamed by rebuild", setup: byDialect{anyDialect: baseTable},
+		up:   byDialect{dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a2 integer, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
+		want: map[dialect.Dialect][]Code{dialect.SQLite: {CodeColumnRenamed}}},
+	{name: "column renamed by drop and add", setup: byDialect{anyDialect: baseTable},
+		up:   byDialect{anyDialect: "ALTER TABLE t ADD COLUMN a2 integer;\nALTER TABLE t DROP COLUMN a"},
 		want: all(CodeColumnRenamed)},
-	{name: "column dropped, another of another type added", setup: byDialect{"": baseTable},
-		up:   byDialect{"": "ALTER TABLE t ADD COLUMN a2 varchar(10);\nALTER TABLE t DROP COLUMN a"},
+	{name: "column dropped, another of another type added", setup: byDialect{anyDialect: baseTable},
+		up:   byDialect{anyDialect: "ALTER TABLE t ADD COLUMN a2 varchar(10);\nALTER TABLE t DROP COLUMN a"},
 		want: all(CodeColumnDropped)},
-	{name: "type narrowed", setup: byDialect{"": baseTable},
-		up:   byDialect{"postgres": "ALTER TABLE t ALTER COLUMN b TYPE varchar(10)", "mysql": "ALTER TABLE t MODIFY b varchar(10)"},
-		want: map[string][]string{"postgres": {CodeColumnTypeNarrowed, CodeTableRewrite}, "mysql": {CodeColumnTypeNarrowed, CodeTableCopy}}},
-	{name: "integer narrowed", setup: byDialect{"": "CREATE TABLE t (id integer PRIMARY KEY, big bigint)"},
-		up:   byDialect{"postgres": "ALTER TABLE t ALTER COLUMN big TYPE integer", "mysql": "ALTER TABLE t MODIFY big integer"},
-		want: map[string][]string{"postgres": {CodeColumnTypeNarrowed, CodeTableRewrite}, "mysql": {CodeColumnTypeNarrowed, CodeTableCopy}}},
-	{name: "type changed kind", setup: byDialect{"": baseTable},
-		up: byDialect{"postgres": "ALTER TABLE t ALTER COLUMN a TYPE text", "mysql": "ALTER TABLE t MODIFY a text",
-			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a text, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
-		want: map[string][]string{"sqlite": {CodeColumnTypeChanged}, "postgres": {CodeColumnTypeChanged, CodeTableRewrite}, "mysql": {CodeColumnTypeChanged, CodeTableCopy}}},
-	{name: "nullable to not null", setup: byDialect{"": baseTable},
-		up: byDialect{"postgres": "ALTER TABLE t ALTER COLUMN a SET NOT NULL", "mysql": "ALTER TABLE t MODIFY a integer NOT NULL",
-			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer NOT NULL, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
-		want: map[string][]string{"sqlite": {CodeColumnNotNull}, "postgres": {CodeColumnNotNull, CodeNotNullScan}, "mysql": {CodeColumnNotNull}}},
-	{name: "not null after a check", setup: byDialect{"postgres": baseTable + ";\nALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL)"},
-		up:   byDialect{"postgres": "ALTER TABLE t ALTER COLUMN a SET NOT NULL"},
-		want: map[string][]string{"postgres": {CodeColumnNotNull}}},
-	{name: "not null after a check not yet validated", setup: byDialect{"postgres": baseTable + ";\nALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID"},
-		up:   byDialect{"postgres": "ALTER TABLE t ALTER COLUMN a SET NOT NULL"},
-		want: map[string][]string{"postgres": {CodeColumnNotNull, CodeNotNullScan}}},
-	{name: "not null after a check validated later", setup: byDialect{"postgres": baseTable + ";\nALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT a_nn"},
-		up:   byDialect{"postgres": "ALTER TABLE t ALTER COLUMN a SET NOT NULL"},
-		want: map[string][]string{"postgres": {CodeColumnNotNull}}},
-	{name: "default dropped", setup: byDialect{"": baseTable},
-		up: byDialect{"": "ALTER TABLE t ALTER COLUMN k DROP DEFAULT",
-			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer, b varchar(100), k integer NOT NULL)", "*")},
+	{name: "type narrowed", setup: byDialect{anyDialect: baseTable},
+		up:   byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN b TYPE varchar(10)", dialect.MySQL: "ALTER TABLE t MODIFY b varchar(10)"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeColumnTypeNarrowed, CodeTableRewrite}, dialect.MySQL: {CodeColumnTypeNarrowed, CodeTableCopy}}},
+	{name: "integer narrowed", setup: byDialect{anyDialect: "CREATE TABLE t (id integer PRIMARY KEY, big bigint)"},
+		up:   byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN big TYPE integer", dialect.MySQL: "ALTER TABLE t MODIFY big integer"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeColumnTypeNarrowed, CodeTableRewrite}, dialect.MySQL: {CodeColumnTypeNarrowed, CodeTableCopy}}},
+	{name: "type changed kind", setup: byDialect{anyDialect: baseTable},
+		up: byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a TYPE text", dialect.MySQL: "ALTER TABLE t MODIFY a text",
+			dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a text, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
+		want: map[dialect.Dialect][]Code{dialect.SQLite: {CodeColumnTypeChanged}, dialect.Postgres: {CodeColumnTypeChanged, CodeTableRewrite}, dialect.MySQL: {CodeColumnTypeChanged, CodeTableCopy}}},
+	{name: "nullable to not null", setup: byDialect{anyDialect: baseTable},
+		up: byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a SET NOT NULL", dialect.MySQL: "ALTER TABLE t MODIFY a integer NOT NULL",
+			dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer NOT NULL, b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
+		want: map[dialect.Dialect][]Code{dialect.SQLite: {CodeColumnNotNull}, dialect.Postgres: {CodeColumnNotNull, CodeNotNullScan}, dialect.MySQL: {CodeColumnNotNull}}},
+	{name: "not null after a check", setup: byDialect{dialect.Postgres: baseTable + ";\nALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL)"},
+		up:   byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a SET NOT NULL"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeColumnNotNull}}},
+	{name: "not null after a check not yet validated", setup: byDialect{dialect.Postgres: baseTable + ";\nALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID"},
+		up:   byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a SET NOT NULL"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeColumnNotNull, CodeNotNullScan}}},
+	{name: "not null after a check validated later", setup: byDialect{dialect.Postgres: baseTable + ";\nALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT a_nn"},
+		up:   byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a SET NOT NULL"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeColumnNotNull}}},
+	{name: "default dropped", setup: byDialect{anyDialect: baseTable},
+		up: byDialect{anyDialect: "ALTER TABLE t ALTER COLUMN k DROP DEFAULT",
+			dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer, b varchar(100), k integer NOT NULL)", "*")},
 		want: all(CodeColumnDefaultDropped)},
-	{name: "not null column without default", setup: byDialect{"": baseTable},
-		up: byDialect{"": "ALTER TABLE t ADD COLUMN c integer NOT NULL",
-			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer, b varchar(100), k integer NOT NULL DEFAULT 0, c integer NOT NULL)", "*, 1")},
+	{name: "not null column without default", setup: byDialect{anyDialect: baseTable},
+		up: byDialect{anyDialect: "ALTER TABLE t ADD COLUMN c integer NOT NULL",
+			dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer, b varchar(100), k integer NOT NULL DEFAULT 0, c integer NOT NULL)", "*, 1")},
 		want: all(CodeNotNullColumnAdded)},
-	{name: "unique on existing column", setup: byDialect{"": baseTable},
-		up: byDialect{"": "CREATE UNIQUE INDEX t_a ON t (a)", "postgres": "CREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a)"}, noTx: true,
+	{name: "unique on existing column", setup: byDialect{anyDialect: baseTable},
+		up: byDialect{anyDialect: "CREATE UNIQUE INDEX t_a ON t (a)", dialect.Postgres: "CREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a)"}, noTx: true,
 		want: all(CodeUniqueAdded)},
-	{name: "unique on a new column with a default", setup: byDialect{"": baseTable},
-		up:   byDialect{"": "ALTER TABLE t ADD COLUMN slug varchar(20) DEFAULT 'x';\nCREATE UNIQUE INDEX t_slug ON t (slug)"},
-		want: map[string][]string{"sqlite": {CodeUniqueAdded}, "mysql": {CodeUniqueAdded}}},
-	{name: "foreign key", setup: byDialect{"": "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable},
-		up: byDialect{"postgres": "ALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id) NOT VALID",
-			"mysql":  "SET foreign_key_checks = 0;\nALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id);\nSET foreign_key_checks = 1",
-			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer REFERENCES p (id), b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
+	{name: "unique on a new column with a default", setup: byDialect{anyDialect: baseTable},
+		up:   byDialect{anyDialect: "ALTER TABLE t ADD COLUMN slug varchar(20) DEFAULT 'x';\nCREATE UNIQUE INDEX t_slug ON t (slug)"},
+		want: map[dialect.Dialect][]Code{dialect.SQLite: {CodeUniqueAdded}, dialect.MySQL: {CodeUniqueAdded}}},
+	{name: "foreign key", setup: byDialect{anyDialect: "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable},
+		up: byDialect{dialect.Postgres: "ALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id) NOT VALID",
+			dialect.MySQL:  "SET foreign_key_checks = 0;\nALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id);\nSET foreign_key_checks = 1",
+			dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer REFERENCES p (id), b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
 		want: all(CodeForeignKeyAdded)},
-	{name: "check", setup: byDialect{"": baseTable},
-		up: byDialect{"postgres": "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0) NOT VALID", "mysql": "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0)",
-			"sqlite": sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer CHECK (a > 0), b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
-		want: map[string][]string{"sqlite": {CodeCheckAdded}, "postgres": {CodeCheckAdded}, "mysql": {CodeCheckAdded, CodeTableCopy}}},
+	{name: "check", setup: byDialect{anyDialect: baseTable},
+		up: byDialect{dialect.Postgres: "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0) NOT VALID", dialect.MySQL: "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0)",
+			dialect.SQLite: sqliteRebuild("CREATE TABLE t (id integer PRIMARY KEY, a integer CHECK (a > 0), b varchar(100), k integer NOT NULL DEFAULT 0)", "*")},
+		want: map[dialect.Dialect][]Code{dialect.SQLite: {CodeCheckAdded}, dialect.Postgres: {CodeCheckAdded}, dialect.MySQL: {CodeCheckAdded, CodeTableCopy}}},
 	{name: "enum value removed",
-		setup: byDialect{"postgres": "CREATE TYPE mood AS ENUM ('a', 'b', 'c');\nCREATE TABLE t (id integer PRIMARY KEY, m mood)",
-			"mysql": "CREATE TABLE t (id integer PRIMARY KEY, m enum('a','b','c'))"},
-		up: byDialect{"postgres": "ALTER TYPE mood RENAME TO mood_old;\nCREATE TYPE mood AS ENUM ('a', 'b');\nALTER TABLE t ALTER COLUMN m TYPE mood USING m::text::mood;\nDROP TYPE mood_old",
-			"mysql": "ALTER TABLE t MODIFY m enum('a','b')"},
-		want: map[string][]string{"postgres": {CodeEnumValueRemoved, CodeTableRewrite}, "mysql": {CodeEnumValueRemoved, CodeTableCopy}}},
+		setup: byDialect{dialect.Postgres: "CREATE TYPE mood AS ENUM ('a', 'b', 'c');\nCREATE TABLE t (id integer PRIMARY KEY, m mood)",
+			dialect.MySQL: "CREATE TABLE t (id integer PRIMARY KEY, m enum('a','b','c'))"},
+		up: byDialect{dialect.Postgres: "ALTER TYPE mood RENAME TO mood_old;\nCREATE TYPE mood AS ENUM ('a', 'b');\nALTER TABLE t ALTER COLUMN m TYPE mood USING m::text::mood;\nDROP TYPE mood_old",
+			dialect.MySQL: "ALTER TABLE t MODIFY m enum('a','b')"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeEnumValueRemoved, CodeTableRewrite}, dialect.MySQL: {CodeEnumValueRemoved, CodeTableCopy}}},
 	{name: "enum value renamed",
-		setup: byDialect{"postgres": "CREATE TYPE mood AS ENUM ('a', 'b', 'c');\nCREATE TABLE t (id integer PRIMARY KEY, m mood)",
-			"mysql": "CREATE TABLE t (id integer PRIMARY KEY, m enum('a','b','c'))"},
-		up:   byDialect{"postgres": "ALTER TYPE mood RENAME VALUE 'c' TO 'd'", "mysql": "ALTER TABLE t MODIFY m enum('a','b','d')"},
-		want: map[string][]string{"postgres": {CodeEnumValueRenamed}, "mysql": {CodeEnumValueRenamed, CodeTableCopy}}},
-	{name: "view dropped", setup: byDialect{"": baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t"},
-		up: byDialect{"": "DROP VIEW v"}, want: all(CodeViewDropped)},
-	{name: "view lost a column", setup: byDialect{"": baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t"},
-		up: byDialect{"": "DROP VIEW v;\nCREATE VIEW v AS SELECT id FROM t"}, want: all(CodeViewChanged)},
+		setup: byDialect{dialect.Postgres: "CREATE TYPE mood AS ENUM ('a', 'b', 'c');\nCREATE TABLE t (id integer PRIMARY KEY, m mood)",
+			dialect.MySQL: "CREATE TABLE t (id integer PRIMARY KEY, m enum('a','b','c'))"},
+		up:   byDialect{dialect.Postgres: "ALTER TYPE mood RENAME VALUE 'c' TO 'd'", dialect.MySQL: "ALTER TABLE t MODIFY m enum('a','b','d')"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeEnumValueRenamed}, dialect.MySQL: {CodeEnumValueRenamed, CodeTableCopy}}},
+	{name: "view dropped", setup: byDialect{anyDialect: baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t"},
+		up: byDialect{anyDialect: "DROP VIEW v"}, want: all(CodeViewDropped)},
+	{name: "view lost a column", setup: byDialect{anyDialect: baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t"},
+		up: byDialect{anyDialect: "DROP VIEW v;\nCREATE VIEW v AS SELECT id FROM t"}, want: all(CodeViewChanged)},
 }
 
 var onlineCases = []ruleCase{
-	{name: "index without concurrently", setup: byDialect{"postgres": baseTable},
-		up: byDialect{"postgres": "CREATE INDEX t_a ON t (a)"}, want: map[string][]string{"postgres": {CodeIndexNotConcurrent}}},
-	{name: "drop index without concurrently", setup: byDialect{"postgres": baseTable + ";\nCREATE INDEX t_a ON t (a)"},
-		up: byDialect{"postgres": "DROP INDEX t_a"}, want: map[string][]string{"postgres": {CodeIndexNotConcurrent}}},
-	{name: "unique constraint without an index", setup: byDialect{"postgres": baseTable},
-		up:   byDialect{"postgres": "ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE (a)"},
-		want: map[string][]string{"postgres": {CodeIndexNotConcurrent, CodeUniqueAdded}}},
-	{name: "concurrently in a transaction", setup: byDialect{"postgres": baseTable},
-		up: byDialect{"postgres": "CREATE INDEX CONCURRENTLY t_a ON t (a)"}, want: map[string][]string{"postgres": {CodeConcurrentlyInTransaction}}},
-	{name: "volatile default", setup: byDialect{"postgres": baseTable},
-		up: byDialect{"postgres": "ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid()"}, want: map[string][]string{"postgres": {CodeVolatileDefault}}},
-	{name: "serial column", setup: byDialect{"postgres": baseTable},
-		up: byDialect{"postgres": "ALTER TABLE t ADD COLUMN n bigserial"}, want: map[string][]string{"postgres": {CodeVolatileDefault}}},
-	{name: "type change rewrites", setup: byDialect{"postgres": baseTable},
-		up: byDialect{"postgres": "ALTER TABLE t ALTER COLUMN a TYPE bigint"}, want: map[string][]string{"postgres": {CodeTableRewrite}}},
-	{name: "stored generated column", setup: byDialect{"postgres": baseTable, "mysql": baseTable},
-		up:   byDialect{"postgres": "ALTER TABLE t ADD COLUMN g integer GENERATED ALWAYS AS (a * 2) STORED", "mysql": "ALTER TABLE t ADD COLUMN g integer AS (a * 2) STORED"},
-		want: map[string][]string{"postgres": {CodeTableRewrite}, "mysql": {CodeTableCopy}}},
-	{name: "foreign key validated at once", setup: byDialect{"postgres": "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable, "mysql": "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable},
-		up:   byDialect{"": "ALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id)"},
-		want: map[string][]string{"postgres": {CodeForeignKeyAdded, CodeConstraintValidation}, "mysql": {CodeForeignKeyAdded, CodeTableCopy}}},
-	{name: "check validated at once", setup: byDialect{"postgres": baseTable},
-		up:   byDialect{"postgres": "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0)"},
-		want: map[string][]string{"postgres": {CodeCheckAdded, CodeConstraintValidation}}},
-	{name: "integer widened copies", setup: byDialect{"mysql": baseTable},
-		up: byDialect{"mysql": "ALTER TABLE t MODIFY a bigint"}, want: map[string][]string{"mysql": {CodeTableCopy}}},
-	{name: "primary key dropped", setup: byDialect{"mysql": baseTable},
-		up: byDialect{"mysql": "ALTER TABLE t DROP PRIMARY KEY"}, want: map[string][]string{"mysql": {CodeTableCopy}}},
-	{name: "charset converted", setup: byDialect{"mysql": baseTable},
-		up: byDialect{"mysql": "ALTER TABLE t CONVERT TO CHARACTER SET latin1"}, want: map[string][]string{"mysql": {CodeTableCopy}}},
-	{name: "explicit copy", setup: byDialect{"mysql": baseTable},
-		up: byDialect{"mysql": "ALTER TABLE t ADD COLUMN c integer, ALGORITHM=COPY"}, want: map[string][]string{"mysql": {CodeTableCopy}}},
-	{name: "no lock timeout", setup: byDialect{"postgres": baseTable, "mysql": baseTable}, opts: compatOptions{Timeouts: true},
-		up:   byDialect{"": "ALTER TABLE t ADD COLUMN c integer"},
-		want: map[string][]string{"postgres": {CodeTimeoutMissing}, "mysql": {CodeTimeoutMissing}}},
-	{name: "lock timeout set", setup: byDialect{"postgres": baseTable, "mysql": baseTable}, opts: compatOptions{Timeouts: true},
-		up: byDialect{"postgres": "SET lock_timeout = '2s';\nSET statement_timeout = '5min';\nALTER TABLE t ADD COLUMN c integer",
-			"mysql": "SET SESSION lock_wait_timeout = 5;\nALTER TABLE t ADD COLUMN c integer"},
-		want: map[string][]string{"postgres": {}, "mysql": {}}},
-	{name: "timeout set too late", setup: byDialect{"postgres": baseTable}, opts: compatOptions{Timeouts: true},
-		up:   byDialect{"postgres": "ALTER TABLE t ADD COLUMN c integer;\nSET lock_timeout = '2s';\nSET statement_timeout = '5min'"},
-		want: map[string][]string{"postgres": {CodeTimeoutMissing}}},
+	{name: "index without concurrently", setup: byDialect{dialect.Postgres: baseTable},
+		up: byDialect{dialect.Postgres: "CREATE INDEX t_a ON t (a)"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeIndexNotConcurrent}}},
+	{name: "drop index without concurrently", setup: byDialect{dialect.Postgres: baseTable + ";\nCREATE INDEX t_a ON t (a)"},
+		up: byDialect{dialect.Postgres: "DROP INDEX t_a"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeIndexNotConcurrent}}},
+	{name: "unique constraint without an index", setup: byDialect{dialect.Postgres: baseTable},
+		up:   byDialect{dialect.Postgres: "ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE (a)"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeIndexNotConcurrent, CodeUniqueAdded}}},
+	{name: "concurrently in a transaction", setup: byDialect{dialect.Postgres: baseTable},
+		up: byDialect{dialect.Postgres: "CREATE INDEX CONCURRENTLY t_a ON t (a)"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeConcurrentlyInTransaction}}},
+	{name: "volatile default", setup: byDialect{dialect.Postgres: baseTable},
+		up: byDialect{dialect.Postgres: "ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid()"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeVolatileDefault}}},
+	{name: "serial column", setup: byDialect{dialect.Postgres: baseTable},
+		up: byDialect{dialect.Postgres: "ALTER TABLE t ADD COLUMN n bigserial"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeVolatileDefault}}},
+	{name: "type change rewrites", setup: byDialect{dialect.Postgres: baseTable},
+		up: byDialect{dialect.Postgres: "ALTER TABLE t ALTER COLUMN a TYPE bigint"}, want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeTableRewrite}}},
+	{name: "stored generated column", setup: byDialect{dialect.Postgres: baseTable, dialect.MySQL: baseTable},
+		up:   byDialect{dialect.Postgres: "ALTER TABLE t ADD COLUMN g integer GENERATED ALWAYS AS (a * 2) STORED", dialect.MySQL: "ALTER TABLE t ADD COLUMN g integer AS (a * 2) STORED"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeTableRewrite}, dialect.MySQL: {CodeTableCopy}}},
+	{name: "foreign key validated at once", setup: byDialect{dialect.Postgres: "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable, dialect.MySQL: "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable},
+		up:   byDialect{anyDialect: "ALTER TABLE t ADD CONSTRAINT t_a_fk FOREIGN KEY (a) REFERENCES p (id)"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeForeignKeyAdded, CodeConstraintValidation}, dialect.MySQL: {CodeForeignKeyAdded, CodeTableCopy}}},
+	{name: "check validated at once", setup: byDialect{dialect.Postgres: baseTable},
+		up:   byDialect{dialect.Postgres: "ALTER TABLE t ADD CONSTRAINT t_a_pos CHECK (a > 0)"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeCheckAdded, CodeConstraintValidation}}},
+	{name: "integer widened copies", setup: byDialect{dialect.MySQL: baseTable},
+		up: byDialect{dialect.MySQL: "ALTER TABLE t MODIFY a bigint"}, want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeTableCopy}}},
+	{name: "primary key dropped", setup: byDialect{dialect.MySQL: baseTable},
+		up: byDialect{dialect.MySQL: "ALTER TABLE t DROP PRIMARY KEY"}, want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeTableCopy}}},
+	{name: "charset converted", setup: byDialect{dialect.MySQL: baseTable},
+		up: byDialect{dialect.MySQL: "ALTER TABLE t CONVERT TO CHARACTER SET latin1"}, want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeTableCopy}}},
+	{name: "explicit copy", setup: byDialect{dialect.MySQL: baseTable},
+		up: byDialect{dialect.MySQL: "ALTER TABLE t ADD COLUMN c integer, ALGORITHM=COPY"}, want: map[dialect.Dialect][]Code{dialect.MySQL: {CodeTableCopy}}},
+	{name: "no lock timeout", setup: byDialect{dialect.Postgres: baseTable, dialect.MySQL: baseTable}, opts: compatOptions{Timeouts: true},
+		up:   byDialect{anyDialect: "ALTER TABLE t ADD COLUMN c integer"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeTimeoutMissing}, dialect.MySQL: {CodeTimeoutMissing}}},
+	{name: "lock timeout set", setup: byDialect{dialect.Postgres: baseTable, dialect.MySQL: baseTable}, opts: compatOptions{Timeouts: true},
+		up: byDialect{dialect.Postgres: "SET lock_timeout = '2s';\nSET statement_timeout = '5min';\nALTER TABLE t ADD COLUMN c integer",
+			dialect.MySQL: "SET SESSION lock_wait_timeout = 5;\nALTER TABLE t ADD COLUMN c integer"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {}, dialect.MySQL: {}}},
+	{name: "timeout set too late", setup: byDialect{dialect.Postgres: baseTable}, opts: compatOptions{Timeouts: true},
+		up:   byDialect{dialect.Postgres: "ALTER TABLE t ADD COLUMN c integer;\nSET lock_timeout = '2s';\nSET statement_timeout = '5min'"},
+		want: map[dialect.Dialect][]Code{dialect.Postgres: {CodeTimeoutMissing}}},
 }
 
 // expandCases change the schema only in ways the previous release
 // survives, done the online way: no finding at all, on every dialect.
 var expandCases = []ruleCase{
 	{name: "expand only",
-		setup: byDialect{"": "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t",
-			"postgres": "CREATE TYPE mood AS ENUM ('a', 'b');\nCREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t;\nCREATE TABLE e (id integer PRIMARY KEY, m mood)",
-			"mysql":    "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t;\nCREATE TABLE e (id integer PRIMARY KEY, m enum('a','b'))"},
+		setup: byDialect{anyDialect: "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t",
+			dialect.Postgres: "CREATE TYPE mood AS ENUM ('a', 'b');\nCREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t;\nCREATE TABLE e (id integer PRIMARY KEY, m mood)",
+			dialect.MySQL:    "CREATE TABLE p (id integer PRIMARY KEY);\n" + baseTable + ";\nCREATE VIEW v AS SELECT id, a FROM t;\nCREATE TABLE e (id integer PRIMARY KEY, m enum('a','b'))"},
 		up: byDialect{
-			"": `CREATE TABLE orders (id integer PRIMARY KEY, t_id integer NOT NULL REFERENCES t (id), total numeric(10,2) NOT NULL DEFAULT 0, note text, UNIQUE (t_id, id));
+			anyDialect: `CREATE TABLE orders (id integer PRIMARY KEY, t_id integer NOT NULL REFERENCES t (id), total numeric(10,2) NOT NULL DEFAULT 0, note text, UNIQUE (t_id, id));
 ALTER TABLE t ADD COLUMN nick varchar(40);
 ALTER TABLE t ADD COLUMN flags integer NOT NULL DEFAULT 0;
 ALTER TABLE t ADD COLUMN label varchar(20) DEFAULT 'none';
@@ -205,7 +208,7 @@ CREATE UNIQUE INDEX t_nick ON t (nick);
 CREATE VIEW v2 AS SELECT id, b FROM t;
 DROP VIEW v;
 CREATE VIEW v AS SELECT id, a, b FROM t`,
-			"postgres": `CREATE TABLE orders (id integer PRIMARY KEY, t_id integer NOT NULL REFERENCES t (id), total numeric(10,2) NOT NULL DEFAULT 0, note text, UNIQUE (t_id, id));
+			dialect.Postgres: `CREATE TABLE orders (id integer PRIMARY KEY, t_id integer NOT NULL REFERENCES t (id), total numeric(10,2) NOT NULL DEFAULT 0, note text, UNIQUE (t_id, id));
 ALTER TABLE t ADD COLUMN nick varchar(40);
 ALTER TABLE t ADD COLUMN flags integer NOT NULL DEFAULT 0;
 ALTER TABLE t ADD COLUMN label varchar(20) DEFAULT 'none';
@@ -219,7 +222,7 @@ CREATE INDEX CONCURRENTLY t_b ON t (b);
 CREATE UNIQUE INDEX CONCURRENTLY t_nick ON t (nick);
 CREATE VIEW v2 AS SELECT id, b FROM t;
 CREATE OR REPLACE VIEW v AS SELECT id, a, b FROM t`,
-			"mysql": `CREATE TABLE orders (id integer PRIMARY KEY, t_id integer NOT NULL REFERENCES t (id), total numeric(10,2) NOT NULL DEFAULT 0, note text, UNIQUE (t_id, id));
+			dialect.MySQL: `CREATE TABLE orders (id integer PRIMARY KEY, t_id integer NOT NULL REFERENCES t (id), total numeric(10,2) NOT NULL DEFAULT 0, note text, UNIQUE (t_id, id));
 ALTER TABLE t ADD COLUMN nick varchar(40);
 ALTER TABLE t ADD COLUMN flags integer NOT NULL DEFAULT 0;
 ALTER TABLE t ADD COLUMN label varchar(20) DEFAULT 'none';
@@ -244,7 +247,7 @@ func TestCompatRules(t *testing.T) {
 		for _, tc := range group {
 			t.Run(tc.name, func(t *testing.T) {
 				for _, d := range dialect.All() {
-					want, ok := tc.want[d.String()]
+					want, ok := tc.want[d]
 					if !ok {
 						continue
 					}
@@ -268,7 +271,7 @@ func TestCompatRules(t *testing.T) {
 func runCase(t *testing.T, db *testdb.DB, tc ruleCase) []Finding {
 	t.Helper()
 	ctx := context.Background()
-	d := db.Dialect.String()
+	d := db.Dialect
 	conn, err := db.Conn(ctx)
 	require.NoError(t, err)
 	defer conn.Close()
@@ -294,8 +297,8 @@ func execAll(t *testing.T, conn *sql.Conn, script string) {
 	}
 }
 
-func findingCodes(fs []Finding) []string {
-	out := []string{}
+func findingCodes(fs []Finding) []Code {
+	out := []Code{}
 	for _, f := range fs {
 		out = append(out, f.Code)
 	}
@@ -305,17 +308,16 @@ func findingCodes(fs []Finding) []string {
 
 func TestCompatAcknowledgementAndSince(t *testing.T) {
 	db := testdb.New(t, dialect.SQLite)
-	tc := ruleCase{setup: byDialect{"": baseTable}, up: byDialect{"": "ALTER TABLE t DROP COLUMN a;\nCREATE TABLE x (id integer)"}}
+	tc := ruleCase{setup: byDialect{anyDialect: baseTable}, up: byDialect{anyDialect: "ALTER TABLE t DROP COLUMN a;\nCREATE TABLE x (id integer)"}}
 	base := runCase(t, db, tc)
 	require.Len(t, base, 1)
 	assert.Equal(t, SeverityError, base[0].Severity)
 
-	ack, err := annotation.Parse([]byte("-- rollsafe:contract reason=\"a is unread since release 4\"\n"))
-	require.NoError(t, err)
+	ack := &migrate.Annotation{Reason: "a is unread since release 4", Line: 1}
 	tests := []struct {
 		name     string
 		version  int64
-		ann      annotation.Set
+		ann      *migrate.Annotation
 		opts     compatOptions
 		severity Severity
 		says     string
@@ -330,30 +332,29 @@ func TestCompatAcknowledgementAndSince(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	execAll(t, conn, baseTable)
-	before, err := Inspect(ctx, conn, "sqlite")
+	before, err := Inspect(ctx, conn, dialect.SQLite)
 	require.NoError(t, err)
 	execAll(t, conn, "ALTER TABLE t DROP COLUMN a")
-	after, err := Inspect(ctx, conn, "sqlite")
+	after, err := Inspect(ctx, conn, dialect.SQLite)
 	require.NoError(t, err)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := compatFindings(stepInput{Dialect: "sqlite", Version: tt.version, Source: "00002_change.sql",
-				UpSQL: "ALTER TABLE t DROP COLUMN a", Annotations: tt.ann, Before: before, After: after}, tt.opts)
+			got := compatFindings(stepInput{Dialect: dialect.SQLite, Version: tt.version, Source: "00002_change.sql",
+				UpSQL: "ALTER TABLE t DROP COLUMN a", Contract: tt.ann, Before: before, After: after}, tt.opts)
 			require.Len(t, got, 1)
 			assert.Equal(t, CodeColumnDropped, got[0].Code)
 			assert.Equal(t, tt.severity, got[0].Severity)
 			assert.Contains(t, got[0].Message, tt.says)
 		})
 	}
-	assert.Nil(t, compatFindings(stepInput{Dialect: "sqlite", Before: before, After: after}, compatOptions{Disabled: true}))
+	assert.Nil(t, compatFindings(stepInput{Dialect: dialect.SQLite, Before: before, After: after}, compatOptions{Disabled: true}))
 }
 
 func TestCompatOnlineWarningsStayWarnings(t *testing.T) {
-	ack, err := annotation.Parse([]byte("-- rollsafe:contract reason=\"x\"\n"))
-	require.NoError(t, err)
-	before := &Snapshot{Dialect: "postgres", Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "integer"}, {Name: "a", Type: "integer", Nullable: true}}}}}
-	after := &Snapshot{Dialect: "postgres", Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "integer"}}, Indexes: []Index{{Name: "t_id", Parts: []string{"id"}}}}}}
-	got := compatFindings(stepInput{Dialect: "postgres", Version: 1, Source: "00001_x.sql", Annotations: ack, Before: before, After: after,
+	ack := &migrate.Annotation{Reason: "x", Line: 1}
+	before := &Snapshot{Dialect: dialect.Postgres, Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "integer"}, {Name: "a", Type: "integer", Nullable: true}}}}}
+	after := &Snapshot{Dialect: dialect.Postgres, Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "integer"}}, Indexes: []Index{{Name: "t_id", Parts: []string{"id"}}}}}}
+	got := compatFindings(stepInput{Dialect: dialect.Postgres, Version: 1, Source: "00001_x.sql", Contract: ack, Before: before, After: after,
 		UpSQL: "ALTER TABLE t DROP COLUMN a; CREATE INDEX t_id ON t (id);"}, compatOptions{Since: 5})
 	require.Len(t, got, 2)
 	assert.Equal(t, CodeColumnDropped, got[0].Code)
@@ -367,41 +368,41 @@ func TestCompatOnlineWarningsStayWarnings(t *testing.T) {
 // INSERTs leave out, not by what it names.
 func TestCompatAgainstReleasedSchema(t *testing.T) {
 	str := func(s string) *string { return &s }
-	released := &Snapshot{Dialect: "sqlite", Tables: []Table{{Name: "t", Columns: []Column{
+	released := &Snapshot{Dialect: dialect.SQLite, Tables: []Table{{Name: "t", Columns: []Column{
 		{Name: "id", Type: "integer"}, {Name: "a", Type: "integer", Nullable: true}}}}}
 	// Before this migration, the upcoming release already added n and d.
-	before := &Snapshot{Dialect: "sqlite", Tables: []Table{{Name: "t", Columns: []Column{
+	before := &Snapshot{Dialect: dialect.SQLite, Tables: []Table{{Name: "t", Columns: []Column{
 		{Name: "id", Type: "integer"}, {Name: "a", Type: "integer", Nullable: true},
 		{Name: "n", Type: "integer", Nullable: true}, {Name: "d", Type: "integer", Nullable: true}}}}}
 	tests := []struct {
 		name   string
 		change func(t *Table)
-		want   []string
+		want   []Code
 	}{
 		{"new column made NOT NULL with a default", func(t *Table) {
 			t.Columns[2].Nullable, t.Columns[2].Default = false, str("0")
-		}, []string{}},
+		}, []Code{}},
 		{"new column made NOT NULL without a default", func(t *Table) {
 			t.Columns[2].Nullable = false
-		}, []string{CodeColumnNotNull}},
-		{"new column changes type", func(t *Table) { t.Columns[2].Type = "text" }, []string{}},
-		{"released column changes type", func(t *Table) { t.Columns[1].Type = "text" }, []string{CodeColumnTypeChanged}},
+		}, []Code{CodeColumnNotNull}},
+		{"new column changes type", func(t *Table) { t.Columns[2].Type = "text" }, []Code{}},
+		{"released column changes type", func(t *Table) { t.Columns[1].Type = "text" }, []Code{CodeColumnTypeChanged}},
 		{"check over a new column", func(t *Table) {
-			t.Checks = []Check{{Name: "n_pos", Expr: "(n > 0)"}}
-		}, []string{}},
+			t.Checks = []CheckConstraint{{Name: "n_pos", Expr: "(n > 0)"}}
+		}, []Code{}},
 		{"check over a released column", func(t *Table) {
-			t.Checks = []Check{{Name: "a_pos", Expr: "(a > 0)"}}
-		}, []string{CodeCheckAdded}},
-		{"new column dropped", func(t *Table) { t.Columns = t.Columns[:3] }, []string{}},
+			t.Checks = []CheckConstraint{{Name: "a_pos", Expr: "(a > 0)"}}
+		}, []Code{CodeCheckAdded}},
+		{"new column dropped", func(t *Table) { t.Columns = t.Columns[:3] }, []Code{}},
 		{"released column dropped", func(t *Table) {
 			t.Columns = []Column{t.Columns[0], t.Columns[2], t.Columns[3]}
-		}, []string{CodeColumnDropped}},
+		}, []Code{CodeColumnDropped}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			after := &Snapshot{Dialect: "sqlite", Tables: []Table{{Name: "t", Columns: slices.Clone(before.Tables[0].Columns)}}}
+			after := &Snapshot{Dialect: dialect.SQLite, Tables: []Table{{Name: "t", Columns: slices.Clone(before.Tables[0].Columns)}}}
 			tt.change(&after.Tables[0])
-			in := stepInput{Dialect: "sqlite", Version: 3, Source: "00003_x.sql", Before: before, After: after, Released: released}
+			in := stepInput{Dialect: dialect.SQLite, Version: 3, Source: "00003_x.sql", Before: before, After: after, Released: released}
 			assert.Equal(t, tt.want, findingCodes(compatFindings(in, compatOptions{Since: 1})), "with the released schema")
 			if len(tt.want) == 0 {
 				// Without WithSince the previous release is the schema
@@ -415,26 +416,26 @@ func TestCompatAgainstReleasedSchema(t *testing.T) {
 // Every rule fires in some case above on every dialect where it applies;
 // the README says which do not.
 func TestCompatRulesCoverEveryCode(t *testing.T) {
-	where := map[string][]string{}
-	add := func(codes []string, dialects ...string) {
+	where := map[Code][]dialect.Dialect{}
+	add := func(codes []Code, dialects ...dialect.Dialect) {
 		for _, c := range codes {
 			where[c] = dialects
 		}
 	}
-	add([]string{CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed, CodeColumnTypeChanged,
+	add([]Code{CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed, CodeColumnTypeChanged,
 		CodeColumnNotNull, CodeColumnDefaultDropped, CodeNotNullColumnAdded, CodeUniqueAdded, CodeForeignKeyAdded,
-		CodeCheckAdded, CodeViewDropped, CodeViewChanged}, "sqlite", "postgres", "mysql")
-	add([]string{CodeColumnTypeNarrowed, CodeEnumValueRemoved, CodeEnumValueRenamed, CodeTimeoutMissing}, "postgres", "mysql")
-	add([]string{CodeIndexNotConcurrent, CodeConcurrentlyInTransaction, CodeVolatileDefault, CodeTableRewrite,
-		CodeNotNullScan, CodeConstraintValidation}, "postgres")
-	add([]string{CodeTableCopy}, "mysql")
+		CodeCheckAdded, CodeViewDropped, CodeViewChanged}, dialect.SQLite, dialect.Postgres, dialect.MySQL)
+	add([]Code{CodeColumnTypeNarrowed, CodeEnumValueRemoved, CodeEnumValueRenamed, CodeTimeoutMissing}, dialect.Postgres, dialect.MySQL)
+	add([]Code{CodeIndexNotConcurrent, CodeConcurrentlyInTransaction, CodeVolatileDefault, CodeTableRewrite,
+		CodeNotNullScan, CodeConstraintValidation}, dialect.Postgres)
+	add([]Code{CodeTableCopy}, dialect.MySQL)
 
-	fired := map[string]map[string]bool{}
+	fired := map[Code]map[dialect.Dialect]bool{}
 	for _, tc := range append(append([]ruleCase{}, contractCases...), onlineCases...) {
 		for d, codes := range tc.want {
 			for _, c := range codes {
 				if fired[c] == nil {
-					fired[c] = map[string]bool{}
+					fired[c] = map[dialect.Dialect]bool{}
 				}
 				fired[c][d] = true
 			}
@@ -449,7 +450,7 @@ func TestCompatRulesCoverEveryCode(t *testing.T) {
 		_, listed := where[code]
 		assert.True(t, listed, "code %s fires but is not listed here", code)
 	}
-	for _, code := range []string{CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed,
+	for _, code := range []Code{CodeTableDropped, CodeColumnDropped, CodeTableRenamed, CodeColumnRenamed,
 		CodeColumnTypeNarrowed, CodeColumnTypeChanged, CodeColumnNotNull, CodeColumnDefaultDropped,
 		CodeNotNullColumnAdded, CodeUniqueAdded, CodeForeignKeyAdded, CodeCheckAdded, CodeEnumValueRemoved,
 		CodeEnumValueRenamed, CodeViewDropped, CodeViewChanged} {
@@ -462,21 +463,21 @@ func TestCompatRulesCoverEveryCode(t *testing.T) {
 // previous release knows may not.
 func TestCompatEnumAgainstReleasedSchema(t *testing.T) {
 	pg := func(values ...string) *Snapshot {
-		return &Snapshot{Dialect: "postgres", Enums: []Enum{{Name: "mood", Values: values}},
+		return &Snapshot{Dialect: dialect.Postgres, Enums: []Enum{{Name: "mood", Values: values}},
 			Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "integer"}, {Name: "m", Type: "mood", Nullable: true}}}}}
 	}
 	my := func(typ string) *Snapshot {
-		return &Snapshot{Dialect: "mysql", Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "int"}, {Name: "m", Type: typ, Nullable: true}}}}}
+		return &Snapshot{Dialect: dialect.MySQL, Tables: []Table{{Name: "t", Columns: []Column{{Name: "id", Type: "int"}, {Name: "m", Type: typ, Nullable: true}}}}}
 	}
 	tests := []struct {
 		name                    string
 		released, before, after *Snapshot
-		withSince, withoutSince []string
+		withSince, withoutSince []Code
 	}{
-		{"postgres: a new value removed", pg("a", "b"), pg("a", "b", "c"), pg("a", "b"), []string{}, []string{CodeEnumValueRemoved}},
-		{"postgres: a released value removed", pg("a", "b"), pg("a", "b", "c"), pg("a", "c"), []string{CodeEnumValueRemoved}, []string{CodeEnumValueRemoved}},
-		{"mysql: a new value removed", my("enum('a','b')"), my("enum('a','b','c')"), my("enum('a','b')"), []string{}, []string{CodeEnumValueRemoved}},
-		{"mysql: a released value renamed", my("enum('a','b')"), my("enum('a','b','c')"), my("enum('a','x','c')"), []string{CodeEnumValueRenamed}, []string{CodeEnumValueRenamed}},
+		{"postgres: a new value removed", pg("a", "b"), pg("a", "b", "c"), pg("a", "b"), []Code{}, []Code{CodeEnumValueRemoved}},
+		{"postgres: a released value removed", pg("a", "b"), pg("a", "b", "c"), pg("a", "c"), []Code{CodeEnumValueRemoved}, []Code{CodeEnumValueRemoved}},
+		{"mysql: a new value removed", my("enum('a','b')"), my("enum('a','b','c')"), my("enum('a','b')"), []Code{}, []Code{CodeEnumValueRemoved}},
+		{"mysql: a released value renamed", my("enum('a','b')"), my("enum('a','b','c')"), my("enum('a','x','c')"), []Code{CodeEnumValueRenamed}, []Code{CodeEnumValueRenamed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,7 +64,7 @@ func TestMySQLCopyAgreesWithServer(t *testing.T) {
 	for _, alter := range alters {
 		t.Run(alter, func(t *testing.T) {
 			execAll(t, conn, setup)
-			before, err := Inspect(ctx, conn, "mysql")
+			before, err := Inspect(ctx, conn, dialect.MySQL)
 			require.NoError(t, err)
 			copies := false
 			if _, err := conn.ExecContext(ctx, alter+", ALGORITHM=INPLACE"); err != nil {
@@ -74,9 +74,9 @@ func TestMySQLCopyAgreesWithServer(t *testing.T) {
 				copies = true
 				execAll(t, conn, alter)
 			}
-			after, err := Inspect(ctx, conn, "mysql")
+			after, err := Inspect(ctx, conn, dialect.MySQL)
 			require.NoError(t, err)
-			got := compatFindings(stepInput{Dialect: "mysql", Version: 1, Source: "00001_x.sql", UpSQL: alter, Before: before, After: after}, compatOptions{})
+			got := compatFindings(stepInput{Dialect: dialect.MySQL, Version: 1, Source: "00001_x.sql", UpSQL: alter, Before: before, After: after}, compatOptions{})
 			assert.Equal(t, copies, slices.Contains(findingCodes(got), CodeTableCopy), "server copies: %v; findings: %v", copies, got)
 		})
 	}
@@ -127,14 +127,14 @@ func TestPostgresRewriteAgreesWithServer(t *testing.T) {
 	for _, stmt := range stmts {
 		t.Run(stmt, func(t *testing.T) {
 			execAll(t, conn, setup)
-			before, err := Inspect(ctx, conn, "postgres")
+			before, err := Inspect(ctx, conn, dialect.Postgres)
 			require.NoError(t, err)
 			file := relfile(t)
 			execAll(t, conn, stmt)
 			rewrote := relfile(t) != file
-			after, err := Inspect(ctx, conn, "postgres")
+			after, err := Inspect(ctx, conn, dialect.Postgres)
 			require.NoError(t, err)
-			got := findingCodes(compatFindings(stepInput{Dialect: "postgres", Version: 1, Source: "00001_x.sql", UpSQL: stmt, Before: before, After: after}, compatOptions{}))
+			got := findingCodes(compatFindings(stepInput{Dialect: dialect.Postgres, Version: 1, Source: "00001_x.sql", UpSQL: stmt, Before: before, After: after}, compatOptions{}))
 			warned := slices.Contains(got, CodeTableRewrite) || slices.Contains(got, CodeVolatileDefault)
 			assert.Equal(t, rewrote, warned, "server rewrote: %v; findings: %v", rewrote, got)
 		})

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // This file splits migration SQL into statements and tokens for the
@@ -55,8 +57,8 @@ type stmt struct {
 // splitSQL returns the statements of src, a migration section, in order.
 // Empty statements (";;", comments only) are left out. Routine and trigger
 // bodies (CREATE TRIGGER … BEGIN … END) stay in one statement.
-func splitSQL(src, dialect string) []stmt {
-	lx := lexer{src: src, dialect: dialect}
+func splitSQL(src string, d dialect.Dialect) []stmt {
+	lx := lexer{src: src, dialect: d}
 	var out []stmt
 	var cur []token
 	start := -1 // byte offset of the current statement's first token
@@ -112,7 +114,7 @@ func isRoutine(toks []token) bool {
 // lexer reads tokens from SQL text.
 type lexer struct {
 	src      string
-	dialect  string
+	dialect  dialect.Dialect
 	pos      int
 	tokStart int
 }
@@ -137,7 +139,7 @@ func (lx *lexer) next() (token, bool) {
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			lx.pos++
-		case c == '-' && strings.HasPrefix(s[lx.pos:], "--"), c == '#' && lx.dialect == "mysql":
+		case c == '-' && strings.HasPrefix(s[lx.pos:], "--"), c == '#' && lx.dialect == dialect.MySQL:
 			lx.skipLine()
 		case c == '/' && strings.HasPrefix(s[lx.pos:], "/*"):
 			lx.skipBlockComment()
@@ -168,7 +170,7 @@ func (lx *lexer) skipBlockComment() {
 		case strings.HasPrefix(lx.src[lx.pos:], "*/"):
 			depth--
 			lx.pos += 2
-			if depth == 0 || lx.dialect != "postgres" {
+			if depth == 0 || lx.dialect != dialect.Postgres {
 				return
 			}
 		default:
@@ -182,21 +184,21 @@ func (lx *lexer) token() token {
 	c := s[start]
 	switch {
 	case c == '\'':
-		return token{kind: tokString, text: lx.quoted('\'', lx.dialect == "mysql")}
-	case (c == 'E' || c == 'e') && lx.dialect == "postgres" && strings.HasPrefix(s[start+1:], "'"):
+		return token{kind: tokString, text: lx.quoted('\'', lx.dialect == dialect.MySQL)}
+	case (c == 'E' || c == 'e') && lx.dialect == dialect.Postgres && strings.HasPrefix(s[start+1:], "'"):
 		lx.pos++
 		return token{kind: tokString, text: lx.quoted('\'', true)}
 	case (c == 'X' || c == 'x' || c == 'B' || c == 'b' || c == 'N' || c == 'n') && strings.HasPrefix(s[start+1:], "'"):
 		lx.pos++
-		return token{kind: tokString, text: lx.quoted('\'', lx.dialect == "mysql")}
+		return token{kind: tokString, text: lx.quoted('\'', lx.dialect == dialect.MySQL)}
 	case c == '"':
-		if lx.dialect == "mysql" { // a string unless ANSI_QUOTES; either way a literal
+		if lx.dialect == dialect.MySQL { // a string unless ANSI_QUOTES; either way a literal
 			return token{kind: tokString, text: lx.quoted('"', true)}
 		}
 		return token{kind: tokIdent, text: lx.quoted('"', false)}
 	case c == '`':
 		return token{kind: tokIdent, text: lx.quoted('`', false)}
-	case c == '[' && lx.dialect == "sqlite":
+	case c == '[' && lx.dialect == dialect.SQLite:
 		end := strings.IndexByte(s[start+1:], ']')
 		if end < 0 {
 			lx.pos = len(s)
@@ -204,7 +206,7 @@ func (lx *lexer) token() token {
 		}
 		lx.pos = start + 1 + end + 1
 		return token{kind: tokIdent, text: s[start+1 : start+1+end]}
-	case c == '$' && lx.dialect == "postgres":
+	case c == '$' && lx.dialect == dialect.Postgres:
 		if tag, ok := dollarTag(s[start:]); ok {
 			body := s[start+len(tag):]
 			end := strings.Index(body, tag)

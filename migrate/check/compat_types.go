@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // This file decides whether a column type change is one that old values and
@@ -57,7 +59,7 @@ type colType struct {
 func readType(snap *Snapshot, t string) colType {
 	t = strings.TrimSpace(strings.ToLower(t))
 	ct := colType{text: t}
-	if snap.Dialect == "sqlite" {
+	if snap.Dialect == dialect.SQLite {
 		ct.kind, ct.size = sqliteAffinity(t), unbounded
 		return ct
 	}
@@ -90,11 +92,11 @@ func readType(snap *Snapshot, t string) colType {
 	switch base {
 	case "tinyint", "int1":
 		ct.kind, ct.size = kindInt, 1
-		if snap.Dialect == "postgres" {
+		if snap.Dialect == dialect.Postgres {
 			ct.size = 2
 		}
 	case "bool", "boolean":
-		if snap.Dialect == "mysql" { // an alias of tinyint(1)
+		if snap.Dialect == dialect.MySQL { // an alias of tinyint(1)
 			ct.kind, ct.size = kindInt, 1
 		} else {
 			ct.kind = kindBool
@@ -109,7 +111,7 @@ func readType(snap *Snapshot, t string) colType {
 		ct.kind, ct.size = kindInt, 8
 	case "numeric", "decimal", "dec", "fixed":
 		ct.kind = kindDecimal
-		if snap.Dialect == "mysql" {
+		if snap.Dialect == dialect.MySQL {
 			ct.precision, ct.scale = arg(0, 10), arg(1, 0)
 		} else {
 			ct.precision, ct.scale = arg(0, unbounded), arg(1, 0)
@@ -119,12 +121,12 @@ func readType(snap *Snapshot, t string) colType {
 		}
 	case "real", "float4":
 		ct.kind, ct.size = kindFloat, 4
-		if snap.Dialect == "mysql" { // REAL is DOUBLE unless REAL_AS_FLOAT
+		if snap.Dialect == dialect.MySQL { // REAL is DOUBLE unless REAL_AS_FLOAT
 			ct.size = 8
 		}
 	case "float":
 		ct.kind, ct.size = kindFloat, 4
-		if p := arg(0, 0); p > 24 || snap.Dialect == "postgres" && len(nums) == 0 {
+		if p := arg(0, 0); p > 24 || snap.Dialect == dialect.Postgres && len(nums) == 0 {
 			ct.size = 8
 		}
 	case "double", "double precision", "float8":
@@ -135,7 +137,7 @@ func readType(snap *Snapshot, t string) colType {
 		ct.kind, ct.size = kindText, arg(0, unbounded)
 	case "text", "citext", "clob", "longtext":
 		ct.kind, ct.size = kindText, unbounded
-		if snap.Dialect == "mysql" && base == "text" {
+		if snap.Dialect == dialect.MySQL && base == "text" {
 			ct.size = 65535
 		}
 	case "tinytext":
@@ -160,7 +162,7 @@ func readType(snap *Snapshot, t string) colType {
 		ct.kind, ct.size = "timetz", arg(0, 6)
 	case "timestamp", "timestamp without time zone", "datetime":
 		ct.kind, ct.size = kindDateTime, arg(0, 6)
-		if snap.Dialect == "mysql" {
+		if snap.Dialect == dialect.MySQL {
 			ct.size = arg(0, 0)
 			if base == "timestamp" { // 1970–2038 only: narrower than DATETIME
 				ct.precision = -1

@@ -17,25 +17,29 @@ const (
 	Reordered Op = "reordered" // a table's columns, same set in another order
 )
 
+// Kind is the kind of schema object a Change names. Its JSON form is the
+// string.
+type Kind string
+
 // The kinds of object a Change names.
 const (
-	KindTable      = "table"
-	KindColumn     = "column"
-	KindPrimaryKey = "primary key"
-	KindIndex      = "index"
-	KindForeignKey = "foreign key"
-	KindCheck      = "check"
-	KindView       = "view"
-	KindTrigger    = "trigger"
-	KindSequence   = "sequence"
-	KindEnum       = "enum"
+	KindTable      Kind = "table"
+	KindColumn     Kind = "column"
+	KindPrimaryKey Kind = "primary key"
+	KindIndex      Kind = "index"
+	KindForeignKey Kind = "foreign key"
+	KindCheck      Kind = "check"
+	KindView       Kind = "view"
+	KindTrigger    Kind = "trigger"
+	KindSequence   Kind = "sequence"
+	KindEnum       Kind = "enum"
 )
 
 // Change is one difference between two snapshots, from the first ("before")
 // to the second ("after").
 type Change struct {
-	Op   Op     `json:"op"`
-	Kind string `json:"kind"` // one of the Kind constants
+	Op   Op   `json:"op"`
+	Kind Kind `json:"kind"`
 	// Table is the table a column, index, key, check or trigger belongs
 	// to; "" for tables, views, sequences and enums.
 	Table string `json:"table,omitempty"`
@@ -49,9 +53,9 @@ type Change struct {
 // Path is "kind table.name", or "kind name" for objects without a table.
 func (c Change) Path() string {
 	if c.Table != "" {
-		return c.Kind + " " + c.Table + "." + c.Name
+		return string(c.Kind) + " " + c.Table + "." + c.Name
 	}
-	return c.Kind + " " + c.Name
+	return string(c.Kind) + " " + c.Name
 }
 
 // String describes the change in one line, e.g.
@@ -139,15 +143,15 @@ func (d *differ) table(b, a Table) {
 	diffNamedAs(d, KindPrimaryKey, t, bpk, apk, pkName, indexText, func(Index) string { return t + "_pkey" })
 	diffNamed(d, KindIndex, t, b.Indexes, a.Indexes, func(i Index) string { return i.Name }, indexText)
 	diffNamed(d, KindForeignKey, t, b.ForeignKeys, a.ForeignKeys, func(f ForeignKey) string { return f.Name }, foreignKeyText)
-	diffNamed(d, KindCheck, t, b.Checks, a.Checks, func(c Check) string { return c.Name }, checkText)
+	diffNamed(d, KindCheck, t, b.Checks, a.Checks, func(c CheckConstraint) string { return c.Name }, checkText)
 }
 
-func diffNamed[T any](d *differ, kind, table string, before, after []T, name func(T) string, text func(T) string) {
+func diffNamed[T any](d *differ, kind Kind, table string, before, after []T, name func(T) string, text func(T) string) {
 	diffNamedAs(d, kind, table, before, after, name, text, name)
 }
 
 // diffNamedAs matches objects by key and reports them under display.
-func diffNamedAs[T any](d *differ, kind, table string, before, after []T, key, text, display func(T) string) {
+func diffNamedAs[T any](d *differ, kind Kind, table string, before, after []T, key, text, display func(T) string) {
 	bm := indexBy(before, key)
 	am := indexBy(after, key)
 	for _, k := range unionKeys(bm, am) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
@@ -23,7 +24,7 @@ func TestDiff(t *testing.T) {
 		if mod != nil {
 			mod(&tb)
 		}
-		return &check.Snapshot{Dialect: "postgres", Tables: []check.Table{tb}}
+		return &check.Snapshot{Dialect: dialect.Postgres, Tables: []check.Table{tb}}
 	}
 	tests := []struct {
 		name          string
@@ -46,7 +47,7 @@ func TestDiff(t *testing.T) {
 			after: users(func(t *check.Table) {
 				t.PrimaryKey = nil
 				t.Indexes = []check.Index{{Name: "users_by_email", Parts: []string{"email"}}}
-				t.Checks = []check.Check{{Name: "email_set", Expr: "email <> ''"}}
+				t.Checks = []check.CheckConstraint{{Name: "email_set", Expr: "email <> ''"}}
 			}),
 			want: []string{
 				"primary key users.users_pkey: removed",
@@ -56,7 +57,7 @@ func TestDiff(t *testing.T) {
 		},
 		{
 			name: "table dropped, view and enum added", before: users(nil),
-			after: &check.Snapshot{Dialect: "postgres",
+			after: &check.Snapshot{Dialect: dialect.Postgres,
 				Views: []check.View{{Name: "v", Def: "SELECT 1", Columns: []string{"x"}}},
 				Enums: []check.Enum{{Name: "mood", Values: []string{"ok"}}}},
 			want: []string{"table users: removed", "view v: added", "enum mood: added"},

@@ -7,21 +7,26 @@
 //
 // A Snapshot is the schema of a database as plain data: tables with their
 // columns (normalised type, nullability, default), primary key, indexes and
-// UNIQUE constraints, foreign keys and CHECK constraints, read through
+// UNIQUE constraints, foreign keys and CHECK constraints (CheckConstraint),
+// read through
 // ariga.io/atlas; and views, triggers, PostgreSQL sequences and enums, read
 // from each dialect's catalog. goose's version table and tables prefixed
 // "rollsafe_" are left out, and names the database generates itself
 // (sqlite_autoindex_*, users_email_key, orders_ibfk_1, ...) are replaced by
 // names derived from the definition, so that equal schemas give equal
 // snapshots. Snapshot.String is a canonical text form, fit for golden
-// files; Diff lists the changes between two snapshots, and DescribeDiff
+// files; Diff lists the changes between two snapshots (each a Change of one
+// Kind of object: table, column, index, ...), and DescribeDiff
 // says them the way a person reads them ("index orders.orders_by_user:
-// left behind by down"). Inspect takes a snapshot of any database.
+// left behind by down"). Inspect takes a snapshot of any database, given its
+// dialect.Dialect.
 //
 // # The reversibility check
 //
 // Run checks every migration of a directory, in version order, on a
-// scratch database:
+// scratch database. It reads the SQL files with migrate.ParseSQL, the
+// reader the migration runner uses, so the two agree on the Up and Down
+// sections, on NO TRANSACTION and on rollsafe annotations:
 //
 //  1. take the schema S0, fill every table with at least three generated
 //     rows (distinct, non-NULL values that fit the column types, NOT NULL,
@@ -39,8 +44,10 @@
 // calls procedures or runs DO blocks or dynamic SQL, and when a trigger is
 // involved.
 //
-// What the check finds is a Finding with a stable code (the Code
-// constants), a severity and a message that names the migration file. A
+// What the check finds is a Finding with a stable Code (the Code
+// constants; JSON holds the string, e.g. "down_missing"), a severity and a
+// message that names the migration file. Report.Dialect says where the
+// check ran; JSON holds its name ("sqlite", "postgres" or "mysql"). A
 // migration marked with
 //
 //	-- rollsafe:irreversible reason="..."
@@ -88,12 +95,13 @@
 // # Scratch databases
 //
 // By default the scratch database is a temporary SQLite file (modernc.org
-// SQLite, built in), removed at the end. WithDatabase points the check at
-// a PostgreSQL or MySQL/MariaDB server: it creates a schema (PostgreSQL)
-// or database (MySQL) of its own, named rollsafe_check_<random>, and drops
-// it at the end; it never touches anything else. The caller imports the
-// driver ("pgx" or "mysql"), as with database/sql. A DSN's password never
-// appears in errors or logs.
+// SQLite, built in), removed at the end. WithDatabase(dialect.Postgres,
+// dsn) or WithDatabase(dialect.MySQL, dsn) points the check at a server: it
+// creates a schema (PostgreSQL) or database (MySQL) of its own, named
+// rollsafe_check_<random>, and drops it at the end; it never touches
+// anything else. The caller imports the driver that Dialect.Driver names
+// ("pgx" or "mysql"), as with database/sql. A DSN's password never appears
+// in errors or logs.
 //
 // # Go migrations
 //

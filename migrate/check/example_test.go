@@ -2,10 +2,12 @@ package check_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"testing/fstest"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/migrate/check"
 )
 
@@ -59,11 +61,11 @@ SELECT 1;
 
 // The canonical text of a snapshot, and a diff between two.
 func ExampleDiff() {
-	before := &check.Snapshot{Dialect: "sqlite", Tables: []check.Table{{
+	before := &check.Snapshot{Dialect: dialect.SQLite, Tables: []check.Table{{
 		Name:    "users",
 		Columns: []check.Column{{Name: "id", Type: "integer"}, {Name: "email", Type: "text"}},
 	}}}
-	after := &check.Snapshot{Dialect: "sqlite", Tables: []check.Table{{
+	after := &check.Snapshot{Dialect: dialect.SQLite, Tables: []check.Table{{
 		Name:    "users",
 		Columns: []check.Column{{Name: "id", Type: "integer"}, {Name: "email", Type: "text"}},
 		Indexes: []check.Index{{Name: "users_by_email", Unique: true, Parts: []string{"email"}}},
@@ -77,4 +79,41 @@ func ExampleDiff() {
 	//   column email text not null
 	//   index users_by_email unique (email)
 	// index users.users_by_email: left behind by down
+}
+
+// On a PostgreSQL server: the check creates a schema of its own there and
+// drops it at the end. The program imports the driver (pgx) itself.
+func ExampleWithDatabase() {
+	adminDSN := os.Getenv("ROLLSAFE_TEST_POSTGRES") // e.g. postgres://ci@db:5432/postgres
+	if adminDSN == "" {
+		return
+	}
+	rep, err := check.Run(context.Background(), os.DirFS("testdata/postgres/clean"),
+		check.WithDatabase(dialect.Postgres, adminDSN))
+	if err != nil {
+		fmt.Println("could not run:", err)
+		return
+	}
+	fmt.Println(rep.Dialect, rep.OK)
+}
+
+// The JSON form of a report, as "rollsafe migrate check --format json"
+// prints it: the dialect and the codes are strings.
+func ExampleReport() {
+	fsys := fstest.MapFS{
+		"00001_users.sql": {Data: []byte("-- +goose Up\nCREATE TABLE users (id INTEGER PRIMARY KEY);\n-- +goose Down\n")},
+	}
+	rep, err := check.Run(context.Background(), fsys, check.WithCompat(false))
+	if err != nil {
+		fmt.Println("could not run:", err)
+		return
+	}
+	out, err := json.Marshal(rep)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(out))
+	// Output:
+	// {"ok":false,"dialect":"sqlite","migrations":[{"version":1,"source":"00001_users.sql","reversible":false,"findings":[{"code":"down_missing","severity":"error","message":"00001_users.sql: has an empty down section; mark it -- rollsafe:irreversible reason=\"...\" if it cannot be undone"}]}]}
 }

@@ -3,6 +3,8 @@ package check
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // Severity says how much a finding matters. Its JSON form is the string.
@@ -29,54 +31,57 @@ func (s *Severity) UnmarshalJSON(b []byte) error {
 	return fmt.Errorf("unknown severity %q (want error|warning|info)", v)
 }
 
-// Finding codes of the reversibility check. They are stable: CI pipelines
-// and the README refer to them.
+// Code names the kind of a finding, e.g. "down_missing". Codes are stable:
+// CI pipelines and the README refer to them. Its JSON form is the string.
+type Code string
+
+// Finding codes of the reversibility check.
 const (
 	// CodeDownMissing: the migration has no down, or an empty one.
-	CodeDownMissing = "down_missing"
+	CodeDownMissing Code = "down_missing"
 	// CodeUpFailed: the up failed (on an empty database too).
-	CodeUpFailed = "up_failed"
+	CodeUpFailed Code = "up_failed"
 	// CodeUpFailsWithData: the up failed on the seeded database but passed on
 	// an empty one, so it would pass a test on an empty database and fail
 	// in production.
-	CodeUpFailsWithData = "up_fails_with_data"
+	CodeUpFailsWithData Code = "up_fails_with_data"
 	// CodeDownFailed: the down failed.
-	CodeDownFailed = "down_failed"
+	CodeDownFailed Code = "down_failed"
 	// CodeSchemaNotRestored: after the down the schema differs from the one
 	// before the up.
-	CodeSchemaNotRestored = "schema_not_restored"
+	CodeSchemaNotRestored Code = "schema_not_restored"
 	// CodeColumnOrder: after the down a table has the same columns as
 	// before the up, in another order (a warning: re-adding a dropped column
 	// appends it).
-	CodeColumnOrder = "column_order"
+	CodeColumnOrder Code = "column_order"
 	// CodeRowsLost: seeded rows present before the up were gone after the down.
-	CodeRowsLost = "rows_lost"
+	CodeRowsLost Code = "rows_lost"
 	// CodeRowsChanged: seeded rows present before the up had other values
 	// after the down.
-	CodeRowsChanged = "rows_changed"
+	CodeRowsChanged Code = "rows_changed"
 	// CodeReapplyFailed: the up failed when run again after the down.
-	CodeReapplyFailed = "reapply_failed"
+	CodeReapplyFailed Code = "reapply_failed"
 	// CodeReapplyDiffers: the up run again after the down gave another
 	// schema than the first time (e.g. an index the down left behind).
-	CodeReapplyDiffers = "reapply_differs"
+	CodeReapplyDiffers Code = "reapply_differs"
 	// CodeIrreversible: the migration is annotated irreversible; its down
 	// was not run (info).
-	CodeIrreversible = "irreversible"
+	CodeIrreversible Code = "irreversible"
 	// CodeRowsNotGenerated: no rows could be generated for a table (e.g. a
 	// CHECK no candidate value satisfies); its data is not checked (info).
-	CodeRowsNotGenerated = "rows_not_generated"
+	CodeRowsNotGenerated Code = "rows_not_generated"
 	// CodeNotChecked: the migration was not reached because an earlier one
 	// left the scratch database in an unknown state.
-	CodeNotChecked = "not_checked"
+	CodeNotChecked Code = "not_checked"
 	// CodeAnnotationInvalid: a rollsafe: annotation in the file is malformed
 	// or unknown.
-	CodeAnnotationInvalid = "annotation_invalid"
+	CodeAnnotationInvalid Code = "annotation_invalid"
 )
 
 // Finding is one thing the check found about one migration.
 type Finding struct {
-	// Code is stable, one of the Code constants (or a compatibility code).
-	Code     string   `json:"code"`
+	// Code is one of the Code constants.
+	Code     Code     `json:"code"`
 	Severity Severity `json:"severity"`
 	// Message is one line for people; it names the migration file.
 	Message string `json:"message"`
@@ -110,8 +115,8 @@ type MigrationReport struct {
 // Report is the result of a check run.
 type Report struct {
 	// OK is true when no finding has severity error.
-	OK      bool   `json:"ok"`
-	Dialect string `json:"dialect"`
+	OK      bool            `json:"ok"`
+	Dialect dialect.Dialect `json:"dialect"`
 	// Migrations are in version order, one for every migration found.
 	Migrations []MigrationReport `json:"migrations"`
 	// Findings are about the directory as a whole rather than one

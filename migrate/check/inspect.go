@@ -15,18 +15,20 @@ import (
 	"ariga.io/atlas/sql/postgres"
 	"ariga.io/atlas/sql/schema"
 	"ariga.io/atlas/sql/sqlite"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // versionTable is goose's version table, which snapshots leave out.
 const versionTable = "goose_db_version"
 
 // Inspect returns the snapshot of the schema (PostgreSQL) or database (MySQL)
-// that conn currently uses, or of SQLite's main database. dialect is
-// "sqlite", "postgres" or "mysql". On PostgreSQL the inspection changes the
+// that conn currently uses, or of SQLite's main database; d is the
+// database's dialect. On PostgreSQL the inspection changes the
 // connection's search_path while it runs and restores it, which is why it
 // takes a connection rather than a pool.
-func Inspect(ctx context.Context, conn *sql.Conn, dialect string) (*Snapshot, error) {
-	in, err := newInspector(ctx, conn, dialect)
+func Inspect(ctx context.Context, conn *sql.Conn, d dialect.Dialect) (*Snapshot, error) {
+	in, err := newInspector(ctx, conn, d)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +39,7 @@ func Inspect(ctx context.Context, conn *sql.Conn, dialect string) (*Snapshot, er
 // pays for opening it once.
 type inspector struct {
 	conn    querier
-	dialect string
+	dialect dialect.Dialect
 	drv     atlasmigrate.Driver
 	schema  string // the inspected schema/database name
 	// tables caches SQLite tables by the text of their CREATE statements
@@ -61,19 +63,19 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func newInspector(ctx context.Context, conn querier, dialect string) (*inspector, error) {
-	in := &inspector{conn: conn, dialect: dialect}
+func newInspector(ctx context.Context, conn querier, d dialect.Dialect) (*inspector, error) {
+	in := &inspector{conn: conn, dialect: d}
 	var err error
-	switch dialect {
-	case "sqlite":
+	switch d {
+	case dialect.SQLite:
 		in.drv, err = sqlite.Open(conn)
 		in.schema = "main"
-	case "postgres":
+	case dialect.Postgres:
 		in.drv, err = postgres.Open(conn)
 		if err == nil {
 			err = conn.QueryRowContext(ctx, "SELECT current_schema()").Scan(&in.schema)
 		}
-	case "mysql":
+	case dialect.MySQL:
 		in.drv, err = mysql.Open(conn)
 		if err == nil {
 			var name sql.NullString
@@ -84,23 +86,23 @@ func newInspector(ctx context.Context, conn querier, dialect string) (*inspector
 			in.schema = name.String
 		}
 	default:
-		return nil, fmt.Errorf("check: unknown dialect %q (want sqlite|postgres|mysql)", dialect)
+		return nil, fmt.Errorf("check: %w", d.Validate())
 	}
 	if err != nil {
-		return nil, fmt.Errorf("check: open %s inspector: %w", dialect, err)
+		return nil, fmt.Errorf("check: open %s inspector: %w", d, err)
 	}
 	return in, nil
 }
 
 func (in *inspector) snapshot(ctx context.Context) (*Snapshot, error) {
 	switch in.dialect {
-	case "sqlite":
+	case dialect.SQLite:
 		return in.sqliteSnapshot(ctx)
-	case "postgres":
+	case dialect.Postgres:
 		return in.postgresSnapshot(ctx)
 	}
 	mode := schema.InspectSchemas | schema.InspectTables
-	if in.dialect == "postgres" {
+	if in.dialect == dialect.Postgres {
 		mode |= schema.InspectTypes
 	}
 	realm, err := in.drv.InspectRealm(ctx, &schema.InspectRealmOption{Mode: mode, Schemas: []string{in.schema}})
@@ -145,7 +147,7 @@ func (s *Snapshot) sort() {
 		t := &s.Tables[i]
 		slices.SortFunc(t.Indexes, func(a, b Index) int { return byName(a.Name, b.Name) })
 		slices.SortFunc(t.ForeignKeys, func(a, b ForeignKey) int { return byName(a.Name, b.Name) })
-		slices.SortFunc(t.Checks, func(a, b Check) int { return byName(a.Name, b.Name) })
+		slices.SortFunc(t.Checks, func(a, b CheckConstraint) int { return byName(a.Name, b.Name) })
 	}
 }
 
@@ -157,11 +159,11 @@ func (in *inspector) table(t *schema.Table) Table {
 	if pk := t.PrimaryKey; pk != nil && len(pk.Parts) > 0 {
 		idx := in.index(t.Name, pk)
 		idx.Unique = true
-		if in.dialect != "postgres" || idx.Name == "" || idx.Name == t.Name+"_pkey" {
+		if in.dialect != dialect.Postgres || idx.Name == "" || idx.Name == t.Name+"_pkey" {
 			idx.Name, idx.Generated = t.Name+"_pkey", true
 		}
 		out.PrimaryKey = &idx
-		if in.dialect == "sqlite" && len(pk.Parts) == 1 && sqliteAutoinc(t) {
+		if in.dialect == dialect.SQLite && len(pk.Parts) == 1 && sqliteAutoinc(t) {
 			if c := out.Column(pk.Parts[0].C.Name); c != nil {
 				c.AutoIncrement = true
 			}
@@ -176,7 +178,7 @@ func (in *inspector) table(t *schema.Table) Table {
 	for _, a := range t.Attrs {
 		if ck, ok := a.(*schema.Check); ok {
 			expr := collapseSpace(ck.Expr)
-			c := Check{Name: ck.Name, Expr: expr, dbName: ck.Name}
+			c := CheckConstraint{Name: ck.Name, Expr: expr, dbName: ck.Name}
 			if c.Name == "" || in.generatedCheckName(t, c.Name) {
 				c.Name, c.Generated = t.Name+"_check_"+shortHash(expr), true
 			}
@@ -185,7 +187,7 @@ func (in *inspector) table(t *schema.Table) Table {
 	}
 	dedupeNames(out.Indexes, func(i *Index) *string { return &i.Name })
 	dedupeNames(out.ForeignKeys, func(f *ForeignKey) *string { return &f.Name })
-	dedupeNames(out.Checks, func(c *Check) *string { return &c.Name })
+	dedupeNames(out.Checks, func(c *CheckConstraint) *string { return &c.Name })
 	return out
 }
 
@@ -202,7 +204,7 @@ func (in *inspector) column(c *schema.Column) Column {
 	out := Column{Name: c.Name, Type: in.typeText(c.Type), Nullable: c.Type.Null}
 	if c.Default != nil {
 		d := exprText(c.Default)
-		if in.dialect == "postgres" && strings.HasPrefix(d, "nextval(") {
+		if in.dialect == dialect.Postgres && strings.HasPrefix(d, "nextval(") {
 			out.AutoIncrement = true
 		} else {
 			out.Default = &d
@@ -262,17 +264,17 @@ var reTypeArgs = regexp.MustCompile(`^([a-z ]+?)\s*(\(.*\))?(\s+unsigned)?$`)
 func (in *inspector) typeText(ct *schema.ColumnType) string {
 	raw := ct.Raw
 	switch in.dialect {
-	case "postgres":
+	case dialect.Postgres:
 		if f, err := postgres.FormatType(ct.Type); err == nil && f != "" {
 			raw = f
 		}
-	case "mysql":
+	case dialect.MySQL:
 		if f, err := mysql.FormatType(ct.Type); err == nil && f != "" {
 			raw = f
 		}
 	}
 	t := strings.ToLower(collapseSpace(raw))
-	if in.dialect == "sqlite" {
+	if in.dialect == dialect.SQLite {
 		// SQLite keeps the declared text; only its spacing and case vary.
 		return t
 	}
@@ -319,15 +321,15 @@ func (in *inspector) index(table string, ix *schema.Index) Index {
 
 func (in *inspector) generatedIndexName(table string, ix *schema.Index, parts []string) bool {
 	switch in.dialect {
-	case "sqlite":
+	case dialect.SQLite:
 		return ix.Name == "" || strings.HasPrefix(ix.Name, "sqlite_autoindex_")
-	case "postgres":
+	case dialect.Postgres:
 		// The names PostgreSQL gives a UNIQUE constraint (table_cols_key)
 		// and an unnamed index (table_cols_idx), with a number appended on
 		// a clash.
 		base := table + "_" + strings.Join(plainParts(parts), "_")
 		return matchesDefault(ix.Name, base+"_key") || matchesDefault(ix.Name, base+"_idx")
-	case "mysql":
+	case dialect.MySQL:
 		// MySQL names an unnamed key after its first column (col, col_2, ...),
 		// and the index it adds for a foreign key after the constraint.
 		if len(parts) > 0 && matchesDefault(ix.Name, parts[0]) {
@@ -351,12 +353,12 @@ func (in *inspector) foreignKey(table string, fk *schema.ForeignKey) ForeignKey 
 	}
 	var generated bool
 	switch in.dialect {
-	case "sqlite":
+	case dialect.SQLite:
 		// SQLite has no constraint names of its own; atlas numbers them.
 		generated = out.Name == "" || strings.Trim(out.Name, "0123456789") == ""
-	case "postgres":
+	case dialect.Postgres:
 		generated = out.Name == "" || matchesDefault(out.Name, table+"_"+strings.Join(out.Columns, "_")+"_fkey")
-	case "mysql":
+	case dialect.MySQL:
 		generated = out.Name == "" || numberedAfter(out.Name, table+"_ibfk_")
 	}
 	if generated {
@@ -367,11 +369,11 @@ func (in *inspector) foreignKey(table string, fk *schema.ForeignKey) ForeignKey 
 
 func (in *inspector) generatedCheckName(t *schema.Table, name string) bool {
 	switch in.dialect {
-	case "postgres":
+	case dialect.Postgres:
 		// table_column_check, table_check, with a number on a clash.
 		rest, ok := strings.CutPrefix(name, t.Name+"_")
 		return ok && strings.HasSuffix(strings.TrimRight(rest, "0123456789"), "check")
-	case "mysql":
+	case dialect.MySQL:
 		// MySQL: table_chk_N; MariaDB names a column's CHECK after the column.
 		if _, ok := t.Column(name); ok {
 			return true

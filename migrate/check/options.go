@@ -6,6 +6,8 @@ import (
 	"log/slog"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // Option configures Run.
@@ -13,9 +15,9 @@ type Option func(*config) error
 
 // config is Run's settings after the options.
 type config struct {
-	dialect  string // "sqlite" (default), "postgres" or "mysql"
-	adminDSN string // "" for the embedded SQLite scratch database
-	driver   string // database/sql driver name; "" picks the dialect's usual one
+	dialect  dialect.Dialect // dialect.SQLite by default
+	adminDSN string          // "" for the embedded SQLite scratch database
+	driver   string          // database/sql driver name; "" picks the dialect's usual one
 	noData   bool
 	goMigs   []*goose.Migration
 	logger   *slog.Logger
@@ -36,27 +38,29 @@ type compatOptions struct {
 
 // WithDatabase checks on a scratch database created on the server that
 // adminDSN reaches, instead of the embedded SQLite one: a new schema on
-// PostgreSQL, a new database on MySQL/MariaDB, dropped at the end. dialect is
-// "postgres" or "mysql" ("sqlite" with a file path as DSN is also accepted:
-// the file is created and removed). The DSN's user needs the right to create
-// and drop schemas/databases. The caller imports the driver: "pgx" for
-// PostgreSQL, "mysql" for MySQL, "sqlite" for SQLite (WithDriver picks
-// another). Without this option the check runs on a temporary SQLite file.
-func WithDatabase(dialect, adminDSN string) Option {
+// PostgreSQL, a new database on MySQL/MariaDB, dropped at the end. d is
+// dialect.Postgres or dialect.MySQL (dialect.SQLite with a file path as DSN
+// is also accepted: the file is created and removed); a value that is not a
+// dialect is refused. The DSN's user needs the right to create and drop
+// schemas/databases. The caller imports the driver that d.Driver() names:
+// "pgx" for PostgreSQL, "mysql" for MySQL, "sqlite" for SQLite (WithDriver
+// picks another). Without this option the check runs on a temporary SQLite
+// file.
+func WithDatabase(d dialect.Dialect, adminDSN string) Option {
 	return func(c *config) error {
-		if _, ok := defaultDrivers[dialect]; !ok {
-			return fmt.Errorf("%w: unknown dialect %q (want sqlite|postgres|mysql)", ErrOption, dialect)
+		if err := d.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrOption, err)
 		}
 		if adminDSN == "" {
-			return fmt.Errorf("%w: empty DSN for %s", ErrOption, dialect)
+			return fmt.Errorf("%w: empty DSN for %s", ErrOption, d)
 		}
-		c.dialect, c.adminDSN = dialect, adminDSN
+		c.dialect, c.adminDSN = d, adminDSN
 		return nil
 	}
 }
 
 // WithDriver names the database/sql driver that WithDatabase's DSN is opened
-// with; by default "sqlite", "pgx" or "mysql" by dialect.
+// with; by default the dialect's own (dialect.Dialect.Driver).
 func WithDriver(name string) Option {
 	return func(c *config) error {
 		if name == "" {
@@ -140,5 +144,3 @@ func WithSince(version int64) Option {
 
 // ErrOption is wrapped by errors from invalid options.
 var ErrOption = errors.New("check: invalid option")
-
-var defaultDrivers = map[string]string{"sqlite": "sqlite", "postgres": "pgx", "mysql": "mysql"}

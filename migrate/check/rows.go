@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // rowSet is the content of one table: each row as one string per column
@@ -20,9 +22,9 @@ type rowSet struct {
 }
 
 // rowSetRead reads every row of the given tables.
-func rowSetRead(ctx context.Context, db *sql.DB, dialect string, tables []*Table) (map[string]*rowSet, error) {
+func rowSetRead(ctx context.Context, db *sql.DB, d dialect.Dialect, tables []*Table) (map[string]*rowSet, error) {
 	out := make(map[string]*rowSet, len(tables))
-	if dialect == "sqlite" {
+	if d == dialect.SQLite {
 		// One compound SELECT per batch of tables: SQLite renders every
 		// value with quote(), and the per-statement cost dominates reading
 		// a few rows.
@@ -35,7 +37,7 @@ func rowSetRead(ctx context.Context, db *sql.DB, dialect string, tables []*Table
 		return out, nil
 	}
 	for _, t := range tables {
-		rs, err := rowSetReadTable(ctx, db, dialect, t)
+		rs, err := rowSetReadTable(ctx, db, d, t)
 		if err != nil {
 			return nil, fmt.Errorf("check: read rows of %s: %w", t.Name, err)
 		}
@@ -63,12 +65,12 @@ func rowSetReadSQLite(ctx context.Context, db *sql.DB, tables []*Table, out map[
 		fmt.Fprintf(&q, "SELECT %d", i)
 		for j := 0; j < width; j++ {
 			if j < len(sets[i].cols) {
-				q.WriteString(", quote(" + seedQuote("sqlite", sets[i].cols[j]) + ")")
+				q.WriteString(", quote(" + dialect.SQLite.QuoteIdent(sets[i].cols[j]) + ")")
 			} else {
 				q.WriteString(", NULL")
 			}
 		}
-		q.WriteString(" FROM " + seedQuote("sqlite", t.Name))
+		q.WriteString(" FROM " + dialect.SQLite.QuoteIdent(t.Name))
 	}
 	rows, err := db.QueryContext(ctx, q.String())
 	if err != nil {
@@ -115,13 +117,13 @@ func newRowSet(t *Table) *rowSet {
 	return rs
 }
 
-func rowSetReadTable(ctx context.Context, db *sql.DB, dialect string, t *Table) (*rowSet, error) {
+func rowSetReadTable(ctx context.Context, db *sql.DB, d dialect.Dialect, t *Table) (*rowSet, error) {
 	rs := newRowSet(t)
 	quoted := make([]string, len(rs.cols))
 	for i, c := range rs.cols {
-		quoted[i] = seedQuote(dialect, c)
+		quoted[i] = d.QuoteIdent(c)
 	}
-	rows, err := db.QueryContext(ctx, "SELECT "+strings.Join(quoted, ", ")+" FROM "+seedQuote(dialect, t.Name))
+	rows, err := db.QueryContext(ctx, "SELECT "+strings.Join(quoted, ", ")+" FROM "+d.QuoteIdent(t.Name))
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the embedded scratch database
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/internal/dsn"
 )
 
@@ -24,33 +25,29 @@ var ErrUnreachable = errors.New("check: scratch database unreachable")
 
 // scratch is a database that the check creates for itself and drops.
 type scratch struct {
-	dialect string
+	dialect dialect.Dialect
 	db      *sql.DB
 	name    string // schema (PostgreSQL), database (MySQL) or file (SQLite)
 	drop    func(context.Context) error
 }
 
 // sqliteScratchDSN turns off durability (the file is thrown away) and turns
-// on foreign keys, as services using SQLite do.
+// on foreign keys, as services using SQLite do. The benchmarks in bench/ open
+// their bare goose database the same way (bench/migrate_check_test.go).
 func sqliteScratchDSN(path string) string {
 	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)"
 }
 
-// SQLiteScratchDSN is the DSN of the embedded scratch database in a file at
-// path: foreign keys on, WAL journal, no fsync. Benchmarks open the same to
-// compare like with like.
-func SQLiteScratchDSN(path string) string { return sqliteScratchDSN(path) }
-
 func openScratch(ctx context.Context, c *config) (*scratch, error) {
 	switch c.dialect {
-	case "", "sqlite":
+	case dialect.SQLite:
 		return openSQLiteScratch(ctx, c)
-	case "postgres":
+	case dialect.Postgres:
 		return openServerScratch(ctx, c, "CREATE SCHEMA %s", "DROP SCHEMA IF EXISTS %s CASCADE", dsn.WithSearchPath)
-	case "mysql":
+	case dialect.MySQL:
 		return openServerScratch(ctx, c, "CREATE DATABASE `%s`", "DROP DATABASE IF EXISTS `%s`", withDatabase)
 	}
-	return nil, fmt.Errorf("check: unknown dialect %q", c.dialect)
+	return nil, fmt.Errorf("check: %w", c.dialect.Validate())
 }
 
 func openSQLiteScratch(ctx context.Context, c *config) (*scratch, error) {
@@ -77,7 +74,7 @@ func openSQLiteScratch(ctx context.Context, c *config) (*scratch, error) {
 	}
 	driver := c.driver
 	if driver == "" {
-		driver = "sqlite"
+		driver = dialect.SQLite.Driver()
 	}
 	db, err := sql.Open(driver, sqliteScratchDSN(path))
 	if err == nil {
@@ -97,7 +94,7 @@ func openSQLiteScratch(ctx context.Context, c *config) (*scratch, error) {
 	if !hasNoTxGo(c.goMigs) {
 		db.SetMaxOpenConns(1)
 	}
-	return &scratch{dialect: "sqlite", db: db, name: path, drop: func(context.Context) error {
+	return &scratch{dialect: dialect.SQLite, db: db, name: path, drop: func(context.Context) error {
 		return errors.Join(db.Close(), cleanup())
 	}}, nil
 }
@@ -105,7 +102,7 @@ func openSQLiteScratch(ctx context.Context, c *config) (*scratch, error) {
 func openServerScratch(ctx context.Context, c *config, create, drop string, scoped func(base, name string) string) (*scratch, error) {
 	driver := c.driver
 	if driver == "" {
-		driver = defaultDrivers[c.dialect]
+		driver = c.dialect.Driver()
 	}
 	redacted := dsn.Redact(c.adminDSN)
 	admin, err := sql.Open(driver, c.adminDSN)
@@ -143,10 +140,10 @@ func openServerScratch(ctx context.Context, c *config, create, drop string, scop
 		}
 		return nil, errors.Join(fmt.Errorf("%w: open scratch %s: %v", ErrUnreachable, name, redactErr(err, c.adminDSN)), dropAll(ctx))
 	}
-	c.logger.DebugContext(ctx, "created scratch database", "dialect", c.dialect, "name", name)
+	c.logger.DebugContext(ctx, "created scratch database", "dialect", c.dialect.String(), "name", name)
 	return &scratch{dialect: c.dialect, db: db, name: name, drop: func(ctx context.Context) error {
 		err := errors.Join(db.Close(), dropAll(ctx))
-		c.logger.DebugContext(ctx, "dropped scratch database", "dialect", c.dialect, "name", name, "err", err)
+		c.logger.DebugContext(ctx, "dropped scratch database", "dialect", c.dialect.String(), "name", name, "err", err)
 		return err
 	}}, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rollsafe/rollsafe/dialect"
 )
 
 // seedRows is how many rows the check puts into every table.
@@ -22,7 +24,7 @@ const seedAttempts = 12
 // come from a counter that only grows, so rows are distinct within a run
 // and UNIQUE constraints hold across the rows of earlier steps.
 type seeder struct {
-	dialect string
+	dialect dialect.Dialect
 	n       int64
 	// seeded maps a table to the canonical text of its definition when it
 	// was last seeded: a table is seeded again only when its definition
@@ -32,8 +34,8 @@ type seeder struct {
 	seeded map[string]string
 }
 
-func newSeeder(dialect string) *seeder {
-	return &seeder{dialect: dialect, seeded: map[string]string{}}
+func newSeeder(d dialect.Dialect) *seeder {
+	return &seeder{dialect: d, seeded: map[string]string{}}
 }
 
 // seedFailure is a table that got fewer rows than seedRows.
@@ -141,7 +143,7 @@ func (s *seeder) seedTable(ctx context.Context, tx *sql.Tx, snap *Snapshot, t *T
 		}
 	}
 	candidates := seedCandidates(t)
-	if s.dialect == "postgres" {
+	if s.dialect == dialect.Postgres {
 		done, err := s.seedAtOnce(ctx, tx, snap, t, cols, parents, candidates)
 		if err != nil {
 			return 0, err
@@ -530,7 +532,7 @@ func (s *seeder) seedAtOnce(ctx context.Context, tx *sql.Tx, snap *Snapshot, t *
 
 func (s *seeder) insertSQL(table string, names []string) string {
 	if len(names) == 0 {
-		if s.dialect == "mysql" {
+		if s.dialect == dialect.MySQL {
 			return "INSERT INTO " + s.quote(table) + " () VALUES ()"
 		}
 		return "INSERT INTO " + s.quote(table) + " DEFAULT VALUES"
@@ -544,7 +546,7 @@ func (s *seeder) insertSQL(table string, names []string) string {
 
 func (s *seeder) insert(ctx context.Context, tx *sql.Tx, table string, names []string, vals []any) error {
 	q := s.insertSQL(table, names)
-	if s.dialect != "postgres" {
+	if s.dialect != dialect.Postgres {
 		_, err := tx.ExecContext(ctx, q, vals...)
 		return err
 	}
@@ -564,13 +566,13 @@ func (s *seeder) insert(ctx context.Context, tx *sql.Tx, table string, names []s
 }
 
 func (s *seeder) placeholder(i int) string {
-	if s.dialect == "postgres" {
+	if s.dialect == dialect.Postgres {
 		return "$" + strconv.Itoa(i+1)
 	}
 	return "?"
 }
 
-func (s *seeder) quote(name string) string { return seedQuote(s.dialect, name) }
+func (s *seeder) quote(name string) string { return s.dialect.QuoteIdent(name) }
 
 func (s *seeder) quoteList(names []string) string {
 	q := make([]string, len(names))
@@ -586,11 +588,4 @@ func (s *seeder) notNull(names []string) string {
 		q[i] = s.quote(n) + " IS NOT NULL"
 	}
 	return strings.Join(q, " AND ")
-}
-
-func seedQuote(dialect, name string) string {
-	if dialect == "mysql" {
-		return "`" + strings.ReplaceAll(name, "`", "``") + "`"
-	}
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }

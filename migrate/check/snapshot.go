@@ -1,5 +1,7 @@
 package check
 
+import "github.com/rollsafe/rollsafe/dialect"
+
 // Snapshot is the schema of one database (or PostgreSQL schema) as plain
 // data: what the reversibility check compares before and after each
 // migration, and what the compatibility analysis reads.
@@ -10,13 +12,14 @@ package check
 // databases built by the same statements give equal snapshots. goose's version
 // table and tables prefixed "rollsafe_" are left out.
 type Snapshot struct {
-	// Dialect is "sqlite", "postgres" or "mysql".
-	Dialect   string     `json:"dialect"`
-	Tables    []Table    `json:"tables,omitempty"`
-	Views     []View     `json:"views,omitempty"`
-	Triggers  []Trigger  `json:"triggers,omitempty"`
-	Sequences []Sequence `json:"sequences,omitempty"` // PostgreSQL only
-	Enums     []Enum     `json:"enums,omitempty"`     // PostgreSQL only
+	// Dialect is the database's dialect; JSON holds its name ("sqlite",
+	// "postgres" or "mysql").
+	Dialect   dialect.Dialect `json:"dialect"`
+	Tables    []Table         `json:"tables,omitempty"`
+	Views     []View          `json:"views,omitempty"`
+	Triggers  []Trigger       `json:"triggers,omitempty"`
+	Sequences []Sequence      `json:"sequences,omitempty"` // PostgreSQL only
+	Enums     []Enum          `json:"enums,omitempty"`     // PostgreSQL only
 
 	// fingerprint, when set by an inspection, is equal for two snapshots
 	// only if the catalog described the same schema; Diff then skips the
@@ -32,9 +35,9 @@ type Table struct {
 	PrimaryKey *Index `json:"primary_key,omitempty"`
 	// Indexes holds every other index, including those that back UNIQUE
 	// constraints (Unique is then true), sorted by name.
-	Indexes     []Index      `json:"indexes,omitempty"`
-	ForeignKeys []ForeignKey `json:"foreign_keys,omitempty"`
-	Checks      []Check      `json:"checks,omitempty"`
+	Indexes     []Index           `json:"indexes,omitempty"`
+	ForeignKeys []ForeignKey      `json:"foreign_keys,omitempty"`
+	Checks      []CheckConstraint `json:"checks,omitempty"`
 }
 
 // Column is one column of a table.
@@ -85,8 +88,8 @@ type ForeignKey struct {
 	Generated bool   `json:"generated,omitempty"`
 }
 
-// Check is a CHECK constraint.
-type Check struct {
+// CheckConstraint is a CHECK constraint of a table.
+type CheckConstraint struct {
 	// Name is the constraint name; see Index.Name for generated names.
 	Name      string `json:"name"`
 	Expr      string `json:"expr"`
@@ -134,49 +137,34 @@ type Enum struct {
 
 // Table returns the table named name, or nil.
 func (s *Snapshot) Table(name string) *Table {
-	for i := range s.Tables {
-		if s.Tables[i].Name == name {
-			return &s.Tables[i]
-		}
-	}
-	return nil
+	return named(s.Tables, name, func(t *Table) string { return t.Name })
 }
 
 // View returns the view named name, or nil.
 func (s *Snapshot) View(name string) *View {
-	for i := range s.Views {
-		if s.Views[i].Name == name {
-			return &s.Views[i]
-		}
-	}
-	return nil
+	return named(s.Views, name, func(v *View) string { return v.Name })
 }
 
 // Enum returns the enum named name, or nil.
 func (s *Snapshot) Enum(name string) *Enum {
-	for i := range s.Enums {
-		if s.Enums[i].Name == name {
-			return &s.Enums[i]
-		}
-	}
-	return nil
+	return named(s.Enums, name, func(e *Enum) string { return e.Name })
 }
 
 // Column returns the column named name, or nil.
 func (t *Table) Column(name string) *Column {
-	for i := range t.Columns {
-		if t.Columns[i].Name == name {
-			return &t.Columns[i]
-		}
-	}
-	return nil
+	return named(t.Columns, name, func(c *Column) string { return c.Name })
 }
 
 // Index returns the index named name, or nil.
 func (t *Table) Index(name string) *Index {
-	for i := range t.Indexes {
-		if t.Indexes[i].Name == name {
-			return &t.Indexes[i]
+	return named(t.Indexes, name, func(i *Index) string { return i.Name })
+}
+
+// named returns the first item of items whose name is name, or nil.
+func named[T any](items []T, name string, nameOf func(*T) string) *T {
+	for i := range items {
+		if nameOf(&items[i]) == name {
+			return &items[i]
 		}
 	}
 	return nil

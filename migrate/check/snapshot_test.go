@@ -39,7 +39,7 @@ func inspect(t *testing.T, db *testdb.DB) *check.Snapshot {
 	conn, err := db.Conn(ctx)
 	require.NoError(t, err)
 	defer conn.Close()
-	s, err := check.Inspect(ctx, conn, db.Dialect.String())
+	s, err := check.Inspect(ctx, conn, db.Dialect)
 	require.NoError(t, err)
 	return s
 }
@@ -132,19 +132,19 @@ var serverFixtures = map[dialect.Dialect][]fixture{
 	dialect.Postgres: {
 		{dir: "postgres/clean", ok: true},
 		{dir: "postgres/types", ok: true},
-		{dir: "postgres/not_null_column", codes: map[int64][]string{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
+		{dir: "postgres/not_null_column", codes: map[int64][]check.Code{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
 			messageHas: `column "country" of relation "users" contains null values`},
-		{dir: "postgres/index_left_behind", codes: map[int64][]string{3: {check.CodeSchemaNotRestored}}, irreversible: []int64{3},
+		{dir: "postgres/index_left_behind", codes: map[int64][]check.Code{3: {check.CodeSchemaNotRestored}}, irreversible: []int64{3},
 			messageHas: "index orders.orders_by_day: left behind by down"},
-		{dir: "postgres/rows_lost_by_procedure", codes: map[int64][]string{3: {check.CodeRowsLost}}, irreversible: []int64{3},
+		{dir: "postgres/rows_lost_by_procedure", codes: map[int64][]check.Code{3: {check.CodeRowsLost}}, irreversible: []int64{3},
 			messageHas: "00003_archive.sql: down lost 3 of 3 rows of table users"},
 	},
 	dialect.MySQL: {
 		{dir: "mysql/clean", ok: true},
 		{dir: "mysql/types", ok: true},
-		{dir: "mysql/unique_on_default", codes: map[int64][]string{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
+		{dir: "mysql/unique_on_default", codes: map[int64][]check.Code{3: {check.CodeUpFailsWithData}}, irreversible: []int64{3},
 			messageHas: "Duplicate entry 'none'"},
-		{dir: "mysql/index_left_behind", codes: map[int64][]string{3: {check.CodeSchemaNotRestored, check.CodeReapplyFailed}}, irreversible: []int64{3},
+		{dir: "mysql/index_left_behind", codes: map[int64][]check.Code{3: {check.CodeSchemaNotRestored, check.CodeReapplyFailed}}, irreversible: []int64{3},
 			messageHas: "index orders.orders_by_total: left behind by down"},
 	},
 }
@@ -161,9 +161,9 @@ func TestFixturesServer(t *testing.T) {
 					var log bytes.Buffer
 					logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 					rep, err := check.Run(context.Background(), os.DirFS(filepath.Join("testdata", fx.dir)),
-						check.WithDatabase(d.String(), admin.DSN), check.WithCompat(false), check.WithLogger(logger))
+						check.WithDatabase(d, admin.DSN), check.WithCompat(false), check.WithLogger(logger))
 					require.NoError(t, err)
-					assert.Equal(t, d.String(), rep.Dialect)
+					assert.Equal(t, d, rep.Dialect)
 					assertFixture(t, fx, rep)
 
 					names := reScratch.FindAllStringSubmatch(log.String(), -1)
@@ -262,14 +262,14 @@ DELETE FROM plain;
 ALTER TABLE plain DROP COLUMN note;
 `)},
 	}
-	rep, err := check.Run(context.Background(), fsys, check.WithDatabase("postgres", admin.DSN), check.WithCompat(false))
+	rep, err := check.Run(context.Background(), fsys, check.WithDatabase(dialect.Postgres, admin.DSN), check.WithCompat(false))
 	require.NoError(t, err)
 	require.Len(t, rep.Migrations, 2)
 	assert.Empty(t, rep.Migrations[0].Findings, "both tables got their rows")
-	var codes []string
+	var codes []check.Code
 	for _, f := range rep.Migrations[1].Findings {
 		codes = append(codes, f.Code)
 	}
-	assert.Equal(t, []string{check.CodeRowsLost}, codes, "the rows seeded into plain are there to be lost")
+	assert.Equal(t, []check.Code{check.CodeRowsLost}, codes, "the rows seeded into plain are there to be lost")
 	assert.Contains(t, rep.Migrations[1].Findings[0].Message, "down lost 3 of 3 rows of table plain")
 }

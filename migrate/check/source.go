@@ -1,7 +1,6 @@
 package check
 
 import (
-	"bufio"
 	"fmt"
 	"io/fs"
 	"path"
@@ -9,20 +8,21 @@ import (
 
 	"github.com/pressly/goose/v3"
 
-	"github.com/rollsafe/rollsafe/internal/annotation"
+	"github.com/rollsafe/rollsafe/migrate"
 )
 
 // migration is one migration as the check sees it.
 type migration struct {
-	version       int64
-	source        string // base name, or a placeholder for a Go migration without file
-	goMig         bool
-	upSQL         string
-	downSQL       string
-	noTx          bool
-	downMissing   bool
-	annotations   annotation.Set
-	annotationErr error
+	version int64
+	source  string // base name, or a placeholder for a Go migration without file
+	goMig   bool
+	// upSQL, downSQL, noTx, irreversible and contract are what
+	// migrate.ParseSQL read from a SQL file; zero for a Go migration.
+	upSQL, downSQL         string
+	noTx                   bool
+	irreversible, contract *migrate.Annotation
+	downMissing            bool
+	annotationErr          error
 }
 
 // collect reads the migrations that goose lists, in version order.
@@ -40,9 +40,10 @@ func collect(fsys fs.FS, sources []*goose.Source, goMigs []*goose.Migration) ([]
 			if err != nil {
 				return nil, fmt.Errorf("check: read migration %s: %w", s.Path, err)
 			}
-			m.upSQL, m.downSQL, m.noTx = gooseSections(string(src))
+			f, err := migrate.ParseSQL(src)
+			m.upSQL, m.downSQL, m.noTx = f.Up, f.Down, f.NoTx
+			m.irreversible, m.contract, m.annotationErr = f.Irreversible, f.Contract, err
 			m.downMissing = isBlankSQL(m.downSQL)
-			m.annotations, m.annotationErr = annotation.Parse(src)
 		case goose.TypeGo:
 			m.goMig = true
 			g := byVersion[s.Version]
@@ -58,48 +59,6 @@ func collect(fsys fs.FS, sources []*goose.Source, goMigs []*goose.Migration) ([]
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-// gooseSections returns the Up and Down sections of a goose SQL file with goose's
-// directives removed, and whether the file runs outside a transaction.
-func gooseSections(src string) (up, down string, noTx bool) {
-	var upB, downB strings.Builder
-	var cur *strings.Builder
-	sc := bufio.NewScanner(strings.NewReader(src))
-	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if d, ok := gooseDirective(line); ok {
-			switch strings.ToLower(d) {
-			case "up":
-				cur = &upB
-			case "down":
-				cur = &downB
-			case "no transaction":
-				noTx = true
-			}
-			continue
-		}
-		if cur != nil {
-			cur.WriteString(line)
-			cur.WriteByte('\n')
-		}
-	}
-	return upB.String(), downB.String(), noTx
-}
-
-func gooseDirective(line string) (string, bool) {
-	t := strings.TrimSpace(line)
-	rest, ok := strings.CutPrefix(t, "--")
-	if !ok {
-		return "", false
-	}
-	rest = strings.TrimSpace(rest)
-	d, ok := strings.CutPrefix(rest, "+goose")
-	if !ok {
-		return "", false
-	}
-	return strings.TrimSpace(d), true
 }
 
 // isBlankSQL reports whether sql holds nothing but white space, comments
@@ -126,23 +85,4 @@ func isBlankSQL(sql string) bool {
 		}
 	}
 	return true
-}
-
-// goFiles lists the Go migration files of fsys (files named
-// NUMBER_name.go, not tests), which the CLI cannot run.
-func goFiles(fsys fs.FS) ([]string, error) {
-	files, err := fs.Glob(fsys, "*.go")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		if _, err := goose.NumericComponent(f); err == nil {
-			out = append(out, f)
-		}
-	}
-	return out, nil
 }

@@ -24,18 +24,18 @@ const SumFile = "rollsafe.sum"
 // never change, because databases that already ran it will not run it again.
 const (
 	// CodeSumChanged: a migration listed in the sum file was edited.
-	CodeSumChanged = "sum_changed"
+	CodeSumChanged Code = "sum_changed"
 	// CodeSumMissing: a migration listed in the sum file is gone (deleted or
 	// renamed).
-	CodeSumMissing = "sum_missing"
+	CodeSumMissing Code = "sum_missing"
 	// CodeSumTampered: the sum file itself was edited by hand (its last
 	// line no longer sums its entries) or cannot be read as a sum file.
-	CodeSumTampered = "sum_tampered"
+	CodeSumTampered Code = "sum_tampered"
 )
 
-// ErrNoMigrations is returned by WriteSums when the directory holds no
-// migration file.
-var ErrNoMigrations = errors.New("no migrations")
+// ErrNoMigrations is wrapped by the error of Run, Sums and WriteSums when the
+// directory holds no migration file.
+var ErrNoMigrations = errors.New("check: no migrations")
 
 // sumHeader is the comment that opens every sum file. Comment lines are not
 // summed, so editing one is harmless.
@@ -59,7 +59,7 @@ func (e sumEntry) line() string { return fmt.Sprintf("%d %s %s", e.version, e.na
 func Sums(fsys fs.FS) ([]byte, error) {
 	entries, err := hashMigrations(fsys)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("check: %w", err)
 	}
 	if len(entries) == 0 {
 		return nil, ErrNoMigrations
@@ -82,36 +82,39 @@ func Sums(fsys fs.FS) ([]byte, error) {
 func WriteSums(dir string) (int, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return 0, fmt.Errorf("migrations directory: %w", err)
+		return 0, fmt.Errorf("check: migrations directory: %w", err)
 	}
 	if !st.IsDir() {
-		return 0, fmt.Errorf("migrations directory %s: not a directory", dir)
+		return 0, fmt.Errorf("check: migrations directory %s: not a directory", dir)
 	}
 	sums, err := Sums(os.DirFS(dir))
+	if errors.Is(err, ErrNoMigrations) {
+		return 0, fmt.Errorf("%w in %s", err, dir)
+	}
 	if err != nil {
-		return 0, fmt.Errorf("migrations directory %s: %w", dir, err)
+		return 0, err
 	}
 	target := filepath.Join(dir, SumFile)
 	// Write aside and rename, so an interrupted run never leaves half a file.
 	tmp, err := os.CreateTemp(dir, SumFile+".*")
 	if err != nil {
-		return 0, fmt.Errorf("write %s: %w", target, err)
+		return 0, fmt.Errorf("check: write %s: %w", target, err)
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
 	if _, err := tmp.Write(sums); err != nil {
 		_ = tmp.Close()
-		return 0, fmt.Errorf("write %s: %w", target, err)
+		return 0, fmt.Errorf("check: write %s: %w", target, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return 0, fmt.Errorf("write %s: %w", target, err)
+		return 0, fmt.Errorf("check: write %s: %w", target, err)
 	}
 	// CreateTemp makes the file private; the sum file is shared like the
 	// migrations beside it.
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return 0, fmt.Errorf("write %s: %w", target, err)
+		return 0, fmt.Errorf("check: write %s: %w", target, err)
 	}
 	if err := os.Rename(tmp.Name(), target); err != nil {
-		return 0, fmt.Errorf("write %s: %w", target, err)
+		return 0, fmt.Errorf("check: write %s: %w", target, err)
 	}
 	return bytes.Count(sums, []byte("\n")) - 2, nil // less header and sum line
 }
@@ -273,39 +276,11 @@ func migrationVersion(name string) (int64, bool) {
 // finding rather than stopping the check. It runs even when the analysis is
 // off (WithCompat(false)): a sum file is an explicit request, and removing
 // it is the way to stop the check.
-func dirFindings(fsys fs.FS, _ []string, _ compatOptions) []Finding {
+func dirFindings(fsys fs.FS) []Finding {
 	findings, err := VerifySums(fsys)
 	if err != nil {
 		return []Finding{{Code: CodeSumTampered, Severity: SeverityError, Source: SumFile,
 			Message: fmt.Sprintf("%s: cannot be verified: %v", SumFile, err)}}
 	}
 	return findings
-}
-
-// migrationSources lists the file names of migs, in order.
-func migrationSources(migs []migration) []string {
-	out := make([]string, len(migs))
-	for i, m := range migs {
-		out[i] = m.source
-	}
-	return out
-}
-
-// placeDirFindings adds the directory findings to rep: those of a migration
-// the report lists to that migration, the others to rep.Findings.
-func placeDirFindings(rep *Report, findings []Finding) {
-	for _, f := range findings {
-		placed := false
-		for i := range rep.Migrations {
-			if m := &rep.Migrations[i]; f.Version != 0 && m.Version == f.Version && m.Source == f.Source {
-				m.Findings = append(m.Findings, f)
-				placed = true
-				break
-			}
-		}
-		if !placed {
-			rep.Findings = append(rep.Findings, f)
-		}
-	}
-	rep.setOK()
 }

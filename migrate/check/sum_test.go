@@ -26,7 +26,7 @@ func writeDir(t *testing.T, files map[string]string) string {
 func codes(fs []check.Finding) []string {
 	out := []string{}
 	for _, f := range fs {
-		out = append(out, f.Code+" "+f.Source)
+		out = append(out, string(f.Code)+" "+f.Source)
 	}
 	return out
 }
@@ -178,4 +178,25 @@ func TestRunVerifiesSums(t *testing.T) {
 		assert.Equal(t, []string{"sum_changed 00001_users.sql"}, codes(rep.Migrations[0].Findings), "compat %v", on)
 		assert.Equal(t, []string{"sum_missing 00002_orders.sql"}, codes(rep.Findings), "compat %v", on)
 	}
+}
+
+// WithProgress sees a migration's sum findings with the rest of its report,
+// so that a progress line never says ok about an edited migration.
+func TestProgressSeesSumFindings(t *testing.T) {
+	t.Parallel()
+	body := "-- +goose Up\nCREATE TABLE users (id int);\n-- +goose Down\nDROP TABLE users;\n"
+	dir := writeDir(t, map[string]string{"00001_users.sql": body, "00002_orders.sql": strings.ReplaceAll(body, "users", "orders")})
+	_, err := check.WriteSums(dir)
+	require.NoError(t, err)
+	write(t, dir, "00001_users.sql", body+"-- edited\n")
+
+	var seen []check.MigrationReport
+	rep, err := check.Run(context.Background(), os.DirFS(dir), check.WithProgress(func(m check.MigrationReport) { seen = append(seen, m) }))
+	require.NoError(t, err)
+	assert.False(t, rep.OK)
+	require.Len(t, seen, 2)
+	assert.Equal(t, []string{"sum_changed 00001_users.sql"}, codes(seen[0].Findings))
+	assert.Equal(t, rep.Migrations[0].Findings, seen[0].Findings)
+	assert.Empty(t, seen[1].Findings)
+	assert.Empty(t, rep.Findings)
 }

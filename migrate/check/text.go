@@ -13,35 +13,28 @@ func (s *Snapshot) String() string {
 	fmt.Fprintf(&b, "dialect %s\n", s.Dialect)
 	for _, t := range s.Tables {
 		fmt.Fprintf(&b, "table %s\n", t.Name)
-		for _, c := range t.Columns {
-			fmt.Fprintf(&b, "  column %s\n", columnText(c))
-		}
+		writeLines(&b, "  column ", t.Columns, columnText)
 		if t.PrimaryKey != nil {
-			fmt.Fprintf(&b, "  primary key %s\n", indexText(*t.PrimaryKey))
+			writeLines(&b, "  primary key ", []Index{*t.PrimaryKey}, indexText)
 		}
-		for _, i := range t.Indexes {
-			fmt.Fprintf(&b, "  index %s\n", indexText(i))
-		}
-		for _, f := range t.ForeignKeys {
-			fmt.Fprintf(&b, "  foreign key %s\n", foreignKeyText(f))
-		}
-		for _, c := range t.Checks {
-			fmt.Fprintf(&b, "  check %s\n", checkText(c))
-		}
+		writeLines(&b, "  index ", t.Indexes, indexText)
+		writeLines(&b, "  foreign key ", t.ForeignKeys, foreignKeyText)
+		writeLines(&b, "  check ", t.Checks, checkText)
 	}
-	for _, v := range s.Views {
-		fmt.Fprintf(&b, "view %s\n", viewText(v))
-	}
-	for _, t := range s.Triggers {
-		fmt.Fprintf(&b, "trigger %s\n", triggerText(t))
-	}
-	for _, q := range s.Sequences {
-		fmt.Fprintf(&b, "sequence %s\n", sequenceText(q))
-	}
-	for _, e := range s.Enums {
-		fmt.Fprintf(&b, "enum %s\n", enumText(e))
-	}
+	writeLines(&b, "view ", s.Views, viewText)
+	writeLines(&b, "trigger ", s.Triggers, triggerText)
+	writeLines(&b, "sequence ", s.Sequences, sequenceText)
+	writeLines(&b, "enum ", s.Enums, enumText)
 	return b.String()
+}
+
+// writeLines writes one line per item: prefix, then the item's text.
+func writeLines[T any](b *strings.Builder, prefix string, items []T, text func(T) string) {
+	for _, it := range items {
+		b.WriteString(prefix)
+		b.WriteString(text(it))
+		b.WriteByte('\n')
+	}
 }
 
 func columnText(c Column) string {
@@ -88,7 +81,7 @@ func foreignKeyText(f ForeignKey) string {
 	return s
 }
 
-func checkText(c Check) string {
+func checkText(c CheckConstraint) string {
 	if c.NotValid {
 		return c.Name + " (" + c.Expr + ") not valid"
 	}
