@@ -22,7 +22,7 @@ import (
 func flagsEvalCommand() command {
 	return command{
 		name:    "eval",
-		summary: "evaluate one flag for an evaluation context, as a service would",
+		summary: "evaluate a flag for an evaluation context, or a file of them, as a service would",
 		usage: "rollsafe flags eval --file FILE [--type TYPE] [--context JSON | --contexts FILE] [--format json|text] KEY\n\n" +
 			"Prints one JSON object: {\"key\", \"value\", \"variant\", \"reason\", \"errorCode\",\n" +
 			"\"metadata\"}. value is the variant's value, null where the calling code's\n" +
@@ -32,7 +32,8 @@ func flagsEvalCommand() command {
 			"integer, float, object): a flag whose variants are of another type answers\n" +
 			"TYPE_MISMATCH. Without --type the flag's own type is asked for.\n" +
 			"The context JSON holds \"targetingKey\" and attributes:\n" +
-			"'{\"targetingKey\":\"u1\",\"plan\":\"pro\"}'.\n\n" +
+			"'{\"targetingKey\":\"u1\",\"plan\":\"pro\"}'. --format text prints\n" +
+			"KEY: VALUE (variant \"V\", reason R, errorCode C), then a line a metadata key.\n\n" +
 			"--contexts FILE (- for stdin) evaluates once per line of FILE, each line one\n" +
 			"JSON context (blank lines are skipped), and prints one JSON result a line,\n" +
 			"in order, each with its \"line\" number; a line that is not a context\n" +
@@ -402,16 +403,17 @@ func parseEvalContext(raw []byte) (openfeature.EvaluationContext, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return openfeature.EvaluationContext{}, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
 	var attrs map[string]any
-	if err := dec.Decode(&attrs); err != nil {
+	if err := json.Unmarshal(raw, &attrs); err != nil {
+		// Unmarshal, the faster for --contexts, also refuses an object
+		// followed by more data: say so plainly.
+		if json.NewDecoder(bytes.NewReader(raw)).Decode(new(map[string]any)) == nil {
+			return openfeature.EvaluationContext{}, errors.New("data after the JSON object")
+		}
 		return openfeature.EvaluationContext{}, fmt.Errorf("not a JSON object: %w", err)
 	}
 	if attrs == nil {
 		return openfeature.EvaluationContext{}, errors.New("not a JSON object: null")
-	}
-	if dec.More() {
-		return openfeature.EvaluationContext{}, errors.New("data after the JSON object")
 	}
 	var key string
 	if tk, ok := attrs[openfeature.TargetingKey]; ok {

@@ -175,6 +175,7 @@ func TestFlagsEvalContexts(t *testing.T) {
 		`[1]`,
 		`{"targetingKey": 7}`,
 		`{}`,
+		`{} {}`,
 	}, "\n") + "\n"
 	want := []string{
 		`{"line":1,"key":"new-checkout","value":true,"variant":"on","reason":"TARGETING_MATCH"}`,
@@ -183,6 +184,7 @@ func TestFlagsEvalContexts(t *testing.T) {
 		`{"line":6,"key":"new-checkout","value":null,"variant":null,"reason":"ERROR","errorCode":"INVALID_CONTEXT"}`,
 		`{"line":7,"key":"new-checkout","value":null,"variant":null,"reason":"ERROR","errorCode":"INVALID_CONTEXT"}`,
 		`{"line":8,"key":"new-checkout","value":false,"variant":"off","reason":"DEFAULT"}`,
+		`{"line":9,"key":"new-checkout","value":null,"variant":null,"reason":"ERROR","errorCode":"INVALID_CONTEXT"}`,
 	}
 	check := func(t *testing.T, code int, out, errOut string) {
 		t.Helper()
@@ -195,6 +197,7 @@ func TestFlagsEvalContexts(t *testing.T) {
 		assert.Contains(t, errOut, "line 4: not a JSON object")
 		assert.Contains(t, errOut, "line 6: not a JSON object")
 		assert.Contains(t, errOut, "line 7: targetingKey must be a string")
+		assert.Contains(t, errOut, "line 9: data after the JSON object")
 	}
 	t.Run("file", func(t *testing.T) {
 		path := writeFlagFile(t, "contexts.jsonl", lines)

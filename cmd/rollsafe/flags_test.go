@@ -126,6 +126,7 @@ func TestFlagsEval(t *testing.T) {
 			`{"key":"x","value":null,"variant":null,"reason":"ERROR","errorCode":"PARSE_ERROR"}`, `flag "x": variants`},
 		{"unreadable file", []string{"--file", filepath.Join(t.TempDir(), "none.json"), "x"}, exitCantRun, "", "no such file"},
 		{"bad context JSON", []string{"--file", file, "--context", `{"targetingKey":`, "x"}, exitCantRun, "", "--context"},
+		{"data after the context", []string{"--file", file, "--context", `{} {}`, "x"}, exitCantRun, "", "--context: data after the JSON object"},
 		{"context not an object", []string{"--file", file, "--context", `[1]`, "x"}, exitCantRun, "", "not a JSON object"},
 		{"targeting key not a string", []string{"--file", file, "--context", `{"targetingKey": 7}`, "x"}, exitCantRun, "", "targetingKey must be a string"},
 		{"no file flag", []string{"x"}, exitCantRun, "", "--file is required"},
