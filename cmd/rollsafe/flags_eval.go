@@ -148,6 +148,9 @@ func flagsEvalContexts(e *env, o evalOptions) int {
 	var in io.Reader
 	if o.contexts == "-" {
 		in = e.stdin
+		if in == nil {
+			in = strings.NewReader("")
+		}
 	} else {
 		f, err := os.Open(o.contexts)
 		if err != nil {
@@ -172,7 +175,9 @@ func flagsEvalContexts(e *env, o evalOptions) int {
 	}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64<<10), maxContextLine)
-	for n := 1; sc.Scan(); n++ {
+	n := 0 // the line number
+	for w.err == nil && sc.Scan() {
+		n++
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
@@ -192,7 +197,7 @@ func flagsEvalContexts(e *env, o evalOptions) int {
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			err = fmt.Errorf("a line is longer than %d MiB", maxContextLine>>20)
+			err = fmt.Errorf("line %d is longer than %d MiB", n+1, maxContextLine>>20)
 		}
 		_ = w.flush() // the results so far; the read error decides the exit code
 		e.errorf("flags eval: --contexts %s: %v", o.contexts, err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -242,6 +243,14 @@ func TestFlagsEvalContexts(t *testing.T) {
 			`{"line":2,"key":"x","value":null,"variant":null,"reason":"ERROR","errorCode":"PARSE_ERROR"}`+"\n", out)
 		assert.Equal(t, 1, strings.Count(errOut, `state: "MAYBE"`), errOut)
 	})
+	t.Run("line too long", func(t *testing.T) {
+		long := "{}\n{\"a\": \"" + strings.Repeat("x", maxContextLine) + "\"}\n{}\n"
+		code, out, errOut := rollsafeStdin(t, long, "flags", "eval", "--file", file, "--contexts", "-", "plan-limit")
+		assert.Equal(t, exitCantRun, code)
+		// The results before the line are printed; the run stops there.
+		assert.JSONEq(t, `{"line":1,"key":"plan-limit","value":10,"variant":"small","reason":"DEFAULT"}`, out)
+		assert.Contains(t, errOut, "--contexts -: line 2 is longer than 16 MiB")
+	})
 	t.Run("unreadable contexts", func(t *testing.T) {
 		code, out, errOut := rollsafe(t, "flags", "eval", "--file", file, "--contexts", filepath.Join(t.TempDir(), "none.jsonl"), "x")
 		assert.Equal(t, exitCantRun, code)
@@ -323,4 +332,23 @@ func BenchmarkFlagsEvalContexts(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/line")
+}
+
+// brokenPipe fails every write, as a closed pipe does.
+type brokenPipe struct{ writes int }
+
+func (b *brokenPipe) Write([]byte) (int, error) {
+	b.writes++
+	return 0, errors.New("broken pipe")
+}
+
+func TestFlagsEvalContextsWriteError(t *testing.T) {
+	file := writeFlagFile(t, "flags.json", cliFlags)
+	out := &brokenPipe{}
+	var errOut bytes.Buffer
+	code := run(context.Background(), []string{"flags", "eval", "--file", file, "--contexts", "-", "plan-limit"},
+		strings.NewReader(manyContexts(10_000)), out, &errOut)
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut.String(), "flags eval: write: broken pipe")
+	assert.Equal(t, 1, out.writes, "the run stops at the first failed write")
 }
