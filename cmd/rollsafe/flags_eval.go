@@ -146,8 +146,9 @@ func flagsEval(e *env, o evalOptions) int {
 // cases in one process.
 func flagsEvalContexts(e *env, o evalOptions) int {
 	var in io.Reader
+	name := o.contexts // for messages
 	if o.contexts == "-" {
-		in = e.stdin
+		name, in = "stdin", e.stdin
 		if in == nil {
 			in = strings.NewReader("")
 		}
@@ -170,7 +171,7 @@ func flagsEvalContexts(e *env, o evalOptions) int {
 	say := func(line int, msg string) {
 		if !said[msg] {
 			said[msg] = true
-			e.errorf("flags eval: %s line %d: %s", o.contexts, line, msg)
+			e.errorf("flags eval: %s line %d: %s", name, line, msg)
 		}
 	}
 	sc := bufio.NewScanner(in)
@@ -200,7 +201,7 @@ func flagsEvalContexts(e *env, o evalOptions) int {
 			err = fmt.Errorf("line %d is longer than %d MiB", n+1, maxContextLine>>20)
 		}
 		_ = w.flush() // the results so far; the read error decides the exit code
-		e.errorf("flags eval: --contexts %s: %v", o.contexts, err)
+		e.errorf("flags eval: --contexts %s: %v", name, err)
 		return exitCantRun
 	}
 	if err := w.flush(); err != nil {

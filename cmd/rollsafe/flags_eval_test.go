@@ -227,7 +227,7 @@ func TestFlagsEvalContexts(t *testing.T) {
 		mismatch := `"key":"own","value":null,"variant":null,"reason":"ERROR","errorCode":"TYPE_MISMATCH","metadata":{"owner":"ann","team":"checkout","version":2}}`
 		assert.Equal(t, `{"line":1,`+mismatch+"\n"+`{"line":2,`+mismatch+"\n", out)
 		assert.Equal(t, 1, strings.Count(errOut, "TYPE_MISMATCH"), errOut)
-		assert.Contains(t, errOut, "- line 1: TYPE_MISMATCH")
+		assert.Contains(t, errOut, "flags eval: stdin line 1: TYPE_MISMATCH")
 	})
 	t.Run("text", func(t *testing.T) {
 		code, out, _ := rollsafeStdin(t, "{\"plan\":\"pro\"}\n\n{]\n", "flags", "eval", "--format", "text", "--file", file, "--contexts", "-", "plan-limit")
@@ -249,7 +249,7 @@ func TestFlagsEvalContexts(t *testing.T) {
 		assert.Equal(t, exitCantRun, code)
 		// The results before the line are printed; the run stops there.
 		assert.JSONEq(t, `{"line":1,"key":"plan-limit","value":10,"variant":"small","reason":"DEFAULT"}`, out)
-		assert.Contains(t, errOut, "--contexts -: line 2 is longer than 16 MiB")
+		assert.Contains(t, errOut, "flags eval: --contexts stdin: line 2 is longer than 16 MiB")
 	})
 	t.Run("unreadable contexts", func(t *testing.T) {
 		code, out, errOut := rollsafe(t, "flags", "eval", "--file", file, "--contexts", filepath.Join(t.TempDir(), "none.jsonl"), "x")
