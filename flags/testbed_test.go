@@ -46,13 +46,12 @@ const testbedTags = "~@fractional-v1"
 // the testbed's flag file loaded as one file, and why. TestFlagdTestbed fails
 // when a case fails that is not listed, and when a listed case passes: the
 // list shrinks as the fixes land, and is empty when the testbed passes whole.
-//
-// Today every listed case fails for one reason: 12 of the file's flags are
-// invalid to rollsafe, so the whole file is refused and every evaluation
-// answers PARSE_ERROR with the caller's default (the 7 cases that pass
-// expect that default). After that, a cause is named: what fails when the
-// case's flag is loaded alone (TestFlagdTestbedEachFlagAlone).
 var testbedExpectedFailures = map[string]string{
+	// Every case listed fails for one reason: 12 of the file's flags are
+	// invalid to rollsafe, so the whole file is refused and every evaluation
+	// answers PARSE_ERROR with the caller's default (the 7 cases that pass
+	// expect that default). After it, a cause is named: what fails when the
+	// case's flag is loaded alone (TestFlagdTestbedEachFlagAlone).
 	"disabled: Resolve disabled flag returns reason DISABLED with the default value [Boolean disabled-boolean-flag fallback \"false\"]":                                                                 "whole file refused (per-flag validation)",
 	"disabled: Resolve disabled flag returns reason DISABLED with the default value [Float disabled-float-flag fallback \"0.1\"]":                                                                       "whole file refused (per-flag validation)",
 	"disabled: Resolve disabled flag returns reason DISABLED with the default value [Integer disabled-integer-flag fallback \"1\"]":                                                                     "whole file refused (per-flag validation)",
