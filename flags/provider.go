@@ -284,10 +284,14 @@ func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 }
 
 // changed receives the source's definitions; it runs on the watching
-// goroutine only.
+// goroutine only. A set is served even when an error comes with it, as
+// Parse returns a set with invalid flags beside the error naming them.
 func (p *Provider) changed(set *Set, err error) {
 	ctx := context.Background()
-	if err != nil {
+	if set == nil && err == nil {
+		err = errors.New("flags: the source delivered neither definitions nor an error")
+	}
+	if set == nil {
 		p.loads.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "refused")))
 		if p.set.Load() == nil {
 			p.noSet.Store(&err)

@@ -400,3 +400,30 @@ func TestProviderServesTheFlagdTestkitFile(t *testing.T) {
 		assert.NotEqual(t, openfeature.FlagNotFoundCode, d.ErrorCode, key)
 	}
 }
+
+// parsedSource hands the provider what Parse returned, error and all.
+type parsedSource struct{ data []byte }
+
+func (s parsedSource) Watch(ctx context.Context, changed func(*flags.Set, error)) error {
+	changed(flags.Parse(s.data))
+	<-ctx.Done()
+	return nil
+}
+
+// TestProviderServesASetDeliveredWithItsError: a source that passes Parse's
+// answer on as it is, the ValidationError beside the set, still has its
+// valid flags served.
+func TestProviderServesASetDeliveredWithItsError(t *testing.T) {
+	noLeaks(t)
+	p, err := flags.NewProvider(parsedSource{[]byte(twoGoodOneBad)})
+	require.NoError(t, err)
+	h, err := newHarness(t, p)
+	require.NoError(t, err)
+	h.next(t, openfeature.ProviderReady)
+	s, err := h.client.StringValue(context.Background(), "banner", "none", openfeature.EvaluationContext{})
+	require.NoError(t, err)
+	assert.Equal(t, "Welcome", s)
+	d, err := h.client.BooleanValueDetails(context.Background(), "kill-search", true, openfeature.EvaluationContext{})
+	require.Error(t, err)
+	assert.Equal(t, openfeature.ParseErrorCode, d.ErrorCode)
+}
