@@ -3,6 +3,7 @@ package flags
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -53,8 +54,9 @@ type Weight struct {
 	Weight  int
 }
 
-// ErrInvalid is wrapped by every error that refuses flag definitions; the
-// error is a [*ValidationError] listing each problem.
+// ErrInvalid is wrapped by every error that reports invalid flag
+// definitions: a [*ValidationError] listing each problem, which a
+// [*DocumentError] also unwraps to when the whole document is refused.
 var ErrInvalid = errors.New("invalid flag definitions")
 
 // ErrNotFound is returned by writes that name a flag the definitions do not
@@ -84,6 +86,11 @@ func (p Problem) String() string {
 
 // ValidationError lists every problem found in flag definitions, ordered by
 // flag key and field. It wraps [ErrInvalid].
+//
+// Returned alone, next to a [Set], it reports flags kept out of that set:
+// each invalid flag is left out while the valid ones load, as flagd loads
+// them. Returned inside a [*DocumentError], with no Set, it lists why the
+// whole document was refused.
 type ValidationError struct {
 	Problems []Problem
 }
@@ -98,11 +105,46 @@ func (e *ValidationError) Error() string {
 
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
+// Keys returns, sorted, the keys of the flags the problems name; problems of
+// the document itself name none.
+func (e *ValidationError) Keys() []string {
+	var keys []string
+	for _, p := range e.Problems {
+		if p.Flag != "" && !slices.Contains(keys, p.Flag) {
+			keys = append(keys, p.Flag)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// DocumentError refuses a whole document of flag definitions: it does not
+// parse (JSON or YAML), it is not an object, its "flags" field is missing or
+// not an object, its "$evaluators" field is not an object, its set-level
+// "metadata" is invalid, or it holds a top-level field the format does not
+// know. No flag of such a document loads: a source passes the error on and a
+// [Provider] keeps serving the last good definitions. Problems lists every
+// problem found, those of the document and of its flags alike; the error
+// unwraps to that [*ValidationError], and so to [ErrInvalid].
+type DocumentError struct {
+	ValidationError
+}
+
+func (e *DocumentError) Unwrap() error { return &e.ValidationError }
+
 // Set is a parsed, validated and immutable set of flag definitions: what a
 // [Source] delivers and a [Provider] evaluates. Build one with [Parse] or
 // [ParseYAML]. The zero Set holds no flags.
+//
+// A set may also know flags of its document that are invalid ([Set.Problems]):
+// they are not among its [Set.Keys], and a [Provider] answers PARSE_ERROR for
+// them, unless it keeps serving the last good definition it had.
 type Set struct {
-	flags    map[string]*flag
+	flags map[string]*flag
+	// invalid holds the flags of the document that did not validate, by
+	// key. A key may be in flags too: a Provider keeps serving a flag's
+	// last good definition when a reload makes it invalid.
+	invalid  map[string]invalidFlag
 	metadata map[string]any
 	// evaluators keeps the shared rules, so that the set can be written back
 	// in the flagd format with its $ref references intact.
@@ -121,6 +163,21 @@ func (s *Set) Keys() []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// Problems returns the problems of the invalid flags of the set's document,
+// ordered by flag key and field; nil when every flag is valid. Those flags
+// are not among [Set.Keys], except where a [Provider] serves a flag's last
+// good definition in their stead.
+func (s *Set) Problems() []Problem {
+	if s == nil || len(s.invalid) == 0 {
+		return nil
+	}
+	var ps []Problem
+	for _, k := range slices.Sorted(maps.Keys(s.invalid)) {
+		ps = append(ps, s.invalid[k].problems...)
+	}
+	return ps
 }
 
 // Kind returns the kind of the flag named key, and false when the set has no
@@ -157,6 +214,14 @@ func (s *Set) lookup(key string) *flag {
 		return nil
 	}
 	return s.flags[key]
+}
+
+// invalidFlag is a flag of the document that did not validate.
+type invalidFlag struct {
+	problems []Problem // sorted by field
+	// raw is the definition as decoded, written back by MarshalJSON so that
+	// a write to another flag leaves this one as it was.
+	raw any
 }
 
 // flag is one flag definition, prepared for evaluation.

@@ -27,11 +27,14 @@
 // [Parse] validates everything it can before a definition is used: states,
 // one JSON type for all variants of a flag, default and targeted variant
 // names, operators and their arguments, $ref references (cycles included).
-// Every problem names its flag and field ([ValidationError]). This is
-// stricter than flagd, which loads such a file and reports the flag's problem
-// on each evaluation (PARSE_ERROR, GENERAL) or mends it (negative fractional
-// weights count as zero): a file rollsafe accepts chooses the same variants
-// under flagd, and one it refuses says why.
+// Every problem names its flag and field ([ValidationError]). Each flag is
+// validated on its own, as flagd loads a file: an invalid flag is kept out
+// while the others load, and evaluates to PARSE_ERROR with the caller's
+// default value; [Set.Problems] and [ValidationError.Keys] say which. Only a
+// problem of the document itself refuses it whole ([DocumentError]): JSON or
+// YAML that does not parse, a document that is not an object, "flags"
+// missing or not an object, "$evaluators" not an object, invalid set-level
+// "metadata", an unknown top-level field.
 //
 // # Targeting
 //
@@ -80,8 +83,9 @@
 //
 // Error codes: FLAG_NOT_FOUND (no such key), TYPE_MISMATCH (the call asks for
 // another type than the flag's variants, or Int for a fractional number),
-// PARSE_ERROR (the source's first definitions were refused, so there are
-// none), PROVIDER_NOT_READY (before Init, after Shutdown, or the source could
+// PARSE_ERROR (the flag's definition is invalid and no earlier one was valid,
+// or the source's first document was refused whole, so there are no
+// definitions), PROVIDER_NOT_READY (before Init, after Shutdown, or the source could
 // not be read at all) and GENERAL (a targeting rule failed or named a variant
 // the flag lacks). TARGETING_KEY_MISSING is never returned.
 //
@@ -101,14 +105,35 @@
 // shared by a fleet takes.
 //
 // New definitions replace the old ones atomically; evaluation takes no lock.
-// Definitions that do not parse or validate, a half-written file included,
-// are refused: the last good ones keep serving, the refusal is logged and
-// counted (rollsafe.flags.definitions.loads, outcome=refused) and the
-// provider emits STALE. The next good definitions bring READY and
-// CONFIGURATION_CHANGED, whose FlagChanges lists the keys that changed.
-// ERROR is emitted only when the source can no longer follow changes, or
-// when there were never good definitions: in the OpenFeature SDK's state
-// machine only a READY event leaves ERROR.
+// A document refused whole ([DocumentError]: it does not parse, a half-written
+// file included, or its shape is wrong) changes nothing: the last good
+// definitions keep serving, the refusal is logged and counted
+// (rollsafe.flags.definitions.loads, outcome=refused) and the provider emits
+// STALE. The next good definitions bring READY and CONFIGURATION_CHANGED,
+// whose FlagChanges lists the keys that changed. ERROR is emitted only when
+// the source can no longer follow changes, or when there were never good
+// definitions: in the OpenFeature SDK's state machine only a READY event
+// leaves ERROR.
+//
+// A document that parses loads, whatever its flags: the provider stays READY.
+// An invalid flag is reported by key and field — a log warning per flag, the
+// rollsafe.flags.definitions.invalid gauge (1 per invalid key, 0 once it is
+// valid again), and the EventMetadata "invalidFlags" and "lastGoodFlags" of
+// the READY and CONFIGURATION_CHANGED events the provider sends — and served
+// by this rule:
+//
+//   - a flag the provider never had a valid definition of answers
+//     PARSE_ERROR, as in flagd;
+//   - a flag that was valid and that a reload makes invalid keeps its last
+//     good definition, until a valid one arrives or the flag is removed:
+//     a typo in a kill switch's definition never switches the new path back
+//     on. flagd would answer PARSE_ERROR, and the caller's default, instead.
+//
+// Writes accept no invalid definition: SetState and SetWeights refuse a
+// change that leaves their flag invalid (and a flag that is invalid already:
+// only a new definition mends it), [MemorySource.Replace] and ReplaceJSON
+// refuse definitions with any invalid flag. A refused write changes nothing,
+// so an invalid definition never reaches a store through rollsafe.
 //
 // # Registering the provider
 //

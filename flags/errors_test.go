@@ -34,15 +34,28 @@ func TestErrorsSayThePackageOnce(t *testing.T) {
 	assert.EqualError(t, loadErr, `flags: flag file `+path+`: invalid flag definitions: flag "x": state: "ON" is not ENABLED or DISABLED`)
 	assert.ErrorIs(t, loadErr, flags.ErrInvalid)
 
+	// An invalid flag does not refuse the file: the flag answers
+	// PARSE_ERROR, its message naming the field without the package's name.
 	p, err := flags.NewProvider(src)
 	require.NoError(t, err)
-	initErr := p.InitWithContext(context.Background(), openfeature.EvaluationContext{})
-	assert.EqualError(t, initErr, `flags: first flag definitions refused: flag file `+path+`: invalid flag definitions: flag "x": state: "ON" is not ENABLED or DISABLED`)
-	assert.ErrorIs(t, initErr, flags.ErrInvalid)
-	// The evaluation's message says it without the package's name.
+	require.NoError(t, p.InitWithContext(context.Background(), openfeature.EvaluationContext{}))
 	d := p.StringEvaluation(context.Background(), "x", "", openfeature.FlattenedContext{})
 	assert.Equal(t, openfeature.ParseErrorCode, d.ResolutionDetail().ErrorCode)
-	assert.Equal(t, `flag definitions refused: flag file `+path+`: invalid flag definitions: flag "x": state: "ON" is not ENABLED or DISABLED`, d.ResolutionDetail().ErrorMessage)
+	assert.Equal(t, `flag "x" has an invalid definition: state: "ON" is not ENABLED or DISABLED`, d.ResolutionDetail().ErrorMessage)
+	require.NoError(t, p.ShutdownWithContext(context.Background()))
+
+	// A document refused whole refuses the provider's first definitions.
+	refused := `{"flags": {"x": {"state": "ON", "variants": {"a": 1}}}, "flag": {}}`
+	require.NoError(t, os.WriteFile(path, []byte(refused), 0o644))
+	p, err = flags.NewProvider(src)
+	require.NoError(t, err)
+	initErr := p.InitWithContext(context.Background(), openfeature.EvaluationContext{})
+	assert.EqualError(t, initErr, `flags: first flag definitions refused: flag file `+path+`: invalid flag definitions: flag: unknown field (want flags, $evaluators, metadata or $schema); flag "x": state: "ON" is not ENABLED or DISABLED`)
+	assert.ErrorIs(t, initErr, flags.ErrInvalid)
+	// The evaluation's message says it without the package's name.
+	d = p.StringEvaluation(context.Background(), "x", "", openfeature.FlattenedContext{})
+	assert.Equal(t, openfeature.ParseErrorCode, d.ResolutionDetail().ErrorCode)
+	assert.Equal(t, `flag definitions refused: flag file `+path+`: invalid flag definitions: flag: unknown field (want flags, $evaluators, metadata or $schema); flag "x": state: "ON" is not ENABLED or DISABLED`, d.ResolutionDetail().ErrorMessage)
 	require.NoError(t, p.ShutdownWithContext(context.Background()))
 
 	mem := flags.NewMemorySource(nil)

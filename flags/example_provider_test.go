@@ -161,6 +161,29 @@ func ExampleParse() {
 	// flags: invalid flag definitions: flag "banner": defaultVariant: "c" is not one of the variants (a); flag "banner": state: "ON" is not ENABLED or DISABLED; flag "banner": variants.b: is a number but variant "a" is a string: all variants of a flag share one type
 }
 
+// Each flag is validated on its own: an invalid flag is kept out of the
+// set, which loads with the others, and reported by key and field. Only a
+// problem of the document itself refuses it whole.
+func ExampleParse_invalidFlag() {
+	set, err := flags.Parse([]byte(`{"flags": {
+		"banner": {"state": "ENABLED", "variants": {"a": "Welcome"}, "defaultVariant": "a"},
+		"kill-search": {"state": "DISABLD", "variants": {"on": true, "off": false}}
+	}}`))
+	var invalid *flags.ValidationError
+	fmt.Println(set.Keys(), errors.As(err, &invalid), invalid.Keys())
+	for _, p := range set.Problems() {
+		fmt.Println(p)
+	}
+
+	set, err = flags.Parse([]byte(`{"flags": {"banner": {"state": "ENABLED", "variants": {"a": "Welcome"}}}, "flag": {}}`))
+	var refused *flags.DocumentError
+	fmt.Println(set == nil, errors.As(err, &refused))
+	// Output:
+	// [banner] true [kill-search]
+	// flag "kill-search": state: "DISABLD" is not ENABLED or DISABLED
+	// true true
+}
+
 // ParseFile reads a file's content by the name's extension, as a
 // FileSource does: YAML for .yaml and .yml, JSON otherwise. A checker of
 // flag files lists each problem, as rollsafe flags validate does.

@@ -32,34 +32,47 @@ import (
 //	}
 //
 // All variants of a flag share one JSON type: boolean, string, number or
-// object. Every problem found is reported, each naming its flag and field, in a
-// [*ValidationError] that wraps [ErrInvalid]; malformed JSON is one such
-// problem.
+// object. Each flag is validated on its own, as flagd loads a file:
+//
+//   - every flag valid: the Set and a nil error;
+//   - some flags invalid: the Set of the valid ones and a [*ValidationError]
+//     naming each problem of the others by flag and field. The Set knows
+//     them too ([Set.Problems]): a [Provider] serving it answers
+//     PARSE_ERROR for them;
+//   - the document itself refused (malformed JSON, or a set-level problem:
+//     see [DocumentError]): a nil Set and a [*DocumentError] listing every
+//     problem found.
+//
+// Every error wraps [ErrInvalid].
 func Parse(data []byte) (*Set, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
-		return nil, &ValidationError{Problems: []Problem{{Message: syntaxMessage(data, err)}}}
+		return nil, documentError(Problem{Message: syntaxMessage(data, err)})
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &ValidationError{Problems: []Problem{{Message: "malformed JSON: data after the top-level object"}}}
+		return nil, documentError(Problem{Message: "malformed JSON: data after the top-level object"})
 	}
 	return build(doc)
 }
 
+func documentError(ps ...Problem) *DocumentError {
+	return &DocumentError{ValidationError{Problems: ps}}
+}
+
 // ParseYAML reads flag definitions written in YAML with the same structure as
-// the JSON that [Parse] reads.
+// the JSON that [Parse] reads, and answers as Parse does.
 func ParseYAML(data []byte) (*Set, error) {
 	var doc any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &ValidationError{Problems: []Problem{{Message: "malformed YAML: " + err.Error()}}}
+		return nil, documentError(Problem{Message: "malformed YAML: " + err.Error()})
 	}
 	// Round-tripping through JSON gives the decoded tree exactly the types
 	// Parse works on, and refuses YAML that JSON cannot express.
 	js, err := json.Marshal(doc)
 	if err != nil {
-		return nil, &ValidationError{Problems: []Problem{{Message: "YAML that JSON cannot express: " + err.Error()}}}
+		return nil, documentError(Problem{Message: "YAML that JSON cannot express: " + err.Error()})
 	}
 	return Parse(js)
 }
@@ -95,10 +108,8 @@ func (ps *problems) add(flagKey, field, format string, args ...any) {
 	*ps = append(*ps, Problem{Flag: flagKey, Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
-func (ps problems) err() error {
-	if len(ps) == 0 {
-		return nil
-	}
+// sorted returns the problems ordered by flag key and field.
+func (ps problems) sorted() []Problem {
 	sorted := slices.Clone(ps)
 	sort.SliceStable(sorted, func(i, j int) bool {
 		if sorted[i].Flag != sorted[j].Flag {
@@ -106,15 +117,17 @@ func (ps problems) err() error {
 		}
 		return sorted[i].Field < sorted[j].Field
 	})
-	return &ValidationError{Problems: sorted}
+	return sorted
 }
 
+// build validates a decoded document. Problems of the document itself
+// refuse it whole; a flag's own problems keep that flag out.
 func build(doc any) (*Set, error) {
-	var ps problems
+	var ps problems // of the document: each one refuses it
 	top, ok := doc.(map[string]any)
 	if !ok {
 		ps.add("", "", "the document must be a JSON object, not %s", jsonType(doc))
-		return nil, ps.err()
+		return nil, documentError(ps...)
 	}
 	for k := range top {
 		switch k {
@@ -141,20 +154,31 @@ func build(doc any) (*Set, error) {
 	rawFlags, ok := top["flags"]
 	if !ok {
 		ps.add("", "flags", "missing")
-		return nil, ps.err()
+		return nil, documentError(ps.sorted()...)
 	}
 	fm, ok := rawFlags.(map[string]any)
 	if !ok {
 		ps.add("", "flags", "must be an object keyed by flag key, not %s", jsonType(rawFlags))
-		return nil, ps.err()
+		return nil, documentError(ps.sorted()...)
 	}
+	var flagPs problems // of the flags: each keeps its flag out
 	for key, raw := range fm {
-		if f := buildFlag(&ps, set, key, raw); f != nil {
+		var own problems
+		if f := buildFlag(&own, set, key, raw); f != nil {
 			set.flags[key] = f
+			continue
 		}
+		if set.invalid == nil {
+			set.invalid = map[string]invalidFlag{}
+		}
+		set.invalid[key] = invalidFlag{problems: own.sorted(), raw: raw}
+		flagPs = append(flagPs, own...)
 	}
-	if err := ps.err(); err != nil {
-		return nil, err
+	if len(ps) > 0 {
+		return nil, documentError(append(ps, flagPs...).sorted()...)
+	}
+	if len(flagPs) > 0 {
+		return set, &ValidationError{Problems: flagPs.sorted()}
 	}
 	return set, nil
 }

@@ -31,7 +31,10 @@ func TestParseValidFile(t *testing.T) {
 	assert.Equal(t, "checkout", set.Metadata()["team"])
 }
 
-func TestParseRefusesBadDefinitions(t *testing.T) {
+// TestParseReportsBadDefinitions: a problem of the document refuses it whole
+// (no Set, a DocumentError); a problem of one flag keeps that flag out of a
+// Set that loads, and is reported by key and field.
+func TestParseReportsBadDefinitions(t *testing.T) {
 	const okVariants = `"variants": {"on": true, "off": false}`
 	tests := []struct {
 		name  string
@@ -80,8 +83,17 @@ func TestParseRefusesBadDefinitions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			set, err := flags.Parse([]byte(tc.doc))
 			require.Error(t, err)
-			assert.Nil(t, set)
 			assert.ErrorIs(t, err, flags.ErrInvalid)
+			var de *flags.DocumentError
+			if tc.flag == "" {
+				assert.Nil(t, set)
+				assert.True(t, errors.As(err, &de), "a problem of the document refuses it whole: %v", err)
+			} else {
+				require.NotNil(t, set, "a flag's problem leaves the set loading")
+				assert.False(t, errors.As(err, &de), "a flag's problem is not the document's: %v", err)
+				assert.NotContains(t, set.Keys(), tc.flag)
+				assert.NotEmpty(t, set.Problems())
+			}
 			var ve *flags.ValidationError
 			require.True(t, errors.As(err, &ve))
 			var found bool
@@ -177,17 +189,27 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"flags": {"f": {"state": "ENABLED", "variants": {"a": 1}, "targeting": {"if": [{"$ref": "x"}, "a"]}}}, "$evaluators": {"x": {"$ref": "x"}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := flags.Parse(data)
-		if err != nil {
+		if set == nil {
+			var de *flags.DocumentError
+			require.ErrorAs(t, err, &de)
 			require.ErrorIs(t, err, flags.ErrInvalid)
-			require.Nil(t, set)
 			return
 		}
-		// What parses writes back to something that parses to the same flags.
+		if err != nil {
+			var ve *flags.ValidationError
+			require.ErrorAs(t, err, &ve)
+			require.Equal(t, ve.Problems, set.Problems())
+		} else {
+			require.Empty(t, set.Problems())
+		}
+		// What parses writes back to something that parses to the same
+		// flags, the invalid ones included.
 		out, err := json.Marshal(set)
 		require.NoError(t, err)
 		again, err := flags.Parse(out)
-		require.NoError(t, err, "re-parse of %s", out)
+		require.NotNil(t, again, "re-parse of %s: %v", out, err)
 		require.Equal(t, set.Keys(), again.Keys())
+		require.Equal(t, set.Problems(), again.Problems())
 		// And every flag evaluates without a panic.
 		p, err := flags.NewProvider(flags.NewMemorySource(set))
 		require.NoError(t, err)
@@ -197,6 +219,10 @@ func FuzzParse(f *testing.F) {
 		for _, k := range set.Keys() {
 			p.ObjectEvaluation(context.Background(), k, nil, flat)
 			p.StringEvaluation(context.Background(), k, "", flat)
+		}
+		for _, pr := range set.Problems() {
+			d := p.StringEvaluation(context.Background(), pr.Flag, "dflt", flat)
+			require.Equal(t, openfeature.ParseErrorCode, d.ResolutionDetail().ErrorCode)
 		}
 	})
 }
@@ -209,7 +235,8 @@ func FuzzParseYAML(f *testing.F) {
 		set, err := flags.ParseYAML(data)
 		if err != nil {
 			require.ErrorIs(t, err, flags.ErrInvalid)
-			require.Nil(t, set)
+			var de *flags.DocumentError
+			require.Equal(t, set == nil, errors.As(err, &de))
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -37,24 +38,46 @@ const eventBuffer = 64
 //   - READY: sent by the SDK after a successful Init, and by the provider when
 //     good definitions arrive after a STALE or ERROR event.
 //   - CONFIGURATION_CHANGED: new definitions replaced the old ones; FlagChanges
-//     lists the keys added, removed or changed.
-//   - STALE: a change was refused (it did not parse or validate, or could not
-//     be read); the last good definitions keep serving. It is not ERROR
+//     lists the keys added, removed or changed. It is also sent when only
+//     the invalid flags changed.
+//   - STALE: a change was refused whole (its document did not parse or was
+//     refused, [DocumentError], or it could not be read); the last good
+//     definitions keep serving. It is not ERROR
 //     because in the SDK's state machine only READY leaves ERROR, and nothing
 //     is broken: every evaluation still answers.
 //   - ERROR: the source can no longer follow changes, or the first
 //     definitions were refused (then Init returns the error too).
 //
 // If Init gives up waiting (its context ends) the watch goes on, and the
-// provider sends READY itself when the first definitions arrive. Use
-// [NewProvider]; the zero Provider is not usable.
+// provider sends READY itself when the first definitions arrive.
+//
+// Invalid flags do not refuse the definitions they came with: the valid flags
+// load, and the provider stays READY. A flag that is invalid in the
+// definitions it receives
+//
+//   - answers PARSE_ERROR (reason ERROR, the caller's default, a message
+//     naming the field) when the provider never had a valid definition of it,
+//     as flagd does;
+//   - keeps its last good definition when the provider had one: a reload that
+//     breaks a flag never turns a kill switch back to its code default.
+//
+// Each load logs one warning per invalid flag, records the
+// rollsafe.flags.definitions.invalid gauge (1 per invalid key, attribute
+// feature_flag.key; 0 once the key is valid again or gone), and the READY
+// and CONFIGURATION_CHANGED events the provider sends carry EventMetadata
+// "invalidFlags" (the invalid keys, comma-separated) and "lastGoodFlags"
+// (those of them served from their last good definition). The READY that
+// the SDK sends after Init carries no details: the log and the gauge report
+// the first definitions' invalid flags. Use [NewProvider]; the zero Provider
+// is not usable.
 type Provider struct {
-	src    Source
-	cfg    providerConfig
-	set    atomic.Pointer[Set]
-	noSet  atomic.Pointer[error] // why there is no set yet, while set is nil
-	events chan openfeature.Event
-	loads  metric.Int64Counter
+	src     Source
+	cfg     providerConfig
+	set     atomic.Pointer[Set]
+	noSet   atomic.Pointer[error] // why there is no set yet, while set is nil
+	events  chan openfeature.Event
+	loads   metric.Int64Counter
+	invalid metric.Int64Gauge
 
 	mu      sync.Mutex // serialises Init and Shutdown
 	cancel  context.CancelFunc
@@ -100,8 +123,11 @@ func WithLogger(l *slog.Logger) ProviderOption {
 }
 
 // WithMeterProvider sets the OpenTelemetry meter provider for the
-// rollsafe.flags.definitions.loads counter (attribute outcome=loaded|refused).
-// The default is the global one, otel.GetMeterProvider().
+// rollsafe.flags.definitions.loads counter (attribute outcome=loaded|refused;
+// definitions with invalid flags count as loaded) and the
+// rollsafe.flags.definitions.invalid gauge (attribute feature_flag.key: 1
+// while the flag is invalid, 0 once it is not). The default is the global
+// one, otel.GetMeterProvider().
 func WithMeterProvider(mp metric.MeterProvider) ProviderOption {
 	return func(c *providerConfig) error {
 		if mp == nil {
@@ -144,18 +170,27 @@ func NewProvider(src Source, opts ...ProviderOption) (*Provider, error) {
 	if cfg.meter == nil {
 		cfg.meter = otel.GetMeterProvider()
 	}
-	loads, err := cfg.meter.Meter("github.com/rollsafe/rollsafe/flags").Int64Counter(
+	meter := cfg.meter.Meter("github.com/rollsafe/rollsafe/flags")
+	loads, err := meter.Int64Counter(
 		"rollsafe.flags.definitions.loads",
 		metric.WithDescription("Flag definitions loaded or refused by a provider, by outcome."),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("flags: create metric: %w", err)
 	}
+	invalid, err := meter.Int64Gauge(
+		"rollsafe.flags.definitions.invalid",
+		metric.WithDescription("1 while the provider's definitions of the flag are invalid, 0 once they are valid again or gone."),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("flags: create metric: %w", err)
+	}
 	return &Provider{
-		src:    src,
-		cfg:    cfg,
-		events: make(chan openfeature.Event, eventBuffer),
-		loads:  loads,
+		src:     src,
+		cfg:     cfg,
+		events:  make(chan openfeature.Event, eventBuffer),
+		loads:   loads,
+		invalid: invalid,
 	}, nil
 }
 
@@ -201,7 +236,7 @@ func (p *Provider) InitWithContext(ctx context.Context, _ openfeature.Evaluation
 		err = wrapf(err, "source stopped following changes")
 		p.cfg.logger.Error("flag source failed", "err", err)
 		if !p.signalFirst(err) {
-			p.emit(openfeature.ProviderError, err.Error(), nil)
+			p.emit(openfeature.ProviderError, err.Error(), nil, nil)
 		}
 	}()
 	select {
@@ -249,39 +284,131 @@ func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 }
 
 // changed receives the source's definitions; it runs on the watching
-// goroutine only.
+// goroutine only. A set is served even when an error comes with it, as
+// Parse returns a set with invalid flags beside the error naming them.
 func (p *Provider) changed(set *Set, err error) {
 	ctx := context.Background()
-	if err != nil {
+	if set == nil && err == nil {
+		err = errors.New("flags: the source delivered neither definitions nor an error")
+	}
+	if set == nil {
 		p.loads.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "refused")))
 		if p.set.Load() == nil {
 			p.noSet.Store(&err)
 			p.cfg.logger.Error("flag definitions refused; no earlier definitions to serve", "err", err)
 			if !p.signalFirst(wrapf(err, "first flag definitions refused")) {
 				p.degraded = true
-				p.emit(openfeature.ProviderError, err.Error(), nil)
+				p.emit(openfeature.ProviderError, err.Error(), nil, nil)
 			}
 			return
 		}
 		p.cfg.logger.Warn("flag definitions refused; the last good definitions keep serving", "err", err)
 		p.degraded = true
-		p.emit(openfeature.ProviderStale, "flag definitions refused, last good definitions serving: "+strings.TrimPrefix(err.Error(), prefix), nil)
+		p.emit(openfeature.ProviderStale, "flag definitions refused, last good definitions serving: "+strings.TrimPrefix(err.Error(), prefix), nil, nil)
 		return
 	}
 	p.loads.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "loaded")))
-	old := p.set.Swap(set)
+	old := p.set.Load()
+	set = keepLastGood(old, set)
+	p.set.Store(set)
 	changedKeys := diffKeys(old, set)
-	p.cfg.logger.Info("flag definitions loaded", "flags", len(set.flags), "changed", changedKeys)
+	p.reportInvalid(ctx, old, set)
+	p.cfg.logger.Info("flag definitions loaded", "flags", len(set.flags), "invalid", len(set.invalid), "changed", changedKeys)
 	if old == nil && p.signalFirst(nil) {
 		return // the SDK sends READY when Init returns
 	}
+	meta := invalidMetadata(set)
 	if p.degraded || old == nil {
 		p.degraded = false
-		p.emit(openfeature.ProviderReady, "flag definitions loaded", nil)
+		p.emit(openfeature.ProviderReady, "flag definitions loaded", nil, meta)
 	}
-	if old != nil && len(changedKeys) > 0 {
-		p.emit(openfeature.ProviderConfigChange, "flag definitions changed", changedKeys)
+	if old != nil && (len(changedKeys) > 0 || !slices.Equal(invalidKeys(old), invalidKeys(set))) {
+		p.emit(openfeature.ProviderConfigChange, "flag definitions changed", changedKeys, meta)
 	}
+}
+
+// keepLastGood returns next, with the definition old served for each flag
+// that next holds invalid: a reload that breaks a flag keeps serving the
+// flag as it was.
+func keepLastGood(old, next *Set) *Set {
+	var kept map[string]*flag
+	for k := range next.invalid {
+		if f := old.lookup(k); f != nil {
+			if kept == nil {
+				kept = map[string]*flag{}
+			}
+			kept[k] = f
+		}
+	}
+	if kept == nil {
+		return next
+	}
+	merged := &Set{
+		flags:      make(map[string]*flag, len(next.flags)+len(kept)),
+		invalid:    next.invalid,
+		metadata:   next.metadata,
+		evaluators: next.evaluators,
+	}
+	maps.Copy(merged.flags, next.flags)
+	maps.Copy(merged.flags, kept)
+	return merged
+}
+
+// reportInvalid logs each invalid flag of next and records the gauge: 1 for
+// each of them, 0 for those invalid in old that are no longer.
+func (p *Provider) reportInvalid(ctx context.Context, old, next *Set) {
+	for _, k := range invalidKeys(next) {
+		serving := "nothing: evaluations answer PARSE_ERROR"
+		if next.flags[k] != nil {
+			serving = "its last good definition"
+		}
+		problems := next.invalid[k].problems
+		fields := make([]string, len(problems))
+		for i, pr := range problems {
+			fields[i] = pr.Field
+		}
+		p.cfg.logger.Warn("flag definition invalid", "flag", k, "fields", fields, "problems", problemText(problems), "serving", serving)
+		p.invalid.Record(ctx, 1, metric.WithAttributes(attribute.String("feature_flag.key", k)))
+	}
+	for _, k := range invalidKeys(old) {
+		if _, still := next.invalid[k]; !still {
+			p.invalid.Record(ctx, 0, metric.WithAttributes(attribute.String("feature_flag.key", k)))
+		}
+	}
+}
+
+// invalidMetadata is the EventMetadata that reports a set's invalid flags;
+// nil when it has none.
+func invalidMetadata(s *Set) map[string]any {
+	keys := invalidKeys(s)
+	if len(keys) == 0 {
+		return nil
+	}
+	var lastGood []string
+	for _, k := range keys {
+		if s.flags[k] != nil {
+			lastGood = append(lastGood, k)
+		}
+	}
+	return map[string]any{
+		"invalidFlags":  strings.Join(keys, ","),
+		"lastGoodFlags": strings.Join(lastGood, ","),
+	}
+}
+
+func invalidKeys(s *Set) []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(s.invalid))
+}
+
+func problemText(ps []Problem) string {
+	lines := make([]string, len(ps))
+	for i, pr := range ps {
+		lines[i] = pr.String()
+	}
+	return strings.Join(lines, "; ")
 }
 
 // signalFirst ends Init's wait; false when Init is no longer waiting.
@@ -296,13 +423,14 @@ func (p *Provider) signalFirst(err error) bool {
 	return true
 }
 
-func (p *Provider) emit(t openfeature.EventType, msg string, changed []string) {
+func (p *Provider) emit(t openfeature.EventType, msg string, changed []string, meta map[string]any) {
 	ev := openfeature.Event{
 		ProviderName: ProviderName,
 		EventType:    t,
 		ProviderEventDetails: openfeature.ProviderEventDetails{
-			Message:     msg,
-			FlagChanges: changed,
+			Message:       msg,
+			FlagChanges:   changed,
+			EventMetadata: meta,
 		},
 	}
 	if t == openfeature.ProviderError {
@@ -331,4 +459,20 @@ func diffKeys(old, next *Set) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// invalidResult answers for a flag whose definition is invalid and that has
+// no last good definition to serve: PARSE_ERROR, as flagd answers, with a
+// message naming each field at fault.
+func (s *Set) invalidResult(key string) (result, bool) {
+	inv, ok := s.invalid[key]
+	if !ok || s.flags[key] != nil {
+		return result{}, false
+	}
+	parts := make([]string, len(inv.problems))
+	for i, pr := range inv.problems {
+		parts[i] = Problem{Field: pr.Field, Message: pr.Message}.String()
+	}
+	return failure(openfeature.NewParseErrorResolutionError(
+		fmt.Sprintf("flag %q has an invalid definition: %s", key, strings.Join(parts, "; ")))), true
 }

@@ -14,8 +14,9 @@ import (
 //   - FLAG_NOT_FOUND: the definitions hold no flag of that key.
 //   - TYPE_MISMATCH: the flag's variants are of another type than the call
 //     asks for, or an Int evaluation chose a number that is not whole.
-//   - PARSE_ERROR: the provider has no definitions because the source's
-//     first definitions did not parse or validate.
+//   - PARSE_ERROR: the flag's definition is invalid and the provider never had
+//     a valid one of it, or the provider has no definitions because the
+//     source's first document was refused whole.
 //   - PROVIDER_NOT_READY: before Init has received definitions (or the source
 //     could not be read at all), and after Shutdown.
 //   - GENERAL: the targeting rule failed at run time, returned something
@@ -28,6 +29,11 @@ func (p *Provider) resolve(key string, want Kind, flat openfeature.FlattenedCont
 	set := p.set.Load()
 	if set == nil {
 		return p.notReady()
+	}
+	if len(set.invalid) > 0 {
+		if r, ok := set.invalidResult(key); ok {
+			return r
+		}
 	}
 	return set.evaluate(key, want, flat, p.cfg.now)
 }

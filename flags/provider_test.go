@@ -24,9 +24,10 @@ import (
 const eventWait = 20 * time.Second
 
 type pvEvent struct {
-	typ     openfeature.EventType
-	changes []string
-	message string
+	typ      openfeature.EventType
+	changes  []string
+	message  string
+	metadata map[string]any
 }
 
 // pvHarness is an isolated OpenFeature API with a provider registered and
@@ -49,7 +50,7 @@ func newHarness(t *testing.T, p *flags.Provider) (h *pvHarness, setErr error) {
 	h = &pvHarness{api: isolated.NewAPI(), events: make(chan pvEvent, 100)}
 	for _, typ := range []openfeature.EventType{openfeature.ProviderReady, openfeature.ProviderConfigChange, openfeature.ProviderStale, openfeature.ProviderError} {
 		cb := func(d openfeature.EventDetails) {
-			h.events <- pvEvent{typ: typ, changes: d.FlagChanges, message: d.Message}
+			h.events <- pvEvent{typ: typ, changes: d.FlagChanges, message: d.Message, metadata: d.EventMetadata}
 		}
 		h.api.AddHandler(typ, &cb)
 	}

@@ -7,10 +7,12 @@ import "context"
 // that a fleet of instances shares.
 type Source interface {
 	// Watch calls changed with the source's current definitions, then again
-	// after every change, until ctx is done; it then returns nil. A change
-	// that cannot be used (definitions that do not parse or validate, a file
-	// that cannot be read) is passed as a nil Set and the error that refused
-	// it: the receiver keeps what it had. Watch returns an error when it can
+	// after every change, until ctx is done; it then returns nil. A Set may
+	// hold invalid flags ([Set.Problems], as [Parse] returns it): deliver it,
+	// with or without Parse's error, and the receiver serves its valid flags. A change that cannot be used
+	// at all (a document refused whole, [DocumentError]; a file that cannot
+	// be read) is passed as a nil Set and the error that refused it: the
+	// receiver keeps what it had. Watch returns an error when it can
 	// no longer follow changes. changed is called from one goroutine at a
 	// time; Watch must not return before its last call to changed has.
 	Watch(ctx context.Context, changed func(*Set, error)) error

@@ -30,7 +30,9 @@ const maxDelayFactor = 10
 // in the directory are ignored. A change is read once the file has been quiet
 // for the debounce interval, and at the latest ten intervals after the first
 // change, however often it is written; only content that differs from the
-// last read is delivered. Content that does not parse or validate — a
+// last read is delivered. A file whose document parses is delivered with its
+// valid flags, its invalid ones reported ([Set.Problems], as [Parse] does).
+// A document that does not parse or is refused whole ([DocumentError]) — a
 // half-written file included — is refused and reported, and the previous
 // definitions keep serving until the file is good again. A directory that is
 // removed is reported the same way, and followed again once it is back.
@@ -99,9 +101,10 @@ func NewFileSource(path string, opts ...FileOption) (*FileSource, error) {
 // Path returns the absolute path of the file.
 func (s *FileSource) Path() string { return s.path }
 
-// Load reads and parses the file once. Errors from reading wrap the
-// os/fs error (fs.ErrNotExist, fs.ErrPermission); definitions that do not
-// parse or validate give an error wrapping [ErrInvalid].
+// Load reads and parses the file once, and answers as [ParseFile] does: a
+// Set with a nil error, a Set of the valid flags with a [*ValidationError]
+// naming the invalid ones, or a nil Set with a [*DocumentError]. Errors from
+// reading wrap the os/fs error (fs.ErrNotExist, fs.ErrPermission).
 func (s *FileSource) Load(ctx context.Context) (*Set, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -116,7 +119,7 @@ func (s *FileSource) Load(ctx context.Context) (*Set, error) {
 func (s *FileSource) parse(data []byte) (*Set, error) {
 	set, err := ParseFile(s.path, data)
 	if err != nil {
-		return nil, wrapf(err, "flag file %s", s.path)
+		return set, wrapf(err, "flag file %s", s.path)
 	}
 	return set, nil
 }
@@ -164,12 +167,13 @@ func (s *FileSource) Watch(ctx context.Context, changed func(*Set, error)) error
 		}
 		last = data
 		set, err := s.parse(data)
-		if err != nil {
+		if set == nil {
 			s.logger.Debug("flag file refused", "path", s.path, "err", err)
 			changed(nil, err)
 			return
 		}
-		s.logger.Info("flag file read", "path", s.path, "flags", len(set.flags))
+		// Invalid flags travel in the set; the provider reports them.
+		s.logger.Info("flag file read", "path", s.path, "flags", len(set.flags), "invalid", len(set.invalid))
 		changed(set, nil)
 	}
 	read()

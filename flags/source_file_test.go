@@ -97,9 +97,10 @@ func TestFileSourceAtomicRename(t *testing.T) {
 	require.NoError(t, err)
 	ev := startEvaluators(t, h.client)
 
-	// A refused file arrives by rename: nothing changes.
+	// A refused file (its unknown top-level field refuses it whole) arrives
+	// by rename: nothing changes.
 	tmp := filepath.Join(filepath.Dir(h.path), ".flags.json.tmp")
-	require.NoError(t, os.WriteFile(tmp, []byte(`{"flags": {"ramp": {"state": "ENABLED", "variants": {"new": "NEW", "old": 1}}}}`), 0o644))
+	require.NoError(t, os.WriteFile(tmp, []byte(`{"flags": {"ramp": {"state": "ENABLED", "variants": {"new": "NEW", "old": 1}}}, "flag": {}}`), 0o644))
 	require.NoError(t, os.Rename(tmp, h.path))
 	stale := h.next(t, openfeature.ProviderStale)
 	assert.Contains(t, stale.message, `flag "ramp": variants.old`)
@@ -156,7 +157,10 @@ func TestFileSourceInPlacePartialWrite(t *testing.T) {
 
 func TestFileSourceInvalidFirstFileThenFixed(t *testing.T) {
 	noLeaks(t)
-	h, err := newFileHarness(t, `{"flags": {"ramp": {"state": "ENABLED", "variants": {}}}}`)
+	// The unknown top-level field refuses the document whole; the flag's
+	// own problem is listed beside it.
+	h, err := newFileHarness(t, `{"flags": {"ramp": {"state": "ENABLED", "variants": {}}}, "flag": {}}`)
+	require.ErrorContains(t, err, `flag: unknown field`)
 	require.ErrorContains(t, err, `flag "ramp": variants: must name at least one variant`)
 	assert.Equal(t, openfeature.ErrorState, h.client.State())
 	d, err := h.client.StringValueDetails(context.Background(), "ramp", "DEFAULT", openfeature.EvaluationContext{})

@@ -31,7 +31,9 @@ type memWatcher struct {
 
 var _ Writer = (*MemorySource)(nil)
 
-// NewMemorySource returns a source holding set. A nil set holds no flags.
+// NewMemorySource returns a source holding set. A nil set holds no flags. A
+// set with invalid flags ([Set.Problems]) is served as a [FileSource] would
+// serve it: those flags answer PARSE_ERROR, and writes to them are refused.
 func NewMemorySource(set *Set) *MemorySource {
 	if set == nil {
 		set = &Set{}
@@ -46,20 +48,30 @@ func (m *MemorySource) Set() *Set {
 	return m.set
 }
 
-// Replace swaps the source's definitions for set (nil: no flags).
+// Replace swaps the source's definitions for set (nil: no flags). A set with
+// invalid flags ([Set.Problems]) is refused with a [*ValidationError]
+// listing them, and changes nothing: an invalid definition is never written.
 func (m *MemorySource) Replace(_ context.Context, set *Set) error {
 	if set == nil {
 		set = &Set{}
+	}
+	if ps := set.Problems(); ps != nil {
+		return wrapf(&ValidationError{Problems: ps}, "replace flag definitions")
 	}
 	m.publish(func(*Set) (*Set, error) { return set, nil })
 	return nil
 }
 
 // ReplaceJSON parses data as [Parse] does and swaps the source's definitions
-// for the result. Definitions that do not parse are refused: the error is
-// returned and passed to every watcher, and the previous definitions stay.
+// for the result. Definitions that do not parse or validate, a single
+// invalid flag included, are refused: the error is returned and passed to
+// every watcher, and the previous definitions stay. A write, unlike a load,
+// is all or nothing.
 func (m *MemorySource) ReplaceJSON(_ context.Context, data []byte) error {
 	set, err := Parse(data)
+	if err != nil {
+		set = nil
+	}
 	m.publish(func(*Set) (*Set, error) { return set, err })
 	return err
 }

@@ -6,7 +6,8 @@ import (
 )
 
 // MarshalJSON writes the set in the flagd format that [Parse] reads, with its
-// $evaluators and $ref references as they were written.
+// $evaluators and $ref references as they were written, and its invalid flags
+// ([Set.Problems]) as they were read.
 func (s *Set) MarshalJSON() ([]byte, error) {
 	return json.Marshal(s.document())
 }
@@ -15,6 +16,9 @@ func (s *Set) document() map[string]any {
 	doc := map[string]any{}
 	flagsDoc := map[string]any{}
 	if s != nil {
+		for key, inv := range s.invalid {
+			flagsDoc[key] = inv.raw
+		}
 		for key, f := range s.flags {
 			flagsDoc[key] = f.document()
 		}
@@ -48,14 +52,38 @@ func (f *flag) document() map[string]any {
 	return d
 }
 
-// rebuild parses a changed document, so that a written set passes exactly the
-// validation that a loaded one does.
-func rebuild(doc map[string]any) (*Set, error) {
+// rebuild parses a document in which the flag named key was changed, so that
+// a written definition passes exactly the validation that a loaded one does.
+// The write is refused when the document is, or when the flag it changed is
+// invalid; other flags that were invalid before stay as they were.
+func rebuild(doc map[string]any, key string) (*Set, error) {
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("flags: encode flag definitions: %w", err)
 	}
-	return Parse(b)
+	set, err := Parse(b)
+	if set == nil {
+		return nil, err
+	}
+	if inv, ok := set.invalid[key]; ok {
+		return nil, &ValidationError{Problems: inv.problems}
+	}
+	return set, nil
+}
+
+// writable returns the flag named key for a write: an error wrapping
+// [ErrNotFound] when the set has no such flag, and the flag's problems when
+// it is invalid, which only a new definition can mend.
+func (s *Set) writable(key string) (*flag, error) {
+	if f := s.lookup(key); f != nil {
+		return f, nil
+	}
+	if s != nil {
+		if inv, ok := s.invalid[key]; ok {
+			return nil, wrapf(&ValidationError{Problems: inv.problems}, "flag %q is invalid; replace its definition", key)
+		}
+	}
+	return nil, fmt.Errorf("flags: flag %q: %w", key, ErrNotFound)
 }
 
 // withState returns a copy of s in which the flag named key has state.
@@ -63,23 +91,23 @@ func (s *Set) withState(key string, state State) (*Set, error) {
 	if state != Enabled && state != Disabled {
 		return nil, fmt.Errorf("flags: flag %q: state %q is not ENABLED or DISABLED", key, state)
 	}
-	f := s.lookup(key)
-	if f == nil {
-		return nil, fmt.Errorf("flags: flag %q: %w", key, ErrNotFound)
+	f, err := s.writable(key)
+	if err != nil {
+		return nil, err
 	}
 	doc := s.document()
 	fd := f.document()
 	fd["state"] = string(state)
 	doc["flags"].(map[string]any)[key] = fd
-	return rebuild(doc)
+	return rebuild(doc, key)
 }
 
 // withWeights returns a copy of s in which the fractional split of the flag
 // named key has weights.
 func (s *Set) withWeights(key string, weights []Weight) (*Set, error) {
-	f := s.lookup(key)
-	if f == nil {
-		return nil, fmt.Errorf("flags: flag %q: %w", key, ErrNotFound)
+	f, err := s.writable(key)
+	if err != nil {
+		return nil, err
 	}
 	if len(weights) == 0 {
 		return nil, fmt.Errorf("flags: flag %q: no weights given", key)
@@ -103,7 +131,7 @@ func (s *Set) withWeights(key string, weights []Weight) (*Set, error) {
 	fd := f.document()
 	fd["targeting"] = targeting
 	doc["flags"].(map[string]any)[key] = fd
-	return rebuild(doc)
+	return rebuild(doc, key)
 }
 
 // replaceFractional copies rule with the variant list of each fractional

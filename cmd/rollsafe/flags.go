@@ -27,8 +27,10 @@ func flagsValidateCommand() command {
 		name:    "validate",
 		summary: "check a flag definitions file (flagd format, JSON or YAML)",
 		usage: "rollsafe flags validate [--format text|json|github] FILE\n\n" +
-			"Exit 0 when the file is valid, 1 when it is not (malformed JSON included;\n" +
-			"each problem names its flag and field), 2 when it cannot be read.",
+			"Exit 0 when the file is valid; 1 when it is not, listing every problem by\n" +
+			"flag and field: invalid flags (kept out, answering PARSE_ERROR, while the\n" +
+			"others load, as in flagd) or a file refused whole (malformed JSON or YAML,\n" +
+			"a problem of the document itself); 2 when it cannot be read.",
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			format := newFormatFlag(fs, "text", "json", "github")
 			return func(e *env, args []string) int {
@@ -55,8 +57,9 @@ func flagsValidate(e *env, path, format string) int {
 		return exitCantRun
 	}
 	var problems []flags.Problem
+	var invalid []string
 	if ve != nil {
-		problems = ve.Problems
+		problems, invalid = ve.Problems, ve.Keys()
 	}
 	switch format {
 	case "json":
@@ -66,13 +69,18 @@ func flagsValidate(e *env, path, format string) int {
 			Message string `json:"message"`
 		}
 		out := struct {
-			File     string    `json:"file"`
-			Valid    bool      `json:"valid"`
-			Flags    []string  `json:"flags"`
-			Problems []problem `json:"problems"`
-		}{File: path, Valid: set != nil, Flags: set.Keys(), Problems: []problem{}}
+			File         string    `json:"file"`
+			Valid        bool      `json:"valid"`
+			Refused      bool      `json:"refused"`
+			Flags        []string  `json:"flags"`
+			InvalidFlags []string  `json:"invalidFlags"`
+			Problems     []problem `json:"problems"`
+		}{File: path, Valid: err == nil, Refused: set == nil, Flags: set.Keys(), InvalidFlags: invalid, Problems: []problem{}}
 		if out.Flags == nil {
 			out.Flags = []string{}
+		}
+		if out.InvalidFlags == nil {
+			out.InvalidFlags = []string{}
 		}
 		for _, p := range problems {
 			out.Problems = append(out.Problems, problem{p.Flag, p.Field, p.Message})
@@ -91,13 +99,18 @@ func flagsValidate(e *env, path, format string) int {
 		for _, p := range problems {
 			fmt.Fprintf(e.stdout, "%s: %s\n", path, p)
 		}
-		if set != nil {
+		switch {
+		case err == nil:
 			fmt.Fprintf(e.stdout, "%s: valid, %s\n", path, plural(len(set.Keys()), "flag", "flags"))
-		} else {
-			fmt.Fprintf(e.stdout, "%s: invalid, %s\n", path, plural(len(problems), "problem", "problems"))
+		case set == nil:
+			fmt.Fprintf(e.stdout, "%s: invalid, %s; the whole file is refused\n", path, plural(len(problems), "problem", "problems"))
+		default:
+			fmt.Fprintf(e.stdout, "%s: invalid, %s in %s; the %s load\n", path,
+				plural(len(problems), "problem", "problems"), plural(len(invalid), "flag", "flags"),
+				plural(len(set.Keys()), "other flag", "other flags"))
 		}
 	}
-	if set == nil {
+	if err != nil {
 		return exitFailed
 	}
 	return exitOK

@@ -47,8 +47,8 @@ func TestFlagsValidate(t *testing.T) {
 		{"invalid names flag and field", []string{bad}, exitFailed, []string{
 			`flag "new-checkout": state: "ON" is not ENABLED or DISABLED`,
 			`flag "new-checkout": variants.on: is a boolean but variant "off" is a string`,
-			"invalid, 2 problems"}, ""},
-		{"malformed JSON is invalid", []string{malformed}, exitFailed, []string{"malformed JSON at line 2", "invalid, 1 problem\n"}, ""},
+			"invalid, 2 problems in 1 flag; the 0 other flags load"}, ""},
+		{"malformed JSON is invalid", []string{malformed}, exitFailed, []string{"malformed JSON at line 2", "invalid, 1 problem; the whole file is refused\n"}, ""},
 		{"github format", []string{"--format", "github", bad}, exitFailed, []string{"::error file=" + bad + ",title=invalid flag definitions::flag \"new-checkout\": state:"}, ""},
 		{"missing file", []string{filepath.Join(t.TempDir(), "none.json")}, exitCantRun, nil, "no such file"},
 		{"directory", []string{t.TempDir()}, exitCantRun, nil, "is a directory"},
