@@ -226,8 +226,11 @@ type evaluator struct {
 
 // newEvaluator reads the flag file and starts a provider on it. ok is false
 // when the file cannot be read; code is then the exit code. Otherwise code is
-// exitFailed for an invalid file (its problems printed on stderr), which
-// still answers PARSE_ERROR, and exitOK for a valid one.
+// exitFailed when the answer is PARSE_ERROR — the file is refused whole, or
+// the flag asked for is one of its invalid flags — and exitOK otherwise. The
+// problems of the file are printed on stderr either way: a valid flag in a
+// file whose other flags are invalid answers as a service would, which loads
+// every valid flag.
 func newEvaluator(e *env, o evalOptions) (ev *evaluator, code int, ok bool) {
 	data, err := os.ReadFile(o.file)
 	if err != nil {
@@ -249,7 +252,9 @@ func newEvaluator(e *env, o evalOptions) (ev *evaluator, code int, ok bool) {
 			problems[i] = p.String()
 		}
 		e.errorf("flags eval: %s is invalid (%s): %s", o.file, plural(len(problems), "problem", "problems"), strings.Join(problems, "; "))
-		code = exitFailed
+		if set == nil || slices.Contains(ve.Keys(), o.key) {
+			code = exitFailed
+		}
 	}
 	call := o.typ
 	if call == "" {
