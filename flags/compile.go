@@ -15,13 +15,14 @@ import (
 // slice grown per argument list, variable paths split on every read,
 // fractional weights read again on every call).
 //
-// The tree answers what the interpreter answers, quirks included: arguments
-// are evaluated left to right, so that operators see the same values. One
-// difference is deliberate: "if" evaluates only the branch it takes (see
-// ifNode), where the interpreter evaluates every branch, so that a split or
-// an error in a branch not taken does not change the evaluation's reason or
-// fail it.
-// Operators without a node of their own ("==", "in", "and", ...) are given
+// The tree answers what the interpreter answers (whose "and", "or", "!" and
+// "!!" are the package's, see registerOperators): arguments are evaluated
+// left to right, so that operators see the same values. One difference is
+// deliberate: "if" evaluates only the branch it takes (see ifNode), and
+// "and" and "or" no argument past the one that decides, where the
+// interpreter evaluates every argument, so that a split or an error in a
+// branch not taken does not change the evaluation's reason or fail it.
+// Operators without a node of their own ("==", "in", "cat", ...) are given
 // their evaluated arguments through the interpreter, one node at a time.
 // Where a value would be read again as a rule (an object where the
 // interpreter expects a value), the tree gives up and the interpreter
