@@ -86,8 +86,9 @@ func compileOp(op string, args any) (ruleNode, bool) {
 			return ifNode{items}, true
 		}
 	case "fractional":
-		if n, ok := compileFractional(args); ok {
-			return n, true
+		if _, isList := args.([]any); isList {
+			// Entries hold rules that compileArgs would leave unevaluated.
+			return compileFractional(args)
 		}
 		a, ok := compileArgs(args)
 		return customNode{fn: opFractional, args: a}, ok
@@ -453,10 +454,10 @@ func (n listNode) eval(data map[string]any) (any, error) {
 	return out, nil
 }
 
-// andNode and orNode are JsonLogic's "and" and "or": the first argument
+// andNode is JsonLogic's "and" (its "or" when or is set): the first argument
 // that is false (for "and") or true (for "or"), or else the last, null
-// without arguments. Like JsonLogic, and unlike the interpreter, they
-// evaluate no argument past the one that decides.
+// without arguments. Like JsonLogic, and unlike the interpreter, it
+// evaluates no argument past the one that decides.
 type andNode struct {
 	items []ruleNode
 	or    bool

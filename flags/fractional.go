@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/diegoholiveira/jsonlogic/v3"
 	"github.com/twmb/murmur3"
 )
 
@@ -142,6 +144,49 @@ func opFractional(values, data any) any {
 		return nil
 	}
 	return chosen(traceOf(data), pickShare(bucketHash(value), shares, total))
+}
+
+// opFractionalInterpreted is opFractional for the interpreter, which
+// evaluates fractional's arguments but not the rules inside its entries (a
+// variant or weight computed by a rule): it evaluates those first, as flagd
+// does.
+func opFractionalInterpreted(values, data any) any {
+	args, ok := values.([]any)
+	if !ok {
+		return opFractional(values, data)
+	}
+	var out []any
+	for i, a := range args {
+		entry, isList := a.([]any)
+		if !isList || !slices.ContainsFunc(entry, isRule) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(args)
+		}
+		evaluated := slices.Clone(entry)
+		for j, e := range evaluated {
+			if isRule(e) {
+				v, err := jsonlogic.ApplyInterface(e, data)
+				if err != nil {
+					// The library's way out of an operator: its recover
+					// turns the panic back into the evaluation's error.
+					panic(err)
+				}
+				evaluated[j] = v
+			}
+		}
+		out[i] = evaluated
+	}
+	if out == nil {
+		out = args
+	}
+	return opFractional(out, data)
+}
+
+func isRule(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
 }
 
 // bucketValue is what fractional hashes, from its first evaluated argument

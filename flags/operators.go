@@ -14,7 +14,7 @@ import (
 // reads on every evaluation without a lock. Writing the map once, before the
 // first evaluation and never again, is the only race-free way to use it.
 var registerOperators = sync.OnceFunc(func() {
-	jsonlogic.AddOperator("fractional", opFractional)
+	jsonlogic.AddOperator("fractional", opFractionalInterpreted)
 	jsonlogic.AddOperator("sem_ver", opSemVer)
 	jsonlogic.AddOperator("starts_with", opStartsWith)
 	jsonlogic.AddOperator("ends_with", opEndsWith)
