@@ -238,8 +238,8 @@ func (n varNode) eval(data map[string]any) (any, error) {
 // ifNode is "if" with a list of arguments. Unlike the interpreter, which
 // evaluates every argument first, it evaluates the conditions in turn and
 // only the branch it takes: the answer is the same, but a fractional in a
-// branch not taken neither reports a split (which would make the reason
-// SPLIT) nor fails the evaluation.
+// branch not taken does not report a split (which would make the reason
+// SPLIT), and an error there does not fail the evaluation.
 type ifNode struct{ items []ruleNode }
 
 func (n ifNode) eval(data map[string]any) (any, error) {

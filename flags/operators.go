@@ -42,12 +42,13 @@ var operators = map[string]bool{
 // matches the same major version, "~" the same major and minor.
 var semVerOps = map[string]bool{"=": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true, "^": true, "~": true}
 
-// Operators never panic: the library's recover assumes every panic carries an
-// error and would itself panic on anything else. Arguments that do not fit
-// (a missing attribute, a version that does not parse, a wrong count) make an
-// operator answer null rather than false, as in flagd: a condition reads it as
-// false, and a rule that answers null serves the default variant. A wrong
-// shape written in the rule itself is refused when the definitions load.
+// Operators never panic with anything but an error: the library's recover
+// assumes every panic carries one and would itself panic on anything else.
+// Arguments that do not fit (a missing attribute, a version that does not
+// parse, a wrong count, an unknown comparison) make an operator answer null
+// rather than false, as in flagd: a condition reads it as false, and a rule
+// that answers null serves the default variant. As flagd does, a flag whose
+// rule has such arguments written out loads, and answers null.
 
 // opSemVer: {"sem_ver": [version, op, version]}.
 func opSemVer(values, _ any) any {
