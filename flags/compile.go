@@ -15,13 +15,14 @@ import (
 // slice grown per argument list, variable paths split on every read,
 // fractional weights read again on every call).
 //
-// The tree answers what the interpreter answers, quirks included: arguments
-// are evaluated left to right, so that operators see the same values. One
-// difference is deliberate: "if" evaluates only the branch it takes (see
-// ifNode), where the interpreter evaluates every branch, so that a split or
-// an error in a branch not taken does not change the evaluation's reason or
-// fail it.
-// Operators without a node of their own ("==", "in", "and", ...) are given
+// The tree answers what the interpreter answers (whose "and", "or", "!" and
+// "!!" are the package's, see registerOperators): arguments are evaluated
+// left to right, so that operators see the same values. One difference is
+// deliberate: "if" evaluates only the branch it takes (see ifNode), and
+// "and" and "or" no argument past the one that decides, where the
+// interpreter evaluates every argument, so that a split or an error in a
+// branch not taken does not change the evaluation's reason or fail it.
+// Operators without a node of their own ("==", "in", "cat", ...) are given
 // their evaluated arguments through the interpreter, one node at a time.
 // Where a value would be read again as a rule (an object where the
 // interpreter expects a value), the tree gives up and the interpreter
@@ -85,11 +86,25 @@ func compileOp(op string, args any) (ruleNode, bool) {
 			return ifNode{items}, true
 		}
 	case "fractional":
-		if n, ok := compileFractional(args); ok {
-			return n, true
+		if _, isList := args.([]any); isList {
+			// Entries hold rules that compileArgs would leave unevaluated.
+			return compileFractional(args)
 		}
 		a, ok := compileArgs(args)
 		return customNode{fn: opFractional, args: a}, ok
+	case "and", "or":
+		items, ok := compileLogicArgs(args)
+		return andNode{items: items, or: op == "or"}, ok
+	case "!", "!!":
+		items, ok := compileLogicArgs(args)
+		if !ok {
+			return nil, false
+		}
+		n := notNode{double: op == "!!"}
+		if len(items) > 0 {
+			n.arg = items[0]
+		}
+		return n, true
 	case "sem_ver":
 		a, ok := compileArgs(args)
 		return customNode{fn: opSemVer, args: a}, ok
@@ -102,6 +117,19 @@ func compileOp(op string, args any) (ruleNode, bool) {
 	}
 	a, ok := compileArgs(args)
 	return interpretedNode{op: op, args: a}, ok
+}
+
+// compileLogicArgs compiles the arguments of a logic operator: a list, or
+// one argument that is not a list.
+func compileLogicArgs(args any) ([]ruleNode, bool) {
+	if list, ok := args.([]any); ok {
+		return compileList(list)
+	}
+	n, ok := compileElement(args)
+	if !ok {
+		return nil, false
+	}
+	return []ruleNode{n}, true
 }
 
 func compileList(list []any) ([]ruleNode, bool) {
@@ -210,8 +238,8 @@ func (n varNode) eval(data map[string]any) (any, error) {
 // ifNode is "if" with a list of arguments. Unlike the interpreter, which
 // evaluates every argument first, it evaluates the conditions in turn and
 // only the branch it takes: the answer is the same, but a fractional in a
-// branch not taken neither reports a split (which would make the reason
-// SPLIT) nor fails the evaluation.
+// branch not taken does not report a split (which would make the reason
+// SPLIT), and an error there does not fail the evaluation.
 type ifNode struct{ items []ruleNode }
 
 func (n ifNode) eval(data map[string]any) (any, error) {
@@ -290,14 +318,17 @@ func (n customNode) eval(data map[string]any) (any, error) {
 	return n.fn(vals, data), nil
 }
 
-// fractionalNode is fractional with its variant list read when the
-// definitions load.
+// fractionalNode is fractional, its variant list read when the definitions
+// load where it is written out, evaluated entry by entry where an entry
+// holds a rule (a variant name or a weight computed from the context).
 type fractionalNode struct {
-	bucketBy    ruleNode // nil without a bucketing expression
-	entries     []any
-	weights     []Weight
-	total       uint64
-	hasBucketBy bool
+	bucketBy ruleNode   // nil when the first argument is an entry
+	entries  []ruleNode // the variant list, when it holds rules
+	raw      []any      // the variant list, when it is written out
+	shares   []share    // and read
+	total    uint64
+	static   bool // shares and total hold the list
+	splits   bool // and it splits (ok from readShares)
 }
 
 func compileFractional(args any) (ruleNode, bool) {
@@ -305,35 +336,164 @@ func compileFractional(args any) (ruleNode, bool) {
 	if !ok {
 		return nil, false
 	}
-	bucketBy, hasBucketBy, entries := splitArgs(list)
-	weights, total, err := parseWeights(entries)
-	if err != nil {
-		return nil, false
+	var n fractionalNode
+	entries := list
+	if len(list) > 0 {
+		if _, isEntry := list[0].([]any); !isEntry {
+			if n.bucketBy, ok = compileElement(list[0]); !ok {
+				return nil, false
+			}
+			entries = list[1:]
+		}
 	}
-	n := fractionalNode{entries: entries, weights: weights, total: total, hasBucketBy: hasBucketBy}
-	if hasBucketBy {
-		if n.bucketBy, ok = compileElement(bucketBy); !ok {
+	if writtenOut(entries) {
+		n.static, n.raw = true, entries
+		n.shares, n.total, n.splits = readShares(entries)
+		return n, true
+	}
+	n.entries = make([]ruleNode, len(entries))
+	for i, e := range entries {
+		if l, isList := e.([]any); isList {
+			items, ok := compileList(l)
+			if !ok {
+				return nil, false
+			}
+			n.entries[i] = listNode{items}
+			continue
+		}
+		if n.entries[i], ok = compileElement(e); !ok {
 			return nil, false
 		}
 	}
 	return n, true
 }
 
+// writtenOut reports whether a variant list holds no rule.
+func writtenOut(entries []any) bool {
+	for _, e := range entries {
+		switch x := e.(type) {
+		case map[string]any:
+			return false
+		case []any:
+			for _, v := range x {
+				switch v.(type) {
+				case map[string]any, []any:
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
 func (n fractionalNode) eval(data map[string]any) (any, error) {
-	var bucketBy any
-	if n.hasBucketBy {
+	if !n.static {
+		return n.evalEntries(data)
+	}
+	var value string
+	ok := true
+	if n.bucketBy == nil {
+		value, ok = targetingBucket(data)
+	} else {
 		v, err := n.bucketBy.eval(data)
 		if err != nil {
 			return nil, err
 		}
-		if _, isList := v.([]any); isList {
-			// Read as a variant entry by the operator: let it see the
-			// list exactly as the interpreter would pass it.
-			return opFractional(append([]any{v}, n.entries...), data), nil
+		switch x := v.(type) {
+		case string:
+			value = x
+		case nil:
+			value, ok = targetingBucket(data)
+		case []any:
+			// An entry after all, as the interpreter would read it.
+			return opFractional(append([]any{x}, n.raw...), data), nil
+		default:
+			ok = false // flagd reads it as an entry, which it is not
 		}
-		bucketBy = v
 	}
-	return chooseFractional(traceOf(data), data, bucketBy, n.hasBucketBy, n.weights, n.total), nil
+	if !ok || !n.splits {
+		return nil, nil
+	}
+	return chosen(traceOf(data), pickShare(bucketHash(value), n.shares, n.total)), nil
+}
+
+// evalEntries evaluates every argument, as the interpreter does, and
+// leaves the rest to the operator.
+func (n fractionalNode) evalEntries(data map[string]any) (any, error) {
+	args := make([]any, 0, len(n.entries)+1)
+	if n.bucketBy != nil {
+		v, err := n.bucketBy.eval(data)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, v)
+	}
+	for _, e := range n.entries {
+		v, err := e.eval(data)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, v)
+	}
+	return opFractional(args, data), nil
+}
+
+// listNode is a list whose elements are evaluated, as the interpreter
+// evaluates the elements of a list in an operator's arguments.
+type listNode struct{ items []ruleNode }
+
+func (n listNode) eval(data map[string]any) (any, error) {
+	out := make([]any, len(n.items))
+	for i, it := range n.items {
+		v, err := it.eval(data)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// andNode is JsonLogic's "and" (its "or" when or is set): the first argument
+// that is false (for "and") or true (for "or"), or else the last, null
+// without arguments. Like JsonLogic, and unlike the interpreter, it
+// evaluates no argument past the one that decides.
+type andNode struct {
+	items []ruleNode
+	or    bool
+}
+
+func (n andNode) eval(data map[string]any) (any, error) {
+	var last any
+	for _, it := range n.items {
+		v, err := it.eval(data)
+		if err != nil {
+			return nil, err
+		}
+		if jsTruthy(v) == n.or {
+			return asValue(v)
+		}
+		last = v
+	}
+	return asValue(last)
+}
+
+// notNode is "!" (or "!!" when double): the truth of its first argument,
+// negated once or twice.
+type notNode struct {
+	arg    ruleNode // nil without arguments
+	double bool
+}
+
+func (n notNode) eval(data map[string]any) (any, error) {
+	var v any
+	if n.arg != nil {
+		var err error
+		if v, err = n.arg.eval(data); err != nil {
+			return nil, err
+		}
+	}
+	return jsTruthy(v) == n.double, nil
 }
 
 // interpretedNode is an operator without a node of its own: the
@@ -367,7 +527,13 @@ func readsFlagd(n ruleNode) bool {
 	case customNode:
 		return x.args.readsFlagd()
 	case fractionalNode:
-		return x.bucketBy != nil && readsFlagd(x.bucketBy)
+		return (x.bucketBy != nil && readsFlagd(x.bucketBy)) || slices.ContainsFunc(x.entries, readsFlagd)
+	case listNode:
+		return slices.ContainsFunc(x.items, readsFlagd)
+	case andNode:
+		return slices.ContainsFunc(x.items, readsFlagd)
+	case notNode:
+		return x.arg != nil && readsFlagd(x.arg)
 	}
 	return false
 }

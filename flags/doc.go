@@ -25,9 +25,11 @@
 //	}
 //
 // [Parse] validates everything it can before a definition is used: states,
-// one JSON type for all variants of a flag, default and targeted variant
-// names, operators and their arguments, $ref references (cycles included).
-// Every problem names its flag and field ([ValidationError]). Each flag is
+// one JSON type for all variants of a flag, default variant names, operator
+// names, $ref references (cycles included). Every problem names its flag and
+// field ([ValidationError]). The arguments of flagd's operators and the
+// variant names a rule returns are checked when evaluated, as flagd does: a
+// rule that flagd loads loads here too, and answers the same. Each flag is
 // validated on its own, as flagd loads a file: an invalid flag is kept out
 // while the others load, and evaluates to PARSE_ERROR with the caller's
 // default value; [Set.Problems] and [ValidationError.Keys] say which. Only a
@@ -38,34 +40,67 @@
 //
 // # Targeting
 //
-// Targeting rules are JsonLogic, evaluated by
-// github.com/diegoholiveira/jsonlogic/v3, with flagd's operators:
+// Targeting rules are JsonLogic with flagd's operators, evaluated as flagd
+// evaluates them, so that a file gives the same answers under rollsafe and
+// under flagd (flagd's own test suite, its "testbed", runs in the package's
+// tests). The operators:
 //
-//   - fractional: a deterministic split. The user's bucket is MurmurHash3
-//     (x86, 32-bit, seed 0) of flag key + targeting key, or of the value of a
-//     bucketing expression given as first argument; bucket =
-//     hash × total weight >> 32, and variants take the buckets in order by
-//     weight. Weights are whole numbers, 1 when left out, so 1:999 is a
-//     0.1 % rollout. The same user lands in the same variant as under flagd,
-//     and widening a split only moves users towards the growing variant.
-//     Without a targeting key or bucketing value the default variant answers.
+//   - fractional: [bucketing value?, [variant, weight]...], a deterministic
+//     split. The user's bucket is MurmurHash3 (x86, 32-bit, seed 0) of the
+//     bucketing value, or of flag key + targeting key when it is left out
+//     or null; bucket = hash × total weight >> 32, and variants take the
+//     buckets in order by weight. Weights are whole numbers, 1 when left
+//     out, so 1:999 is a 0.1 % rollout. The same user lands in the same
+//     variant as under flagd, and widening a split only moves users towards
+//     the growing variant. Variant names and weights may be computed by
+//     rules ({"if": ...}, {"var": ...}); a variant may be named by a boolean
+//     (true names the variant "true"). As in flagd, fractional answers null
+//     (the default variant, reason DEFAULT) without a bucketing value or
+//     targeting key, for a bucketing value that is not a string (a number:
+//     flagd hashes strings only), when the weights add up to zero or past
+//     2^31-1, or when an entry or weight is malformed; a negative weight
+//     counts as zero.
 //   - sem_ver: [version, op, version] with op one of = != < <= > >= ^ (same
-//     major) ~ (same major and minor).
+//     major) ~ (same major and minor). "v" in front, and missing minor and
+//     patch, are allowed; a number in the context reads as it prints (1.2 is
+//     1.2.0, 2 is 2.0.0).
 //   - starts_with, ends_with: [string, affix].
+//   - and, or, !, !!: JsonLogic's, on JsonLogic's truth (null, false, 0, ""
+//     and [] are false, everything else true): "and" gives its first false
+//     argument or else its last, "or" its first true argument or else its
+//     last, "!" the negated truth of its argument. This follows JsonLogic's
+//     definition rather than flagd, whose JsonLogic library calls
+//     {"and": [null, null]} true: with it, a user without the attributes
+//     matches {"and": [{"starts_with": ...}, {"ends_with": ...}]}. flagd's
+//     JavaScript evaluator agrees with rollsafe here.
 //
 // A rule reads the evaluation context's attributes, "targetingKey",
 // "$flagd.flagKey" and "$flagd.timestamp" (unix seconds, from [WithClock]).
-// An attribute that does not fit an operator (a missing value, a version that
-// does not parse) makes the operator answer null, as in flagd: false to a
-// condition, the default variant when it is the rule's answer. Rules are
-// compiled when the definitions load and answer as the JsonLogic
-// interpreter (github.com/diegoholiveira/jsonlogic/v3) would, which still
-// evaluates what the compiled form does not follow: operators that take
-// rules ("map", "filter", "all", ...) and objects read as rules. Where the
-// interpreter evaluates every branch of an "if", the compiled form evaluates
-// only the one it takes, so a fractional in a branch not taken neither makes
-// the reason SPLIT nor fails the evaluation. A rule that is one fractional
-// over the targeting key or one attribute costs no more than a hash.
+// Arguments that do not fit sem_ver, starts_with, ends_with or fractional (a
+// missing attribute, a number where a string is needed, a version that does
+// not parse, a wrong count, an unknown comparison) make the operator answer
+// null, as in flagd, never an error: false to a condition, the default
+// variant when it is the rule's answer. A rule's answer names a variant
+// (a boolean names "true" or "false", a number as JSON writes it); an answer
+// that names no variant, "" included, is an error (GENERAL) on the
+// evaluations that reach it, as in flagd, so a misspelt variant in a branch
+// of an "if" fails only the users who take that branch.
+//
+// The OpenFeature SDK drops an empty targeting key before the provider sees
+// it, so a rule bucketing by {"var": "targetingKey"} hashes "" only when the
+// provider is called directly with "targetingKey": "" (as flagd does),
+// never through the SDK; a fractional without a bucketing value gives the
+// default variant for an empty key either way, as in flagd.
+//
+// Rules are compiled when the definitions load; the JsonLogic interpreter
+// (github.com/diegoholiveira/jsonlogic/v3, its logic operators replaced by
+// JsonLogic's) evaluates what the compiled form does not follow: operators
+// that take rules ("map", "filter", "all", ...) and objects read as rules.
+// Where the interpreter evaluates every branch of an "if", the compiled form
+// evaluates only the one it takes (and "and" and "or" no argument past the
+// one that decides), so a fractional in a branch not taken does not make
+// the reason SPLIT. A rule that is one fractional over the targeting key or
+// one attribute costs no more than a hash.
 //
 // # Reasons and errors
 //
@@ -73,7 +108,8 @@
 //
 //	STATIC           no targeting: the default variant
 //	TARGETING_MATCH  targeting chose the variant
-//	SPLIT            the variant came from fractional
+//	SPLIT            the variant came from fractional (flagd says
+//	                 TARGETING_MATCH here)
 //	DEFAULT          targeting returned null (or no targeting key reached a
 //	                 fractional): the default variant, or the caller's default
 //	                 value when the flag has none
@@ -85,9 +121,10 @@
 // another type than the flag's variants, or Int for a fractional number),
 // PARSE_ERROR (the flag's definition is invalid and no earlier one was valid,
 // or the source's first document was refused whole, so there are no
-// definitions), PROVIDER_NOT_READY (before Init, after Shutdown, or the source could
-// not be read at all) and GENERAL (a targeting rule failed or named a variant
-// the flag lacks). TARGETING_KEY_MISSING is never returned.
+// definitions), PROVIDER_NOT_READY (before Init, after Shutdown, or the
+// source could not be read at all) and GENERAL (a targeting rule failed, or
+// returned a name that is no variant of the flag, "" included).
+// TARGETING_KEY_MISSING is never returned.
 //
 // # Sources, reloads and events
 //

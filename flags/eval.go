@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"strconv"
 	"sync"
 	"time"
 
@@ -38,7 +37,6 @@ const traceKey = "$rollsafe"
 type evalTrace struct {
 	key    string
 	splits []string // variants that fractional chose
-	err    error
 	buf    [2]string
 }
 
@@ -49,12 +47,6 @@ func traceOf(data any) *evalTrace {
 		}
 	}
 	return nil
-}
-
-func (t *evalTrace) fail(err error) {
-	if t != nil && t.err == nil {
-		t.err = err
-	}
 }
 
 func (t *evalTrace) split(variant string) {
@@ -133,26 +125,18 @@ func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time, 
 		data["$flagd"] = f.flagdData(now().Unix())
 		out, err = applyRule(f.targeting, data)
 	}
-	if err == nil {
-		err = tr.err
-	}
 	if err != nil {
 		return failure(openfeature.NewGeneralResolutionError(fmt.Sprintf("targeting of flag %q: %v", f.key, err)))
 	}
-	var name string
-	switch x := out.(type) {
-	case nil:
+	// As in flagd: null is the default variant; a value that names no
+	// variant ("" included) is an error.
+	if out == nil {
 		return f.fallback()
-	case string:
-		name = x
-	case bool:
-		name = strconv.FormatBool(x)
-	default:
+	}
+	name, ok := variantName(out)
+	if !ok {
 		return failure(openfeature.NewGeneralResolutionError(
 			fmt.Sprintf("targeting of flag %q returned %s, not a variant name", f.key, describe(out))))
-	}
-	if name == "" {
-		return f.fallback()
 	}
 	v, ok := f.variants[name]
 	if !ok {
@@ -177,14 +161,10 @@ func (f *flag) resolveSplit(flat openfeature.FlattenedContext) result {
 	if f.split.bucketVar != "" {
 		attr = flat[f.split.bucketVar]
 	}
-	if attr != nil {
-		s, ok := bucketString(normalize(attr))
-		if !ok {
-			return failure(openfeature.NewGeneralResolutionError(fmt.Sprintf(
-				"targeting of flag %q: fractional: the bucketing value must be a string, number or boolean, not %s", f.key, describe(attr))))
-		}
-		h = bucketHash(s)
-	} else {
+	switch x := normalize(attr).(type) {
+	case string:
+		h = bucketHash(x)
+	case nil:
 		// Without a bucketing value: flag key and targeting key, and
 		// without a targeting key the default variant.
 		tk, _ := flat[openfeature.TargetingKey].(string)
@@ -192,9 +172,17 @@ func (f *flag) resolveSplit(flat openfeature.FlattenedContext) result {
 			return f.fallback()
 		}
 		h = bucketHash(splitKey(f.key, tk))
+	default:
+		// flagd buckets only by a string.
+		return f.fallback()
 	}
 	v := pickVariant(h, f.split.weights, f.split.total)
-	return result{value: f.variants[v], variant: v, reason: openfeature.SplitReason}
+	value, ok := f.variants[v]
+	if !ok {
+		return failure(openfeature.NewGeneralResolutionError(
+			fmt.Sprintf("targeting of flag %q chose variant %q, which the flag does not have", f.key, v)))
+	}
+	return result{value: value, variant: v, reason: openfeature.SplitReason}
 }
 
 // fallback is the answer when targeting chooses nothing.

@@ -1,11 +1,14 @@
 package flags
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/diegoholiveira/jsonlogic/v3"
 	"github.com/twmb/murmur3"
 )
 
@@ -51,41 +54,67 @@ func splitKey(flagKey, targetingKey string) string {
 	return flagKey + targetingKey
 }
 
-// parseWeights reads fractional's variant list: ["name"] or ["name", weight]
-// entries, the weight a non-negative whole number (1 when left out).
-func parseWeights(entries []any) ([]Weight, uint64, error) {
-	if len(entries) == 0 {
-		return nil, 0, fmt.Errorf("fractional needs at least one [variant, weight] entry")
-	}
-	weights := make([]Weight, 0, len(entries))
-	var total uint64
-	for i, e := range entries {
-		entry, ok := e.([]any)
-		if !ok || len(entry) == 0 || len(entry) > 2 {
-			return nil, 0, fmt.Errorf("fractional entry %d must be [variant] or [variant, weight], not %s", i+1, describe(e))
+// share is one entry of a fractional's variant list once evaluated.
+type share struct {
+	variant any // a string, a boolean, a number or null, as flagd allows
+	weight  uint64
+}
+
+// maxTotalWeight is the largest sum of weights flagd splits by.
+const maxTotalWeight = math.MaxInt32
+
+// readShares reads fractional's evaluated variant list as flagd does:
+// [variant] or [variant, weight, ...] entries, the variant a string, a
+// boolean, a number or null, the weight a whole number (1 when left out or
+// null, 0 when negative). ok is false where flagd answers null: an entry of
+// another shape, a weight that is not a whole number or is past 2^31-1, a
+// sum of weights past 2^31-1 or of zero.
+func readShares(entries []any) (shares []share, total uint64, ok bool) {
+	shares = make([]share, 0, len(entries))
+	for _, e := range entries {
+		entry, isList := e.([]any)
+		if !isList || len(entry) == 0 {
+			return nil, 0, false
 		}
-		name, ok := entry[0].(string)
-		if !ok {
-			return nil, 0, fmt.Errorf("fractional entry %d: the variant must be a string, not %s", i+1, describe(entry[0]))
+		switch entry[0].(type) {
+		case string, bool, float64, nil:
+		default:
+			return nil, 0, false
 		}
-		w := 1
-		if len(entry) == 2 {
-			f, ok := entry[1].(float64)
-			if !ok || f < 0 || f != math.Trunc(f) || f > math.MaxUint32 {
-				return nil, 0, fmt.Errorf("fractional entry %d (%q): the weight must be a non-negative whole number, not %s", i+1, name, describe(entry[1]))
+		w := uint64(1)
+		if len(entry) > 1 {
+			switch f := entry[1].(type) {
+			case nil:
+			case float64:
+				if f != math.Trunc(f) || f > maxTotalWeight {
+					return nil, 0, false
+				}
+				w = uint64(max(f, 0))
+			default:
+				return nil, 0, false
 			}
-			w = int(f)
 		}
-		weights = append(weights, Weight{Variant: name, Weight: w})
-		total += uint64(w)
+		shares = append(shares, share{variant: entry[0], weight: w})
+		total += w
 	}
-	if total == 0 {
-		return nil, 0, fmt.Errorf("fractional weights add up to zero")
+	if total == 0 || total > maxTotalWeight {
+		return nil, 0, false
 	}
-	if total > math.MaxUint32 {
-		return nil, 0, fmt.Errorf("fractional weights add up to %d, more than %d", total, uint64(math.MaxUint32))
+	return shares, total, true
+}
+
+// pickShare maps a hash onto shares whose weights add up to total (> 0).
+func pickShare(hash uint32, shares []share, total uint64) any {
+	bucket := (uint64(hash) * total) >> 32
+	var upto uint64
+	for _, s := range shares {
+		upto += s.weight
+		if bucket < upto {
+			return s.variant
+		}
 	}
-	return weights, total, nil
+	// Unreachable while total is the sum of the weights: bucket < total.
+	return shares[len(shares)-1].variant
 }
 
 // splitArgs separates fractional's optional bucketing expression from its
@@ -99,59 +128,120 @@ func splitArgs(args []any) (bucketBy any, hasBucketBy bool, entries []any) {
 	return nil, false, args
 }
 
-// opFractional: {"fractional": [bucketing?, [variant, weight], ...]}.
+// opFractional: {"fractional": [bucketing?, [variant, weight], ...]}, on
+// evaluated arguments. Whatever does not fit answers null, as in flagd.
 func opFractional(values, data any) any {
-	tr := traceOf(data)
 	args, ok := values.([]any)
+	if !ok || len(args) == 0 {
+		return nil
+	}
+	value, entries, ok := bucketValue(data, args[0], args)
 	if !ok {
-		tr.fail(fmt.Errorf("fractional takes an array, not %s", describe(values)))
 		return nil
 	}
-	bucketBy, hasBucketBy, entries := splitArgs(args)
-	weights, total, err := parseWeights(entries)
-	if err != nil {
-		tr.fail(err)
+	shares, total, ok := readShares(entries)
+	if !ok {
 		return nil
 	}
-	return chooseFractional(tr, data, bucketBy, hasBucketBy, weights, total)
+	return chosen(traceOf(data), pickShare(bucketHash(value), shares, total))
 }
 
-// chooseFractional is fractional once its arguments are read.
-func chooseFractional(tr *evalTrace, data, bucketBy any, hasBucketBy bool, weights []Weight, total uint64) any {
-	var value string
-	switch {
-	case hasBucketBy && bucketBy != nil:
-		s, ok := bucketString(bucketBy)
-		if !ok {
-			tr.fail(fmt.Errorf("fractional: the bucketing value must be a string, number or boolean, not %s", describe(bucketBy)))
-			return nil
-		}
-		value = s
-	default:
-		// No bucketing expression (or one that found nothing): the flag key
-		// and the targeting key, and without a targeting key no bucket at
-		// all, so that the default variant answers.
-		key, _ := lookupString(data, "targetingKey")
-		if key == "" {
-			return nil
-		}
-		value = splitKey(tr.flagKey(), key)
+// opFractionalInterpreted is opFractional for the interpreter, which
+// evaluates fractional's arguments but not the rules inside its entries (a
+// variant or weight computed by a rule): it evaluates those first, as flagd
+// does.
+func opFractionalInterpreted(values, data any) any {
+	args, ok := values.([]any)
+	if !ok {
+		return opFractional(values, data)
 	}
-	v := pickVariant(bucketHash(value), weights, total)
-	tr.split(v)
+	var out []any
+	for i, a := range args {
+		entry, isList := a.([]any)
+		if !isList || !slices.ContainsFunc(entry, isRule) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(args)
+		}
+		evaluated := slices.Clone(entry)
+		for j, e := range evaluated {
+			if isRule(e) {
+				v, err := jsonlogic.ApplyInterface(e, data)
+				if err != nil {
+					// The library's way out of an operator: its recover
+					// turns the panic back into the evaluation's error.
+					panic(err)
+				}
+				evaluated[j] = v
+			}
+		}
+		out[i] = evaluated
+	}
+	if out == nil {
+		out = args
+	}
+	return opFractional(out, data)
+}
+
+func isRule(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
+}
+
+// bucketValue is what fractional hashes, from its first evaluated argument
+// first, and the variant list, as flagd reads them: a string is the value
+// to hash; null, or an array (then the first entry), leaves the flag key
+// and the targeting key to hash. ok is false where flagd answers null: no
+// targeting key (or an empty one) to fall back on, or a first argument of
+// another type (flagd reads it as an entry, which it is not).
+func bucketValue(data, first any, args []any) (value string, entries []any, ok bool) {
+	switch x := first.(type) {
+	case string:
+		return x, args[1:], true
+	case nil:
+		entries = args[1:]
+	case []any:
+		entries = args
+	default:
+		return "", nil, false
+	}
+	value, ok = targetingBucket(data)
+	return value, entries, ok
+}
+
+// targetingBucket is what fractional hashes without a bucketing value: the
+// flag key and the targeting key; ok is false without a targeting key.
+func targetingBucket(data any) (string, bool) {
+	key, _ := lookupString(data, "targetingKey")
+	if key == "" {
+		return "", false
+	}
+	return splitKey(traceOf(data).flagKey(), key), true
+}
+
+// chosen reports the variant fractional chose, for the reason SPLIT.
+func chosen(tr *evalTrace, v any) any {
+	if name, ok := variantName(v); ok {
+		tr.split(name)
+	}
 	return v
 }
 
-func bucketString(v any) (string, bool) {
+// variantName is the variant a rule's value names, as flagd reads it: a
+// string is a name, true and false are "true" and "false", a number is
+// named as JSON writes it. ok is false for null, arrays and objects.
+func variantName(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, true
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), true
-	case int:
-		return strconv.Itoa(x), true
 	case bool:
 		return strconv.FormatBool(x), true
+	case float64:
+		b, err := json.Marshal(x)
+		return string(b), err == nil
+	case int:
+		return strconv.Itoa(x), true
 	}
 	return "", false
 }
@@ -165,37 +255,9 @@ func lookupString(data any, key string) (string, bool) {
 	return s, ok
 }
 
-// checkFractional reports what is wrong with a fractional's arguments when
-// the definitions load, so that evaluation rarely meets a bad one.
-func checkFractional(ps *problems, f *flag, field string, args any) {
-	list, ok := args.([]any)
-	if !ok {
-		ps.add(f.key, field, "fractional takes an array, not %s", describe(args))
-		return
-	}
-	bucketBy, hasBucketBy, entries := splitArgs(list)
-	if hasBucketBy {
-		switch bucketBy.(type) {
-		case string, map[string]any:
-			checkRule(ps, f, field, bucketBy, false)
-		default:
-			ps.add(f.key, field, "fractional: the bucketing expression must be a rule or a string, not %s", describe(bucketBy))
-		}
-	}
-	weights, _, err := parseWeights(entries)
-	if err != nil {
-		ps.add(f.key, field, "%v", err)
-		return
-	}
-	for _, w := range weights {
-		if _, ok := f.variants[w.Variant]; !ok {
-			ps.add(f.key, field, "fractional names variant %q, which is not one of the variants (%s)", w.Variant, variantNames(f.variants))
-		}
-	}
-}
-
 // compileSplit returns the fast form of a rule that is one fractional over
-// the targeting key with literal weights, or nil.
+// the targeting key or one attribute, with literal variant names and
+// weights that split, or nil.
 func compileSplit(rule any) *fractionalRule {
 	m, ok := rule.(map[string]any)
 	if !ok || len(m) != 1 {
@@ -213,9 +275,17 @@ func compileSplit(rule any) *fractionalRule {
 			return nil
 		}
 	}
-	weights, total, err := parseWeights(entries)
-	if err != nil {
+	shares, total, ok := readShares(entries)
+	if !ok {
 		return nil
+	}
+	weights := make([]Weight, len(shares))
+	for i, sh := range shares {
+		name, isString := sh.variant.(string)
+		if !isString {
+			return nil
+		}
+		weights[i] = Weight{Variant: name, Weight: int(sh.weight)}
 	}
 	return &fractionalRule{weights: weights, total: total, bucketVar: bucketVar}
 }

@@ -14,10 +14,16 @@ import (
 // reads on every evaluation without a lock. Writing the map once, before the
 // first evaluation and never again, is the only race-free way to use it.
 var registerOperators = sync.OnceFunc(func() {
-	jsonlogic.AddOperator("fractional", opFractional)
+	jsonlogic.AddOperator("fractional", opFractionalInterpreted)
 	jsonlogic.AddOperator("sem_ver", opSemVer)
 	jsonlogic.AddOperator("starts_with", opStartsWith)
 	jsonlogic.AddOperator("ends_with", opEndsWith)
+	// The library's own "and", "or", "!" and "!!" do not follow JsonLogic
+	// ({"and": [null, null]} is true there): these replace them.
+	jsonlogic.AddOperator("and", opAnd)
+	jsonlogic.AddOperator("or", opOr)
+	jsonlogic.AddOperator("!", opNot)
+	jsonlogic.AddOperator("!!", opNotNot)
 })
 
 // operators are the names a rule may use: JsonLogic's own and flagd's.
@@ -36,12 +42,13 @@ var operators = map[string]bool{
 // matches the same major version, "~" the same major and minor.
 var semVerOps = map[string]bool{"=": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true, "^": true, "~": true}
 
-// Operators never panic: the library's recover assumes every panic carries an
-// error and would itself panic on anything else. Arguments that do not fit
-// (a missing attribute, a version that does not parse, a wrong count) make an
-// operator answer null rather than false, as in flagd: a condition reads it as
-// false, and a rule that answers null serves the default variant. A wrong
-// shape written in the rule itself is refused when the definitions load.
+// Operators never panic with anything but an error: the library's recover
+// assumes every panic carries one and would itself panic on anything else.
+// Arguments that do not fit (a missing attribute, a version that does not
+// parse, a wrong count, an unknown comparison) make an operator answer null
+// rather than false, as in flagd: a condition reads it as false, and a rule
+// that answers null serves the default variant. As flagd does, a flag whose
+// rule has such arguments written out loads, and answers null.
 
 // opSemVer: {"sem_ver": [version, op, version]}.
 func opSemVer(values, _ any) any {
@@ -82,18 +89,16 @@ func opSemVer(values, _ any) any {
 }
 
 // parseVersion reads a version as flagd does: "v" or "V" in front is
-// allowed, missing minor and patch are zero, and a whole number is a major
-// version.
+// allowed, missing minor and patch are zero, and a number in the context is
+// read as it prints (2 is 2.0.0, 1.2 is 1.2.0).
 func parseVersion(v any) (*semver.Version, bool) {
 	var s string
 	switch x := v.(type) {
 	case string:
 		s = x
 	case float64:
-		if x != math.Trunc(x) || x < 0 {
-			return nil, false
-		}
-		s = strconv.FormatFloat(x, 'f', -1, 64)
+		// As flagd formats a number (Go's %v): 1.2 is "1.2", read as 1.2.0.
+		s = strconv.FormatFloat(x, 'g', -1, 64)
 	case int:
 		s = strconv.Itoa(x)
 	default:
@@ -137,20 +142,18 @@ func twoStrings(values any) (string, string, bool) {
 	return a, b, ok1 && ok2
 }
 
-// checkRule reports what is wrong with a targeting rule. result says whether
-// the rule's value is the flag's answer, so that a literal string there must
-// name a variant.
-func checkRule(ps *problems, f *flag, field string, rule any, result bool) {
+// checkRule reports what is wrong with a targeting rule when the
+// definitions load: an unknown operator, or an object of more than one key,
+// which no evaluation could run. Everything flagd loads loads here too: the
+// arguments of sem_ver, starts_with, ends_with and fractional are checked
+// when they are evaluated (a wrong one answers null, see above), and a
+// literal variant name that the flag lacks fails only the evaluations that
+// choose it (ERROR, GENERAL), as in flagd.
+func checkRule(ps *problems, f *flag, field string, rule any) {
 	switch x := rule.(type) {
-	case string:
-		if result {
-			if _, ok := f.variants[x]; !ok && x != "" {
-				ps.add(f.key, field, "targeting returns %q, which is not one of the variants (%s)", x, variantNames(f.variants))
-			}
-		}
 	case []any:
 		for _, e := range x {
-			checkRule(ps, f, field, e, false)
+			checkRule(ps, f, field, e)
 		}
 	case map[string]any:
 		if len(x) == 0 {
@@ -161,53 +164,84 @@ func checkRule(ps *problems, f *flag, field string, rule any, result bool) {
 			return
 		}
 		for op, args := range x {
-			checkOperator(ps, f, field, op, args, result)
+			if !operators[op] {
+				ps.add(f.key, field, "unknown operator %q", op)
+				return
+			}
+			if op == "var" {
+				return
+			}
+			checkRule(ps, f, field, args)
 		}
 	}
 }
 
-func checkOperator(ps *problems, f *flag, field, op string, args any, result bool) {
-	if !operators[op] {
-		ps.add(f.key, field, "unknown operator %q", op)
-		return
+// JsonLogic's logic operators, on evaluated arguments. The compiled tree
+// has nodes of its own for them that evaluate no more arguments than
+// needed (andNode, orNode); these serve the interpreter.
+
+// jsTruthy is JsonLogic's truth: null, false, 0, "" and [] are false,
+// everything else (objects included) is true.
+func jsTruthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case float64:
+		return x != 0 && !math.IsNaN(x)
+	case int:
+		return x != 0
+	case string:
+		return x != ""
+	case []any:
+		return len(x) > 0
 	}
-	list, isList := args.([]any)
-	switch op {
-	case "if", "?:":
-		if !isList {
-			checkRule(ps, f, field, args, result)
-			return
-		}
-		for i, e := range list {
-			branch := i%2 == 1 || i == len(list)-1
-			checkRule(ps, f, field, e, result && branch)
-		}
-		return
-	case "fractional":
-		checkFractional(ps, f, field, args)
-		return
-	case "sem_ver":
-		if !isList || len(list) != 3 {
-			ps.add(f.key, field, "sem_ver takes [version, operator, version]")
-			return
-		}
-		if s, ok := list[1].(string); !ok || !semVerOps[s] {
-			ps.add(f.key, field, "sem_ver operator %v is not one of = != < <= > >= ^ ~", list[1])
-		}
-		for _, i := range []int{0, 2} {
-			if s, ok := list[i].(string); ok {
-				if _, ok := parseVersion(s); !ok {
-					ps.add(f.key, field, "sem_ver: %q is not a semantic version", s)
-				}
-			}
-		}
-	case "starts_with", "ends_with":
-		if !isList || len(list) != 2 {
-			ps.add(f.key, field, "%s takes [string, string]", op)
-			return
-		}
-	case "var":
-		return
+	return true
+}
+
+// logicArgs is the argument list of a logic operator: one argument that is
+// not a list is a list of one.
+func logicArgs(values any) []any {
+	if l, ok := values.([]any); ok {
+		return l
 	}
-	checkRule(ps, f, field, args, false)
+	return []any{values}
+}
+
+// opAnd: the first false argument, or the last; null without arguments.
+func opAnd(values, _ any) any {
+	var last any
+	for _, v := range logicArgs(values) {
+		if !jsTruthy(v) {
+			return v
+		}
+		last = v
+	}
+	return last
+}
+
+// opOr: the first true argument, or the last; null without arguments.
+func opOr(values, _ any) any {
+	var last any
+	for _, v := range logicArgs(values) {
+		if jsTruthy(v) {
+			return v
+		}
+		last = v
+	}
+	return last
+}
+
+// opNot: the negated truth of the first argument (of null without one).
+func opNot(values, _ any) any { return !jsTruthy(firstArg(values)) }
+
+// opNotNot: the truth of the first argument.
+func opNotNot(values, _ any) any { return jsTruthy(firstArg(values)) }
+
+func firstArg(values any) any {
+	if l := logicArgs(values); len(l) > 0 {
+		return l[0]
+	}
+	return nil
 }

@@ -39,9 +39,13 @@ func TestOpSemVer(t *testing.T) {
 		})
 	}
 	assert.Equal(t, true, opSemVer([]any{1.0, "=", "1.0.0"}, nil), "a whole number is a major version")
+	// A number reads as flagd prints it: 1.2 is 1.2.0.
+	assert.Equal(t, true, opSemVer([]any{1.2, ">", "1.1"}, nil))
+	assert.Equal(t, false, opSemVer([]any{1.1, ">", "1.1"}, nil))
+	assert.Equal(t, true, opSemVer([]any{1.5, "=", "1.5.0"}, nil))
 	// What does not fit answers null, as in flagd, not false.
 	for _, bad := range []any{nil, "1.0.0", []any{"1.0.0", "="}, []any{"not-a-version", "=", "1.0.0"},
-		[]any{"1.0.0", "=~", "1.0.0"}, []any{"2.0.0.0", "=", "2.0.0"}, []any{1.5, "=", "1.0.0"}, []any{true, "=", "1.0.0"}} {
+		[]any{"1.0.0", "=~", "1.0.0"}, []any{"2.0.0.0", "=", "2.0.0"}, []any{true, "=", "1.0.0"}, []any{-1.0, "=", "1.0.0"}} {
 		assert.Nil(t, opSemVer(bad, nil), "%v", bad)
 	}
 }

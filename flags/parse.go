@@ -241,7 +241,7 @@ func buildFlag(ps *problems, set *Set, key string, raw any) *flag {
 				break
 			}
 			f.targeting = resolved
-			checkRule(ps, f, "targeting", resolved, true)
+			checkRule(ps, f, "targeting", resolved)
 			if f.split = compileSplit(resolved); f.split == nil {
 				f.compiled = compileTargeting(resolved)
 				f.compiledReadsFlagd = readsFlagd(f.compiled)

@@ -345,38 +345,20 @@ func TestWritersRefuseInvalidDefinitions(t *testing.T) {
 	assert.Same(t, before, mem.Set())
 }
 
-// flagdTestkitInvalid are the flags of flagd's testbed flag file that
-// rollsafe finds invalid. flagd loads them too and answers for each at
-// evaluation; the testbed expects PARSE_ERROR from
-// ref-to-nonexistent-evaluator-flag only, and answers from the others that
-// operators evaluated as flagd does would give.
-//
-// The testbed expects PARSE_ERROR from ref-to-nonexistent-evaluator-flag
-// only: the other eleven are refused today by operator checks stricter than
-// flagd (nested and boolean fractional variants, zero and negative weights,
-// wrong sem_ver/starts_with/ends_with arguments). Once those operators
-// evaluate as flagd does, this list is that one flag.
-var flagdTestkitInvalid = []string{
-	"ends-with-wrong-args-flag",
-	"fractional-as-condition-false-flag",
-	"fractional-as-condition-flag",
-	"fractional-negative-weight-flag",
-	"fractional-nested-if-flag",
-	"fractional-nested-var-flag",
-	"fractional-nested-weight-flag",
-	"fractional-zero-weights-flag",
-	"ref-to-nonexistent-evaluator-flag",
-	"semver-invalid-operator-flag",
-	"semver-wrong-args-flag",
-	"starts-with-wrong-args-flag",
-}
+// flagdTestkitInvalid are the testbed's flags that are invalid: the one whose
+// $ref names no evaluator, which the testbed expects to answer PARSE_ERROR.
+// cmd/rollsafe's flags validate test holds the same list.
+var flagdTestkitInvalid = []string{"ref-to-nonexistent-evaluator-flag"}
+
+// flagdTestkit is flagd's testbed flag file (see the NOTICE of the testbed).
+const flagdTestkit = "testdata/flagd-testbed/evaluator/flags/testkit-flags.json"
 
 // TestProviderServesTheFlagdTestkitFile loads flagd's testbed flag file
-// (testdata/flagd-testkit-flags.json, see flagd-testkit-NOTICE.txt) as one
+// (testdata/flagd-testbed, see its NOTICE) as one
 // file: its invalid flags answer PARSE_ERROR, every other flag is served.
 func TestProviderServesTheFlagdTestkitFile(t *testing.T) {
 	noLeaks(t)
-	data, err := os.ReadFile("testdata/flagd-testkit-flags.json")
+	data, err := os.ReadFile(flagdTestkit)
 	require.NoError(t, err)
 	set, err := flags.Parse(data)
 	require.NotNil(t, set, "the file loads: %v", err)
@@ -384,7 +366,7 @@ func TestProviderServesTheFlagdTestkitFile(t *testing.T) {
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, flagdTestkitInvalid, ve.Keys())
 
-	src, err := flags.NewFileSource("testdata/flagd-testkit-flags.json")
+	src, err := flags.NewFileSource(flagdTestkit)
 	require.NoError(t, err)
 	p, err := flags.NewProvider(src)
 	require.NoError(t, err)
@@ -399,7 +381,7 @@ func TestProviderServesTheFlagdTestkitFile(t *testing.T) {
 		assert.Equal(t, openfeature.ParseErrorCode, d.ErrorCode, key)
 		assert.Equal(t, "dflt", d.Value, key)
 	}
-	require.Len(t, set.Keys(), 48)
+	require.Len(t, set.Keys(), 59)
 	for _, key := range set.Keys() {
 		d, _ := h.client.ObjectValueDetails(ctx, key, "dflt", user)
 		assert.NotEqual(t, openfeature.ParseErrorCode, d.ErrorCode, key)

@@ -117,6 +117,11 @@ func (s *Set) withWeights(key string, weights []Weight) (*Set, error) {
 		if w.Weight < 0 {
 			return nil, fmt.Errorf("flags: flag %q: weight of variant %q is negative", key, w.Variant)
 		}
+		if _, ok := f.variants[w.Variant]; !ok {
+			var ps problems
+			ps.add(key, "targeting", "fractional names variant %q, which is not one of the variants (%s)", w.Variant, variantNames(f.variants))
+			return nil, &ValidationError{Problems: ps}
+		}
 		entries[i] = []any{w.Variant, float64(w.Weight)}
 	}
 	var found int

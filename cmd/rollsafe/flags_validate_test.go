@@ -9,31 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// flagdTestkit is flagd's testbed flag file (see its NOTICE beside it).
-const flagdTestkit = "../../flags/testdata/flagd-testkit-flags.json"
+// flagdTestkit is flagd's testbed flag file (see the NOTICE of the testbed).
+const flagdTestkit = "../../flags/testdata/flagd-testbed/evaluator/flags/testkit-flags.json"
 
-// flagdTestkitInvalid are the testbed's flags that rollsafe finds invalid;
+// flagdTestkitInvalid are the testbed's flags that are invalid: the one whose
+// $ref names no evaluator, which the testbed expects to answer PARSE_ERROR.
 // flags/provider_invalid_test.go serves the file and holds the same list.
-//
-// The testbed expects PARSE_ERROR from ref-to-nonexistent-evaluator-flag
-// only: the other eleven are refused today by operator checks stricter than
-// flagd (nested and boolean fractional variants, zero and negative weights,
-// wrong sem_ver/starts_with/ends_with arguments). Once those operators
-// evaluate as flagd does, this list is that one flag.
-var flagdTestkitInvalid = []string{
-	"ends-with-wrong-args-flag",
-	"fractional-as-condition-false-flag",
-	"fractional-as-condition-flag",
-	"fractional-negative-weight-flag",
-	"fractional-nested-if-flag",
-	"fractional-nested-var-flag",
-	"fractional-nested-weight-flag",
-	"fractional-zero-weights-flag",
-	"ref-to-nonexistent-evaluator-flag",
-	"semver-invalid-operator-flag",
-	"semver-wrong-args-flag",
-	"starts-with-wrong-args-flag",
-}
+var flagdTestkitInvalid = []string{"ref-to-nonexistent-evaluator-flag"}
 
 func TestFlagsValidateListsEveryInvalidFlagOfTheFlagdTestkit(t *testing.T) {
 	code, out, errOut := rollsafe(t, "flags", "validate", "--format", "json", flagdTestkit)
@@ -49,7 +31,7 @@ func TestFlagsValidateListsEveryInvalidFlagOfTheFlagdTestkit(t *testing.T) {
 	assert.False(t, got.Valid)
 	assert.False(t, got.Refused, "the file loads, its invalid flags kept out")
 	assert.Equal(t, flagdTestkitInvalid, got.InvalidFlags)
-	assert.Len(t, got.Flags, 48)
+	assert.Len(t, got.Flags, 59)
 	var named []string
 	for _, p := range got.Problems {
 		assert.NotEmpty(t, p.Field, "problem of %s names no field", p.Flag)
@@ -60,13 +42,13 @@ func TestFlagsValidateListsEveryInvalidFlagOfTheFlagdTestkit(t *testing.T) {
 	code, out, _ = rollsafe(t, "flags", "validate", flagdTestkit)
 	require.Equal(t, exitFailed, code)
 	for _, k := range flagdTestkitInvalid {
-		assert.Contains(t, out, `flag "`+k+`": targeting: `)
+		assert.Contains(t, out, `flag "`+k+`": targeting: $ref "nonexistent_evaluator" names no entry of $evaluators`)
 	}
-	assert.True(t, strings.HasSuffix(out, "invalid, 12 problems in 12 flags; the 48 other flags load\n"), out)
+	assert.True(t, strings.HasSuffix(out, "invalid, 1 problem in 1 flag; the 59 other flags load\n"), out)
 
 	code, out, _ = rollsafe(t, "flags", "validate", "--format", "github", flagdTestkit)
 	require.Equal(t, exitFailed, code)
-	assert.Equal(t, 12, strings.Count(out, "::error file="))
+	assert.Equal(t, 1, strings.Count(out, "::error file="))
 }
 
 func TestFlagsValidateRefusedFileJSON(t *testing.T) {
