@@ -102,6 +102,11 @@
 // the reason SPLIT. A rule that is one fractional over the targeting key or
 // one attribute costs no more than a hash.
 //
+// The library keeps its operators in one map for the whole program. The
+// Provider adds flagd's operators to it and replaces "and", "or", "!" and
+// "!!" with JsonLogic's own, once, before its first evaluation: another
+// user of that library in the same program sees them too.
+//
 // # Reasons and errors
 //
 // Every evaluation answers with one of these reasons:

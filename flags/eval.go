@@ -94,7 +94,9 @@ func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time, 
 		return result{value: f.variants[f.defaultVariant], variant: f.defaultVariant, reason: openfeature.StaticReason}
 	}
 	if f.split != nil {
-		return f.resolveSplit(flat)
+		if r, ok := f.resolveSplit(flat); ok {
+			return r
+		}
 	}
 	// The interpreter's data and the trace are reused: nothing the rule
 	// returns outlives this call.
@@ -154,8 +156,10 @@ func (f *flag) resolve(flat openfeature.FlattenedContext, now func() time.Time, 
 }
 
 // resolveSplit answers a rule that is one fractional, exactly as the
-// interpreter would.
-func (f *flag) resolveSplit(flat openfeature.FlattenedContext) result {
+// interpreter would. ok is false for a bucketing attribute that is an array:
+// flagd then reads it as one more entry of the split, which only the
+// interpreter follows.
+func (f *flag) resolveSplit(flat openfeature.FlattenedContext) (r result, ok bool) {
 	var h uint32
 	attr := any(nil)
 	if f.split.bucketVar != "" {
@@ -169,20 +173,22 @@ func (f *flag) resolveSplit(flat openfeature.FlattenedContext) result {
 		// without a targeting key the default variant.
 		tk, _ := flat[openfeature.TargetingKey].(string)
 		if tk == "" {
-			return f.fallback()
+			return f.fallback(), true
 		}
 		h = bucketHash(splitKey(f.key, tk))
+	case []any:
+		return result{}, false
 	default:
 		// flagd buckets only by a string.
-		return f.fallback()
+		return f.fallback(), true
 	}
 	v := pickVariant(h, f.split.weights, f.split.total)
-	value, ok := f.variants[v]
-	if !ok {
+	value, found := f.variants[v]
+	if !found {
 		return failure(openfeature.NewGeneralResolutionError(
-			fmt.Sprintf("targeting of flag %q chose variant %q, which the flag does not have", f.key, v)))
+			fmt.Sprintf("targeting of flag %q chose variant %q, which the flag does not have", f.key, v))), true
 	}
-	return result{value: value, variant: v, reason: openfeature.SplitReason}
+	return result{value: value, variant: v, reason: openfeature.SplitReason}, true
 }
 
 // fallback is the answer when targeting chooses nothing.

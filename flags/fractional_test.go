@@ -227,6 +227,16 @@ func TestSplitFastPathMatchesInterpreter(t *testing.T) {
 		require.Equal(t, openfeature.SplitReason, fv.reason)
 		require.Equal(t, openfeature.SplitReason, sv.reason)
 	}
+	// An array as the bucketing value is read as one more entry, as flagd
+	// does, by the fast path as by the tree.
+	for _, org := range [][]any{{"a", int64(5)}, {"b"}, {"a", int64(1)}} {
+		flat := openfeature.FlattenedContext{"targetingKey": "k1", "org": org}
+		fv := set.evaluate("fast-var", KindNumber, flat, now)
+		sv := set.evaluate("slow-var", KindNumber, flat, now)
+		assert.Equal(t, sv.reason, fv.reason, "org %v", org)
+		assert.Equal(t, sv.variant, fv.variant, "org %v", org)
+		assert.Equal(t, sv.err, fv.err, "org %v", org)
+	}
 	// Neither key nor attribute: the default variant, both ways.
 	fv := set.evaluate("fast-var", KindNumber, openfeature.FlattenedContext{}, now)
 	sv := set.evaluate("slow-var", KindNumber, openfeature.FlattenedContext{}, now)

@@ -13,6 +13,11 @@ import (
 // The JsonLogic library keeps custom operators in a package-level map that it
 // reads on every evaluation without a lock. Writing the map once, before the
 // first evaluation and never again, is the only race-free way to use it.
+//
+// The map is the whole process's: once a Provider has evaluated a rule, any
+// other user of github.com/diegoholiveira/jsonlogic/v3 in the same program
+// sees these operators too, "and", "or", "!" and "!!" with JsonLogic's
+// truthiness instead of the library's. The package docs say so.
 var registerOperators = sync.OnceFunc(func() {
 	jsonlogic.AddOperator("fractional", opFractionalInterpreted)
 	jsonlogic.AddOperator("sem_ver", opSemVer)
@@ -177,8 +182,8 @@ func checkRule(ps *problems, f *flag, field string, rule any) {
 }
 
 // JsonLogic's logic operators, on evaluated arguments. The compiled tree
-// has nodes of its own for them that evaluate no more arguments than
-// needed (andNode, orNode); these serve the interpreter.
+// has a node of its own for them (andNode, which serves "or" too) that
+// evaluates no more arguments than needed; these serve the interpreter.
 
 // jsTruthy is JsonLogic's truth: null, false, 0, "" and [] are false,
 // everything else (objects included) is true.

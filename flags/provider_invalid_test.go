@@ -332,7 +332,7 @@ func TestWritersRefuseInvalidDefinitions(t *testing.T) {
 	mem = flags.NewMemorySource(partial)
 	err = mem.SetState(ctx, "kill-search", flags.Disabled)
 	require.ErrorIs(t, err, flags.ErrInvalid)
-	assert.ErrorContains(t, err, `flag "kill-search" is invalid`)
+	assert.ErrorContains(t, err, `an invalid flag cannot be changed, only replaced: invalid flag definitions: flag "kill-search": defaultVariant`)
 	require.NoError(t, mem.SetState(ctx, "banner", flags.Disabled))
 	state, _ := mem.Set().State("banner")
 	assert.Equal(t, flags.Disabled, state)

@@ -80,7 +80,7 @@ func (s *Set) writable(key string) (*flag, error) {
 	}
 	if s != nil {
 		if inv, ok := s.invalid[key]; ok {
-			return nil, wrapf(&ValidationError{Problems: inv.problems}, "flag %q is invalid; replace its definition", key)
+			return nil, wrapf(&ValidationError{Problems: inv.problems}, "an invalid flag cannot be changed, only replaced")
 		}
 	}
 	return nil, fmt.Errorf("flags: flag %q: %w", key, ErrNotFound)

@@ -24,7 +24,7 @@ func flagsEvalCommand() command {
 		name:    "eval",
 		summary: "evaluate a flag for an evaluation context, or a file of them, as a service would",
 		usage: "rollsafe flags eval --file FILE [--type TYPE] [--context JSON | --contexts FILE] [--format json|text] KEY\n\n" +
-			"Prints one JSON object: {\"key\", \"value\", \"variant\", \"reason\", \"errorCode\",\n" +
+			"Prints one JSON object (one per context line with --contexts): {\"key\", \"value\", \"variant\", \"reason\", \"errorCode\",\n" +
 			"\"metadata\"}. value is the variant's value, null where the calling code's\n" +
 			"default would apply; errorCode appears only on errors, metadata only when\n" +
 			"the flag or its set has some (the flag's own keys win over the set's).\n" +
@@ -33,17 +33,18 @@ func flagsEvalCommand() command {
 			"TYPE_MISMATCH. Without --type the flag's own type is asked for.\n" +
 			"The context JSON holds \"targetingKey\" and attributes:\n" +
 			"'{\"targetingKey\":\"u1\",\"plan\":\"pro\"}'. --format text prints\n" +
-			"KEY: VALUE (variant \"V\", reason R, errorCode C), then a line a metadata key.\n\n" +
+			"KEY: VALUE (variant \"V\", reason R, errorCode C), then one line per metadata key.\n\n" +
 			"--contexts FILE (- for stdin) evaluates once per line of FILE, each line one\n" +
 			"JSON context (blank lines are skipped), and prints one JSON result a line,\n" +
 			"in order, each with its \"line\" number; a line that is not a context\n" +
 			"answers INVALID_CONTEXT and the run goes on. Error messages go to stderr,\n" +
 			"each distinct message once.\n\n" +
 			"Exit 0 whenever the evaluations ran (FLAG_NOT_FOUND, TYPE_MISMATCH and\n" +
-			"INVALID_CONTEXT answers included); 1 when the flag file is invalid, as for\n" +
-			"flags validate: it does not parse or validate, the answer printed is\n" +
-			"PARSE_ERROR (as a service's would be) and each problem is printed on\n" +
-			"stderr; 2 for an unreadable file, bad --context JSON, or bad usage.",
+			"INVALID_CONTEXT answers included); 1 when the answer is PARSE_ERROR, as\n" +
+			"a service's would be: the file is refused whole, or KEY is one of its\n" +
+			"invalid flags. The file's problems are printed on stderr whenever it has\n" +
+			"some, also when KEY itself is valid and answers; 2 for an unreadable\n" +
+			"file, bad --context JSON, or bad usage.",
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			var o evalOptions
 			fs.StringVar(&o.file, "file", "", "flag definitions file (JSON, or YAML by extension)")
