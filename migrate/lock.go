@@ -32,8 +32,17 @@ var (
 	_ lock.SessionLocker = (*sqliteLocker)(nil)
 )
 
-// unlockTimeout bounds a release that runs after the caller's context ended.
+// unlockTimeout bounds a release, or the record of what a call did, that
+// runs after the caller's context ended.
 const unlockTimeout = 30 * time.Second
+
+// bookkeeping is the context of what must be written after a migration
+// whether or not the caller's context ended (the most common failure is a
+// cancelled one: Ctrl-C, a deploy's timeout): ctx without its cancellation,
+// bounded by unlockTimeout.
+func bookkeeping(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+}
 
 // newLocker returns the locker for d. The lock follows the version table:
 // a schema-qualified table ("app.goose_db_version") is locked in that schema

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"log/slog"
 	"testing"
 	"testing/fstest"
 
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -175,5 +177,32 @@ func TestFailedTransactionRecordedOnlyOnMySQL(t *testing.T) {
 		assert.False(t, pe.Recorded)
 		assert.Equal(t, migrate.Pending, st[1].State)
 		assert.Nil(t, st[1].Attempt)
+	})
+}
+
+// A call cancelled mid-way (Ctrl-C, a deploy's timeout) still records what it
+// applied: the sums of the migrations before the one that saw the
+// cancellation are kept, so a changed file is still noticed later.
+func TestCancelledUpStillRecordsWhatItApplied(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		fsys := fstest.MapFS{
+			"00001_t1.sql": sqlFile("CREATE TABLE t1 (id INTEGER PRIMARY KEY);", "DROP TABLE t1;"),
+		}
+		stop := goose.NewGoMigration(2, &goose.GoFunc{RunTx: func(ctx context.Context, _ *sql.Tx) error {
+			cancel()
+			<-ctx.Done()
+			return ctx.Err()
+		}}, &goose.GoFunc{RunTx: func(context.Context, *sql.Tx) error { return nil }})
+		r := newRunner(t, db.DB, db.Dialect, fsys, migrate.WithGoMigrations(stop))
+		_, err := r.Up(ctx)
+		require.Error(t, err)
+
+		st, err := r.Status(context.Background())
+		require.NoError(t, err)
+		require.Len(t, st, 2)
+		assert.Equal(t, migrate.Applied, st[0].State)
+		assert.Equal(t, sha(fsys["00001_t1.sql"].Data), st[0].AppliedSum, "the sum of what was applied before the cancellation")
 	})
 }

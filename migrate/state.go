@@ -153,6 +153,8 @@ func (r *Runner) onStart(q querier, direction string) func(context.Context, int6
 // its file's sum, a rolled-back one by removing its row. A failure to record
 // is logged: goose's table, which says what is applied, is written already.
 func (r *Runner) recordResults(ctx context.Context, q querier, res []Result) {
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
 	for _, x := range res {
 		var err error
 		if x.Direction == "up" {
@@ -169,6 +171,8 @@ func (r *Runner) recordResults(ctx context.Context, q querier, res []Result) {
 // recordFailure records a failed migration that may have left part of
 // itself applied, and forgets an attempt that left nothing.
 func (r *Runner) recordFailure(ctx context.Context, q querier, pe *PartialError) {
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
 	m := pe.Failed.Migration
 	var err error
 	if pe.mayRemain() {
