@@ -24,6 +24,11 @@ type Membership struct {
 	mu     sync.Mutex
 	status Status
 
+	// beat serializes heartbeats with Leave, so that no heartbeat in flight
+	// registers the entry again after Leave removed it.
+	beat sync.Mutex
+	left bool
+
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -49,7 +54,7 @@ func (r *Registry) Join(ctx context.Context, address string, m version.Manifest)
 	ms := &Membership{r: r, id: id, address: address, m: m, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(ms.done)
-		tick.Every(loopCtx, r.cfg.heartbeat, ms.beat)
+		tick.Every(loopCtx, r.cfg.heartbeat, ms.heartbeat)
 	}()
 	return ms, nil
 }
@@ -89,8 +94,15 @@ func (ms *Membership) Status() Status {
 
 // Heartbeat sends a heartbeat now, with the current status, instead of
 // waiting for the next one (after a change of readiness or flag set that
-// others should see at once). An entry found gone is registered again.
+// others should see at once). An entry found gone is registered again,
+// unless Leave removed it: after Leave, Heartbeat returns [ErrLeft] and
+// writes nothing.
 func (ms *Membership) Heartbeat(ctx context.Context) error {
+	ms.beat.Lock()
+	defer ms.beat.Unlock()
+	if ms.left {
+		return fmt.Errorf("fleet: heartbeat %s: %w", cut(ms.id, 80), ErrLeft)
+	}
 	s := ms.Status()
 	err := ms.r.Heartbeat(ctx, ms.id, s)
 	if errors.Is(err, ErrNotRegistered) {
@@ -99,7 +111,7 @@ func (ms *Membership) Heartbeat(ctx context.Context) error {
 	return err
 }
 
-func (ms *Membership) beat(ctx context.Context) {
+func (ms *Membership) heartbeat(ctx context.Context) {
 	if err := ms.Heartbeat(ctx); err != nil && ctx.Err() == nil {
 		ms.r.cfg.logger.Warn("fleet: heartbeat failed", "id", ms.id, "err", err)
 	}
@@ -112,5 +124,8 @@ func (ms *Membership) Leave(ctx context.Context) error {
 		ms.cancel()
 		<-ms.done
 	})
+	ms.beat.Lock()
+	defer ms.beat.Unlock()
+	ms.left = true
 	return ms.r.Deregister(ctx, ms.id)
 }

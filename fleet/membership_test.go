@@ -71,8 +71,30 @@ func TestMembership(t *testing.T) {
 		require.NoError(t, ms.Leave(ctx))
 		require.NoError(t, ms.Leave(ctx), "leaving twice only removes the entry again")
 		assert.Empty(t, list())
+		// A heartbeat after Leave (a readiness hook during shutdown, say)
+		// does not bring the entry back.
+		ms.SetReady(false, "stopping")
+		require.ErrorIs(t, ms.Heartbeat(ctx), fleet.ErrLeft)
+		assert.Empty(t, list())
 		time.Sleep(time.Hour)
 		synctest.Wait()
 		assert.Empty(t, list(), "no heartbeat after Leave")
+	})
+}
+
+// A readiness detail is often an error's text, which may hold bytes that
+// PostgreSQL and MySQL refuse: the heartbeat still goes through.
+func TestHeartbeatDetailWithInvalidText(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		reg, err := fleet.NewRegistry(ctx, db.DB, db.Dialect)
+		require.NoError(t, err)
+		id, err := reg.Register(ctx, "http://10.0.0.1:8080/", orders)
+		require.NoError(t, err)
+		require.NoError(t, reg.Heartbeat(ctx, id, fleet.Status{Detail: "bad \xff\xfe byte and a \x00 NUL"}))
+		ins, err := reg.List(ctx)
+		require.NoError(t, err)
+		require.Len(t, ins, 1)
+		assert.Equal(t, "bad \uFFFD byte and a  NUL", ins[0].Detail)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,10 @@ import (
 // ErrNotRegistered is returned (wrapped) by [Registry.Heartbeat] when the
 // entry is not, or no longer, in the registry.
 var ErrNotRegistered = errors.New("instance not registered")
+
+// ErrLeft is returned (wrapped) by [Membership.Heartbeat] after
+// [Membership.Leave]: an instance that left is not registered again.
+var ErrLeft = errors.New("the instance has left the fleet")
 
 // Limits on what an entry holds, in bytes.
 const (
@@ -110,6 +115,10 @@ func NewRegistry(ctx context.Context, db *sql.DB, d dialect.Dialect, opts ...Opt
 	if r.cfg.heartbeat == 0 {
 		r.cfg.heartbeat = r.cfg.ttl / 3
 	}
+	if r.cfg.heartbeat >= r.cfg.ttl {
+		// Every entry would go stale between two heartbeats and flap.
+		return nil, fmt.Errorf("fleet: registry: heartbeat %v is not shorter than the ttl %v", r.cfg.heartbeat, r.cfg.ttl)
+	}
 	if err := r.ensureTable(ctx); err != nil {
 		return nil, fmt.Errorf("fleet: registry: %w", err)
 	}
@@ -186,7 +195,10 @@ func statusArgs(s Status) (ready int, detail string, rev sql.Null[int64]) {
 	if s.FlagsRevision != nil {
 		rev = sql.Null[int64]{V: *s.FlagsRevision, Valid: true}
 	}
-	return ready, cut(s.Detail, MaxDetailLen), rev
+	// The detail is often an error's text: PostgreSQL (and MySQL in strict
+	// mode) refuse invalid UTF-8 and NUL, and every heartbeat would fail.
+	detail = strings.ToValidUTF8(strings.ReplaceAll(s.Detail, "\x00", ""), "\uFFFD")
+	return ready, cut(detail, MaxDetailLen), rev
 }
 
 // cut shortens s to at most n bytes, ending in "…" when it had to cut.

@@ -135,6 +135,8 @@ func TestRegistryErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "ttl 0s is shorter than 1ms")
 	_, err = fleet.NewRegistry(ctx, db.DB, dialect.SQLite, fleet.WithHeartbeat(0))
 	assert.ErrorContains(t, err, "heartbeat interval 0s is not positive")
+	_, err = fleet.NewRegistry(ctx, db.DB, dialect.SQLite, fleet.WithHeartbeat(time.Minute))
+	assert.ErrorContains(t, err, "fleet: registry: heartbeat 1m0s is not shorter than the ttl 30s")
 	_, err = fleet.NewRegistry(ctx, db.DB, dialect.SQLite, fleet.WithClock(nil))
 	assert.ErrorContains(t, err, "nil clock")
 	_, err = fleet.NewRegistry(ctx, db.DB, dialect.SQLite, fleet.WithLogger(nil))
