@@ -130,7 +130,16 @@ func (gooseMarker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 	}
 	l := m.held
 	m.held = nil
-	return l.SessionUnlock(ctx, conn)
+	// goose returns conn to the pool whatever this returns: a lock left on
+	// it would make every later runner wait for ever. Bound the release
+	// (goose gives no deadline), and if it fails, close the session, which
+	// releases every lock it holds.
+	uctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	if err := l.SessionUnlock(uctx, conn); err != nil {
+		return errors.Join(err, discardConn(conn))
+	}
+	return nil
 }
 
 // waitForEarlierRunner takes and releases the running lock on conn: it
@@ -220,7 +229,11 @@ func (l *postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error 
 		if ctx.Err() != nil {
 			// The cancel may have raced with the grant: release in case.
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
-			_, _ = conn.ExecContext(uctx, "SELECT pg_advisory_unlock($1)", l.key) // best effort; the session ends with the connection anyway
+			if _, uerr := conn.ExecContext(uctx, "SELECT pg_advisory_unlock($1)", l.key); uerr != nil {
+				// The lock may be held: end the session rather than let
+				// the pool keep it.
+				_ = discardConn(conn) // the lock's own error is the one to report
+			}
 			cancel()
 		}
 		return lockErr(ctx, "pg_advisory_lock", err)

@@ -273,7 +273,9 @@ func (r *Runner) withLock(ctx context.Context, op string, fn func(context.Contex
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
 		defer cancel()
 		if uerr := l.SessionUnlock(uctx, conn); uerr != nil {
-			err = errors.Join(err, fmt.Errorf("migrate: %s: %w", op, uerr))
+			// Closing the session releases the lock; returned to the
+			// pool, the connection would keep it.
+			err = errors.Join(err, fmt.Errorf("migrate: %s: %w", op, uerr), discardConn(conn))
 		}
 		if cerr := conn.Close(); cerr != nil && !errors.Is(cerr, sql.ErrConnDone) {
 			err = errors.Join(err, fmt.Errorf("migrate: %s: %w", op, cerr))
