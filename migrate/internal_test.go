@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rollsafe/rollsafe/dialect"
 )
@@ -87,4 +88,19 @@ func TestSQLiteBusy(t *testing.T) {
 	assert.True(t, sqliteBusy(errors.New("database is locked")))
 	assert.False(t, sqliteBusy(codedErr(1)))
 	assert.False(t, sqliteBusy(errors.New("no such table: x")))
+}
+
+func TestRecordStatementsKeepsTheFirstAndTheLast(t *testing.T) {
+	var in []string
+	for i := range 10000 {
+		in = append(in, fmt.Sprintf("INSERT INTO t VALUES (%d)", i))
+	}
+	out := recordStatements(in)
+	require.Len(t, out, 21)
+	assert.Equal(t, "INSERT INTO t VALUES (0)", out[0])
+	assert.Equal(t, "INSERT INTO t VALUES (9)", out[9])
+	assert.Equal(t, "-- (9980 statements not kept)", out[10])
+	assert.Equal(t, "INSERT INTO t VALUES (9990)", out[11])
+	assert.Equal(t, "INSERT INTO t VALUES (9999)", out[20], "the last, the one in flight, is kept")
+	assert.Equal(t, in[:20], recordStatements(in[:20]), "twenty are kept whole")
 }

@@ -163,9 +163,27 @@ func (r *Runner) deleteRecord(ctx context.Context, q querier, version int64) err
 // recordStatementMax bounds a statement as a row keeps it.
 const recordStatementMax = 200
 
+// recordHead and recordTail bound how many statements a row keeps: the first
+// recordHead and the last recordTail, the last being the one that was in
+// flight. The row is written before every statement of a migration that
+// commits as it goes: a seed of 10,000 INSERTs must not rewrite a list
+// growing to 10,000 entries each time.
+const (
+	recordHead = 10
+	recordTail = 10
+)
+
 // recordStatements puts each statement on one line of at most
-// recordStatementMax characters.
+// recordStatementMax characters. Of more than recordHead+recordTail
+// statements it keeps the first and the last ones, and says in between how
+// many it left out.
 func recordStatements(in []string) []string {
+	if len(in) > recordHead+recordTail {
+		kept := make([]string, 0, recordHead+recordTail+1)
+		kept = append(kept, in[:recordHead]...)
+		kept = append(kept, fmt.Sprintf("-- (%d statements not kept)", len(in)-recordHead-recordTail))
+		in = append(kept, in[len(in)-recordTail:]...)
+	}
 	out := make([]string, len(in))
 	for i, s := range in {
 		s = strings.Join(strings.Fields(s), " ")
