@@ -209,9 +209,6 @@ func New(db *sql.DB, d dialect.Dialect, fsys fs.FS, opts ...Option) (*Runner, er
 	if err != nil {
 		return nil, err
 	}
-	if err := addSums(fsys, migrations); err != nil {
-		return nil, err
-	}
 	tel, err := newTelemetry(cfg.meters, cfg.tracers)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: telemetry: %w", err)
@@ -272,6 +269,7 @@ func collect(p *goose.Provider, fsys fs.FS, gos []*goose.Migration) ([]Migration
 				m.Irreversible = f.Irreversible.Reason
 			}
 			m.NoTxUp, m.NoTxDown = f.NoTx, f.NoTx
+			m.Sum = fileSum(body) // of the same bytes that were parsed
 		case goose.TypeGo:
 			if g := goByVersion[src.Version]; g != nil {
 				m.NoTxUp = g.UpFnNoTxContext != nil

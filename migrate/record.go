@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -200,21 +199,6 @@ func recordStatements(in []string) []string {
 func fileSum(body []byte) string {
 	sum := sha256.Sum256(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")))
 	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// addSums sets the Sum of every SQL migration.
-func addSums(fsys fs.FS, ms []Migration) error {
-	for i, m := range ms {
-		if m.Type != SourceSQL {
-			continue
-		}
-		body, err := fs.ReadFile(fsys, m.Source)
-		if err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.Source, err)
-		}
-		ms[i].Sum = fileSum(body)
-	}
-	return nil
 }
 
 // mayRemain reports whether something of a failed migration may stay in the
