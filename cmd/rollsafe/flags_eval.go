@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -355,28 +356,26 @@ func (w *evalWriter) write(out evalOutput) {
 		w.err = w.enc.Encode(out)
 		return
 	}
-	// KEY: VALUE (variant "V", reason R, errorCode C), then one line a
-	// metadata key, in key order; values as JSON.
+	// KEY: VALUE (variant "V", reason R, errorCode C), then one line per
+	// metadata key, in key order; values as JSON. Written in one piece, so
+	// that the first write error stops the run (a bufio.Writer keeps it).
+	var b strings.Builder
 	if out.Line != 0 {
-		fmt.Fprintf(w.w, "line %d: ", out.Line)
+		fmt.Fprintf(&b, "line %d: ", out.Line)
 	}
-	fmt.Fprintf(w.w, "%s: %s (", out.Key, jsonText(out.Value))
+	fmt.Fprintf(&b, "%s: %s (", out.Key, jsonText(out.Value))
 	if out.Variant != nil {
-		fmt.Fprintf(w.w, "variant %q, ", *out.Variant)
+		fmt.Fprintf(&b, "variant %q, ", *out.Variant)
 	}
-	fmt.Fprintf(w.w, "reason %s", out.Reason)
+	fmt.Fprintf(&b, "reason %s", out.Reason)
 	if out.ErrorCode != "" {
-		fmt.Fprintf(w.w, ", errorCode %s", out.ErrorCode)
+		fmt.Fprintf(&b, ", errorCode %s", out.ErrorCode)
 	}
-	fmt.Fprintln(w.w, ")")
-	keys := make([]string, 0, len(out.Metadata))
-	for k := range out.Metadata {
-		keys = append(keys, k)
+	b.WriteString(")\n")
+	for _, k := range slices.Sorted(maps.Keys(out.Metadata)) {
+		fmt.Fprintf(&b, "  metadata %s: %s\n", k, jsonText(out.Metadata[k]))
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		_, w.err = fmt.Fprintf(w.w, "  metadata %s: %s\n", k, jsonText(out.Metadata[k]))
-	}
+	_, w.err = w.w.WriteString(b.String())
 }
 
 func (w *evalWriter) flush() error {

@@ -352,3 +352,29 @@ func TestFlagsEvalContextsWriteError(t *testing.T) {
 	assert.Contains(t, errOut.String(), "flags eval: write: broken pipe")
 	assert.Equal(t, 1, out.writes, "the run stops at the first failed write")
 }
+
+func TestFlagsEvalContextsWriteErrorText(t *testing.T) {
+	file := writeFlagFile(t, "flags.json", cliFlags)
+	out := &brokenPipe{}
+	var errOut bytes.Buffer
+	input := manyContexts(10_000)
+	in := &countingReader{r: strings.NewReader(input)}
+	code := run(context.Background(), []string{"flags", "eval", "--file", file, "--format", "text", "--contexts", "-", "plan-limit"},
+		in, out, &errOut)
+	assert.Equal(t, exitCantRun, code)
+	assert.Contains(t, errOut.String(), "flags eval: write: broken pipe")
+	assert.Equal(t, 1, out.writes)
+	assert.Less(t, in.n, len(input), "the run stops at the first failed write, in text too, and reads no further")
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
