@@ -37,16 +37,23 @@ func bucketHash(value string) uint32 {
 
 // pickVariant maps a hash onto weights whose sum is total (> 0).
 func pickVariant(hash uint32, weights []Weight, total uint64) string {
+	return pick(hash, weights, total, func(w Weight) uint64 { return uint64(w.Weight) }).Variant
+}
+
+// pick returns the entry a hash falls into, as flagd buckets: bucket
+// (hash × total) >> 32 of entries whose weights add up to total (> 0), in
+// order.
+func pick[E any](hash uint32, entries []E, total uint64, weight func(E) uint64) E {
 	bucket := (uint64(hash) * total) >> 32
 	var upto uint64
-	for _, w := range weights {
-		upto += uint64(w.Weight)
+	for _, e := range entries {
+		upto += weight(e)
 		if bucket < upto {
-			return w.Variant
+			return e
 		}
 	}
 	// Unreachable while total is the sum of the weights: bucket < total.
-	return weights[len(weights)-1].Variant
+	return entries[len(entries)-1]
 }
 
 // splitKey is what a fractional without a bucketing expression hashes.
@@ -105,16 +112,7 @@ func readShares(entries []any) (shares []share, total uint64, ok bool) {
 
 // pickShare maps a hash onto shares whose weights add up to total (> 0).
 func pickShare(hash uint32, shares []share, total uint64) any {
-	bucket := (uint64(hash) * total) >> 32
-	var upto uint64
-	for _, s := range shares {
-		upto += s.weight
-		if bucket < upto {
-			return s.variant
-		}
-	}
-	// Unreachable while total is the sum of the weights: bucket < total.
-	return shares[len(shares)-1].variant
+	return pick(hash, shares, total, func(s share) uint64 { return s.weight }).variant
 }
 
 // splitArgs separates fractional's optional bucketing expression from its
