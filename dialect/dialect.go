@@ -204,11 +204,15 @@ func closing(s string, from int, q byte) int {
 	return len(s)
 }
 
-// truncate bounds a name quoted in an error.
+// truncate bounds a name quoted in an error, cutting at a rune boundary.
 func truncate(s string) string {
 	const max = 64
 	if len(s) <= max {
 		return s
 	}
-	return s[:max] + "…"
+	end := max
+	for end > 0 && s[end]&0xC0 == 0x80 {
+		end--
+	}
+	return s[:end] + "…"
 }

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,6 +41,11 @@ func TestParseBoundsTheNameInItsError(t *testing.T) {
 	_, err := dialect.Parse(string(long))
 	require.Error(t, err)
 	assert.Less(t, len(err.Error()), 200)
+
+	// A cut never splits a character.
+	_, err = dialect.Parse(strings.Repeat("é", 100))
+	require.Error(t, err)
+	assert.True(t, utf8.ValidString(err.Error()), err.Error())
 }
 
 func TestStringRoundTrips(t *testing.T) {
