@@ -101,7 +101,10 @@ const (
 type MigrationStatus struct {
 	Migration
 	State State
-	// AppliedAt is when the version was recorded; zero while pending.
+	// AppliedAt is when the version was recorded; zero while pending. Only
+	// Status fills it: the statuses an error carries (ChangedError,
+	// RepairError) come from goose's list of applied versions, which has no
+	// times, and leave it zero.
 	AppliedAt time.Time
 	// AppliedSource and AppliedSum name the file that was applied and its
 	// SHA-256, as the Runner recorded them when it applied it; both "" when
