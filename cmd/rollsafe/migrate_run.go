@@ -405,6 +405,10 @@ func (rf *runnerFlags) status(e *env, args []string) int {
 			out.Version = max(out.Version, s.Version)
 		case migrate.Failed, migrate.Interrupted:
 			out.NeedsRepair++
+			if s.Attempt.Direction == "down" {
+				// goose's table still holds the version a down failed on.
+				out.Version = max(out.Version, s.Version)
+			}
 			m.Attempt = &attemptJSON{Direction: s.Attempt.Direction, Statements: s.Attempt.Statements, Error: s.Attempt.Err, At: s.Attempt.At.UTC()}
 			if m.Attempt.Statements == nil {
 				m.Attempt.Statements = []string{}

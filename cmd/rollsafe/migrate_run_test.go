@@ -298,6 +298,36 @@ func TestMigrateRepairAfterFailure(t *testing.T) {
 	})
 }
 
+// A down that failed half-way leaves its version applied in goose's table:
+// status says so in its version, beside the repair to make.
+func TestMigrateStatusAfterAFailedDown(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := t.TempDir()
+		write := func(name, body string) {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600))
+		}
+		write("00001_base.sql", "-- +goose Up\nCREATE TABLE base (id INTEGER);\n-- +goose Down\nDROP TABLE base;\n")
+		write("00002_two.sql", "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE TABLE two (id INTEGER);\n-- +goose Down\nDROP TABLE two;\nDROP TABLE nowhere;\n")
+		conn := []string{"--dialect", db.Dialect.String(), "--dsn", db.DSN}
+		cmd := func(name string, extra ...string) []string {
+			return append(append(append([]string{"migrate", name}, conn...), extra...), dir)
+		}
+		code, _, errOut := rollsafe(t, cmd("up")...)
+		require.Equal(t, exitOK, code, errOut)
+		code, _, _ = rollsafe(t, cmd("down")...)
+		require.Equal(t, exitFailed, code)
+
+		code, out, _ := rollsafe(t, cmd("status", "--format", "json")...)
+		require.Equal(t, exitFailed, code)
+		var st statusJSON
+		require.NoError(t, json.Unmarshal([]byte(out), &st))
+		assert.Equal(t, int64(2), st.Version, "the failed down's version is still applied")
+		assert.Equal(t, 1, st.NeedsRepair)
+		require.NotNil(t, st.Migrations[1].Attempt)
+		assert.Equal(t, "down", st.Migrations[1].Attempt.Direction)
+	})
+}
+
 // A database migrated from other files (same versions) is reported: a warning,
 // or exit 1 with --strict.
 func TestMigrateChangedFiles(t *testing.T) {
