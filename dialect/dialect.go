@@ -142,9 +142,10 @@ func (d Dialect) QuoteIdent(name string) string {
 // Rebind rewrites a query written with '?' placeholders for the dialect: on
 // PostgreSQL each '?' becomes $1, $2, … in order; on SQLite and MySQL the
 // query is returned unchanged. A '?' inside a quoted string ('…'), a quoted
-// identifier ("…" or `…`) or a comment (-- to the end of the line, or /* … */)
-// is left alone, and so is PostgreSQL's "??" (written for a literal '?'
-// operator, it becomes one '?').
+// identifier ("…") or a comment (-- to the end of the line, or /* … */) is
+// left alone, and "??" (written for PostgreSQL's '?' operator) becomes one
+// '?'. It is meant for rollsafe's own queries: it does not know
+// PostgreSQL's E'…' and dollar-quoted strings.
 func (d Dialect) Rebind(query string) string {
 	if d != Postgres || !strings.Contains(query, "?") {
 		return query
@@ -155,7 +156,7 @@ func (d Dialect) Rebind(query string) string {
 	for i := 0; i < len(query); i++ {
 		c := query[i]
 		switch {
-		case c == '\'' || c == '"' || c == '`':
+		case c == '\'' || c == '"':
 			j := closing(query, i+1, c)
 			b.WriteString(query[i:j])
 			i = j - 1

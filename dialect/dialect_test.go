@@ -112,6 +112,7 @@ func TestRebind(t *testing.T) {
 		{"SELECT 'unclosed ?", "SELECT 'unclosed ?"},
 		{"SELECT ? /* unclosed ?", "SELECT $1 /* unclosed ?"},
 		{"SELECT ? -- tail ?", "SELECT $1 -- tail ?"},
+		{"SELECT `a?` , ?", "SELECT `a$1` , $2"}, // a backquote is no quote on PostgreSQL
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.want, dialect.Postgres.Rebind(c.in), c.in)
