@@ -149,7 +149,36 @@ type Set struct {
 	// evaluators keeps the shared rules, so that the set can be written back
 	// in the flagd format with its $ref references intact.
 	evaluators map[string]any
-	scratch    sync.Pool // of *evalScratch
+	// revision is the number a versioned source gave these definitions
+	// ([Set.WithRevision]); 0 when it gave none.
+	revision int64
+	scratch  sync.Pool // of *evalScratch
+}
+
+// Revision returns the revision that the source gave the set with
+// [Set.WithRevision], such as a flag store's revision number; 0 when it
+// gave none, as a file's definitions have none.
+func (s *Set) Revision() int64 {
+	if s == nil {
+		return 0
+	}
+	return s.revision
+}
+
+// WithRevision returns a copy of s that carries revision rev: what a
+// versioned [Source] delivers, so that a [Provider] can report which
+// revision it serves ([Provider.Revision]). s itself is not changed.
+func (s *Set) WithRevision(rev int64) *Set {
+	if s == nil {
+		s = &Set{}
+	}
+	return &Set{
+		flags:      s.flags,
+		invalid:    s.invalid,
+		metadata:   s.metadata,
+		evaluators: s.evaluators,
+		revision:   rev,
+	}
 }
 
 // Keys returns the keys of the flags in the set, sorted.

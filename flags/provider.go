@@ -68,7 +68,9 @@ const eventBuffer = 64
 // "invalidFlags" (the invalid keys, comma-separated) and "lastGoodFlags"
 // (those of them served from their last good definition). The READY that
 // the SDK sends after Init carries no details: the log and the gauge report
-// the first definitions' invalid flags. Use [NewProvider]; the zero Provider
+// the first definitions' invalid flags. Those events also carry "revision"
+// (int64) when the source numbers its sets, as a flag store does
+// ([Provider.Revision]). Use [NewProvider]; the zero Provider
 // is not usable.
 type Provider struct {
 	src     Source
@@ -105,9 +107,10 @@ var (
 type ProviderOption func(*providerConfig) error
 
 type providerConfig struct {
-	logger *slog.Logger
-	meter  metric.MeterProvider
-	now    func() time.Time
+	logger   *slog.Logger
+	meter    metric.MeterProvider
+	now      func() time.Time
+	revision func(int64)
 }
 
 // WithLogger sets where the provider logs loaded and refused definitions. The
@@ -146,6 +149,23 @@ func WithClock(now func() time.Time) ProviderOption {
 			return errors.New("flags: WithClock: nil clock")
 		}
 		c.now = now
+		return nil
+	}
+}
+
+// WithRevisionListener sets fn to be called with the revision of each set
+// of definitions the provider starts serving ([Set.Revision]; 0 from a
+// source without revisions), the first included, once it serves it: how an
+// instance tells its fleet registry which flag-store revision it serves
+// (fleet.Membership.SetFlagsRevision). fn runs on the goroutine that
+// watches the source, outside the provider's locks; it must return soon,
+// since the next change waits for it. The default calls nothing.
+func WithRevisionListener(fn func(revision int64)) ProviderOption {
+	return func(c *providerConfig) error {
+		if fn == nil {
+			return errors.New("flags: WithRevisionListener: nil function")
+		}
+		c.revision = fn
 		return nil
 	}
 }
@@ -204,6 +224,13 @@ func (p *Provider) Hooks() []openfeature.Hook { return nil }
 
 // EventChannel implements openfeature.EventHandler.
 func (p *Provider) EventChannel() <-chan openfeature.Event { return p.events }
+
+// Revision returns the revision of the definitions the provider serves, as
+// its source numbered them ([Set.Revision]): a flag store's revision, 0 for
+// a file, and 0 before the first definitions arrive or after Shutdown.
+func (p *Provider) Revision() int64 {
+	return p.set.Load().Revision()
+}
 
 // Init implements openfeature.StateHandler; see [Provider.InitWithContext].
 func (p *Provider) Init(evalCtx openfeature.EvaluationContext) error {
@@ -313,11 +340,14 @@ func (p *Provider) changed(set *Set, err error) {
 	p.set.Store(set)
 	changedKeys := diffKeys(old, set)
 	p.reportInvalid(ctx, old, set)
-	p.cfg.logger.Info("flag definitions loaded", "flags", len(set.flags), "invalid", len(set.invalid), "changed", changedKeys)
+	p.cfg.logger.Info("flag definitions loaded", "flags", len(set.flags), "invalid", len(set.invalid), "changed", changedKeys, "revision", set.revision)
+	if p.cfg.revision != nil {
+		p.cfg.revision(set.revision)
+	}
 	if old == nil && p.signalFirst(nil) {
 		return // the SDK sends READY when Init returns
 	}
-	meta := invalidMetadata(set)
+	meta := eventMetadata(set)
 	if p.degraded || old == nil {
 		p.degraded = false
 		p.emit(openfeature.ProviderReady, "flag definitions loaded", nil, meta)
@@ -348,6 +378,7 @@ func keepLastGood(old, next *Set) *Set {
 		invalid:    next.invalid,
 		metadata:   next.metadata,
 		evaluators: next.evaluators,
+		revision:   next.revision,
 	}
 	maps.Copy(merged.flags, next.flags)
 	maps.Copy(merged.flags, kept)
@@ -377,12 +408,16 @@ func (p *Provider) reportInvalid(ctx context.Context, old, next *Set) {
 	}
 }
 
-// invalidMetadata is the EventMetadata that reports a set's invalid flags;
-// nil when it has none.
-func invalidMetadata(s *Set) map[string]any {
+// eventMetadata is the EventMetadata of the events that announce s: its
+// revision ("revision", when the source numbers its sets) and its invalid
+// flags; nil when there is neither.
+func eventMetadata(s *Set) map[string]any {
 	keys := invalidKeys(s)
 	if len(keys) == 0 {
-		return nil
+		if s.revision == 0 {
+			return nil
+		}
+		return map[string]any{"revision": s.revision}
 	}
 	var lastGood []string
 	for _, k := range keys {
@@ -390,10 +425,14 @@ func invalidMetadata(s *Set) map[string]any {
 			lastGood = append(lastGood, k)
 		}
 	}
-	return map[string]any{
+	meta := map[string]any{
 		"invalidFlags":  strings.Join(keys, ","),
 		"lastGoodFlags": strings.Join(lastGood, ","),
 	}
+	if s.revision != 0 {
+		meta["revision"] = s.revision
+	}
+	return meta
 }
 
 func invalidKeys(s *Set) []string {

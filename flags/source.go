@@ -12,8 +12,9 @@ type Source interface {
 	// with or without Parse's error, and the receiver serves its valid flags. A change that cannot be used
 	// at all (a document refused whole, [DocumentError]; a file that cannot
 	// be read) is passed as a nil Set and the error that refused it: the
-	// receiver keeps what it had. Watch returns an error when it can
-	// no longer follow changes. changed is called from one goroutine at a
+	// receiver keeps what it had. A source that numbers its changes, as a
+	// flag store does, delivers each Set with [Set.WithRevision]. Watch
+	// returns an error when it can no longer follow changes. changed is called from one goroutine at a
 	// time; Watch must not return before its last call to changed has.
 	Watch(ctx context.Context, changed func(*Set, error)) error
 }

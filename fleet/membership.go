@@ -32,6 +32,9 @@ type Membership struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+	// wake asks the heartbeat goroutine for a heartbeat now (buffered: one
+	// pending request is enough).
+	wake chan struct{}
 }
 
 // Join registers the instance at address with manifest m and heartbeats it
@@ -51,10 +54,10 @@ func (r *Registry) Join(ctx context.Context, address string, m version.Manifest)
 		return nil, err
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
-	ms := &Membership{r: r, id: id, address: address, m: m, cancel: cancel, done: make(chan struct{})}
+	ms := &Membership{r: r, id: id, address: address, m: m, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	go func() {
 		defer close(ms.done)
-		tick.Every(loopCtx, r.cfg.heartbeat, ms.heartbeat)
+		tick.EveryOrWake(loopCtx, r.cfg.heartbeat, ms.wake, ms.heartbeat)
 	}()
 	return ms, nil
 }
@@ -72,12 +75,23 @@ func (ms *Membership) SetReady(ready bool, detail string) {
 }
 
 // SetFlagsRevision sets the flag-set revision that the following heartbeats
-// carry: the revision of the flag definitions this instance now serves. It
-// does no I/O, like SetReady.
+// carry: the revision of the flag definitions this instance now serves
+// (flags.Provider.Revision; flags.WithRevisionListener calls it on every
+// change). It does no I/O itself, but a revision different from the last
+// one wakes the heartbeat goroutine, which sends it at once rather than at
+// the next interval: an operator waiting for every instance to serve a
+// change (rollsafe flags kill --wait) learns of it within a round trip.
 func (ms *Membership) SetFlagsRevision(rev int64) {
 	ms.mu.Lock()
-	defer ms.mu.Unlock()
+	changed := ms.status.FlagsRevision == nil || *ms.status.FlagsRevision != rev
 	ms.status.FlagsRevision = &rev
+	ms.mu.Unlock()
+	if changed {
+		select {
+		case ms.wake <- struct{}{}:
+		default: // a heartbeat is already due; it reads the latest status
+		}
+	}
 }
 
 // Status returns the status the next heartbeat will carry.

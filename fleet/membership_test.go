@@ -36,7 +36,6 @@ func TestMembership(t *testing.T) {
 		assert.Equal(t, fleet.Status{}, ms.Status(), "not ready until said so")
 
 		ms.SetReady(true, "")
-		ms.SetFlagsRevision(12)
 		time.Sleep(19 * time.Second)
 		synctest.Wait()
 		ins := list()
@@ -49,8 +48,24 @@ func TestMembership(t *testing.T) {
 		synctest.Wait()
 		ins = list()
 		require.Len(t, ins, 1)
-		assert.Equal(t, fleet.Status{Ready: true, FlagsRevision: rev(12)}, ins[0].Status)
+		assert.Equal(t, fleet.Status{Ready: true}, ins[0].Status)
 		assert.Equal(t, joined.Add(20*time.Second).UnixMilli(), ins[0].LastSeen.UnixMilli())
+
+		// A new flags revision is sent at once, not at the next interval;
+		// the same revision again sends nothing.
+		time.Sleep(5 * time.Second)
+		ms.SetFlagsRevision(12)
+		synctest.Wait()
+		ins = list()
+		assert.Equal(t, fleet.Status{Ready: true, FlagsRevision: rev(12)}, ins[0].Status)
+		assert.Equal(t, joined.Add(25*time.Second).UnixMilli(), ins[0].LastSeen.UnixMilli())
+		time.Sleep(time.Second)
+		ms.SetFlagsRevision(12)
+		synctest.Wait()
+		assert.Equal(t, joined.Add(25*time.Second).UnixMilli(), list()[0].LastSeen.UnixMilli(), "an unchanged revision waits for the interval")
+		time.Sleep(14 * time.Second) // the interval is not restarted by the wake
+		synctest.Wait()
+		assert.Equal(t, joined.Add(40*time.Second).UnixMilli(), list()[0].LastSeen.UnixMilli())
 
 		// Heartbeat sends at once.
 		ms.SetReady(false, "draining")

@@ -14,6 +14,12 @@ import (
 // ends, and returns then. A call that runs longer than d delays the next one;
 // missed ticks are dropped, not queued.
 func Every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	EveryOrWake(ctx, d, nil, fn)
+}
+
+// EveryOrWake is [Every] that also calls fn at once whenever wake receives
+// (a nil wake never does). The interval is not restarted by such a call.
+func EveryOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}, fn func(context.Context)) {
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
@@ -21,6 +27,8 @@ func Every(ctx context.Context, d time.Duration, fn func(context.Context)) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			fn(ctx)
+		case <-wake:
 			fn(ctx)
 		}
 	}

@@ -37,3 +37,25 @@ func TestEvery(t *testing.T) {
 		assert.Equal(t, int64(61), n.Load(), "no call after the context ended")
 	})
 }
+
+func TestEveryOrWake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var n atomic.Int64
+		wake := make(chan struct{}, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tick.EveryOrWake(ctx, time.Minute, wake, func(context.Context) { n.Add(1) })
+		}()
+		time.Sleep(10 * time.Second)
+		wake <- struct{}{}
+		synctest.Wait()
+		assert.Equal(t, int64(1), n.Load(), "a wake calls at once")
+		time.Sleep(50 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, int64(2), n.Load(), "the interval runs on from its start")
+		cancel()
+		<-done
+	})
+}
