@@ -305,7 +305,7 @@ func TestCompiledRuleFollowsWrittenWeights(t *testing.T) {
 	r := set.evaluate("ramp", KindBool, flat, time.Now)
 	assert.Equal(t, "old", r.variant)
 
-	ramped, err := set.withWeights("ramp", []Weight{{Variant: "new", Weight: 1}, {Variant: "old", Weight: 0}})
+	ramped, err := set.WithWeights("ramp", []Weight{{Variant: "new", Weight: 1}, {Variant: "old", Weight: 0}})
 	require.NoError(t, err)
 	require.NotNil(t, ramped.flags["ramp"].compiled)
 	r = ramped.evaluate("ramp", KindBool, flat, time.Now)

@@ -78,13 +78,13 @@ func (m *MemorySource) ReplaceJSON(_ context.Context, data []byte) error {
 
 // SetState enables or disables the flag named key.
 func (m *MemorySource) SetState(_ context.Context, key string, state State) error {
-	return m.update(func(s *Set) (*Set, error) { return s.withState(key, state) })
+	return m.update(func(s *Set) (*Set, error) { return s.WithState(key, state) })
 }
 
 // SetWeights replaces the variants and weights of the fractional split of the
 // flag named key; see [Writer].
 func (m *MemorySource) SetWeights(_ context.Context, key string, weights []Weight) error {
-	return m.update(func(s *Set) (*Set, error) { return s.withWeights(key, weights) })
+	return m.update(func(s *Set) (*Set, error) { return s.WithWeights(key, weights) })
 }
 
 // update applies a write; a write that fails changes nothing and tells no

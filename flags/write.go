@@ -86,8 +86,12 @@ func (s *Set) writable(key string) (*flag, error) {
 	return nil, fmt.Errorf("flags: flag %q: %w", key, ErrNotFound)
 }
 
-// withState returns a copy of s in which the flag named key has state.
-func (s *Set) withState(key string, state State) (*Set, error) {
+// WithState returns a copy of s in which the flag named key has state
+// ([Enabled] or [Disabled]), validated as [Parse] validates a loaded flag;
+// s itself is not changed. It returns an error wrapping [ErrNotFound] when
+// s has no such flag, and a [*ValidationError] when the flag is invalid
+// (only a new definition can mend it).
+func (s *Set) WithState(key string, state State) (*Set, error) {
 	if state != Enabled && state != Disabled {
 		return nil, fmt.Errorf("flags: flag %q: state %q is not ENABLED or DISABLED", key, state)
 	}
@@ -102,9 +106,12 @@ func (s *Set) withState(key string, state State) (*Set, error) {
 	return rebuild(doc, key)
 }
 
-// withWeights returns a copy of s in which the fractional split of the flag
-// named key has weights.
-func (s *Set) withWeights(key string, weights []Weight) (*Set, error) {
+// WithWeights returns a copy of s in which the fractional split of the flag
+// named key has weights, keeping its bucketing expression; s itself is not
+// changed. The flag's targeting must hold exactly one fractional, outside
+// any shared $evaluators rule; the weights must name variants of the flag
+// (else a [*ValidationError]) and none may be negative.
+func (s *Set) WithWeights(key string, weights []Weight) (*Set, error) {
 	f, err := s.writable(key)
 	if err != nil {
 		return nil, err
