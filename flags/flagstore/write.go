@@ -296,4 +296,3 @@ func (s *Store) upsert() string {
 func auditDocument(c *contents, keys []string) []byte {
 	return c.document(keys)
 }
-
