@@ -115,9 +115,9 @@ type Result struct {
 	// Revision is the store's revision after the write: the new one, or
 	// the current one when the change changed nothing (then nothing was
 	// written or recorded).
-	Revision int64
+	Revision int64 `json:"revision"`
 	// Keys are the flags whose definitions changed, sorted.
-	Keys []string
+	Keys []string `json:"keys"`
 }
 
 // check refuses a malformed change before it reaches the database.
@@ -198,8 +198,13 @@ func (e Edit) apply(c *contents) error {
 	} else {
 		next, err = set.WithWeights(e.Key, e.Weights)
 	}
-	if err != nil {
+	var verr *flags.ValidationError
+	switch {
+	case err == nil:
+	case errors.Is(err, flags.ErrNotFound) || errors.As(err, &verr):
 		return err
+	default: // no weights, a negative one, no fractional split of its own
+		return fmt.Errorf("flagstore: %w: %w", ErrInvalidChange, err)
 	}
 	def, err := definitionIn(next, e.Key)
 	if err != nil {

@@ -18,6 +18,13 @@ func (s *Store) ensure(ctx context.Context) error {
 	if s.schemaOK {
 		return nil
 	}
+	// Tables made by an earlier instance: one read says so, with no lock
+	// and no DDL.
+	var rev int64
+	if s.db.QueryRowContext(ctx, `SELECT revision FROM `+tableRevision+` WHERE id = 1`).Scan(&rev) == nil {
+		s.schemaOK = true
+		return nil
+	}
 	var err error
 	switch s.d {
 	case dialect.Postgres:
@@ -120,10 +127,21 @@ func (s *Store) ensureMySQL(ctx context.Context) (err error) {
 
 // ensureSQLite runs the DDL in one transaction: SQLite's DDL is
 // transactional, and its write lock serializes instances.
+// A transaction that read before it writes cannot wait for the write lock
+// (SQLite answers SQLITE_BUSY at once, whatever the busy timeout), so a
+// busy answer is retried.
 func (s *Store) ensureSQLite(ctx context.Context) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		return execAll(ctx, tx, append(s.ddl(), s.seed()))
-	})
+	for attempt := 1; ; attempt++ {
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			return execAll(ctx, tx, append(s.ddl(), s.seed()))
+		})
+		if err == nil || !isBusy(err) || attempt == busyAttempts {
+			return err
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return err
+		}
+	}
 }
 
 type execer interface {

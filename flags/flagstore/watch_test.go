@@ -17,9 +17,9 @@ import (
 
 // serve registers a provider over s with an isolated OpenFeature API and
 // returns its client.
-func serve(t *testing.T, s *flagstore.Store) (*flags.Provider, *openfeature.Client) {
+func serve(t *testing.T, s *flagstore.Store, opts ...flags.ProviderOption) (*flags.Provider, *openfeature.Client) {
 	t.Helper()
-	p, err := flags.NewProvider(s)
+	p, err := flags.NewProvider(s, opts...)
 	require.NoError(t, err)
 	api := isolated.NewAPI()
 	require.NoError(t, api.SetProviderAndWait(context.Background(), p))

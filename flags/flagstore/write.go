@@ -124,11 +124,22 @@ func (s *Store) write(ctx context.Context, c Change, edit func(*contents) (*cont
 		if err == nil || s.d != dialect.SQLite || !isBusy(err) || attempt == busyAttempts {
 			return res, err
 		}
-		select {
-		case <-ctx.Done():
+		if pause(ctx, attempt) != nil {
 			return Result{}, err
-		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
 		}
+	}
+}
+
+// pause waits a little longer after each busy attempt; an error when ctx
+// ends first.
+func pause(ctx context.Context, attempt int) error {
+	t := time.NewTimer(time.Duration(attempt) * 5 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
