@@ -230,9 +230,6 @@ type historyBody struct {
 	Records []Record `json:"records"`
 }
 
-// historyParams are the query parameters a history request takes.
-var historyParams = map[string]bool{"key": true, "release": true, "before": true, "limit": true}
-
 func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if _, ok := h.allow(w, r, ActionHistory, q.Get("key")); !ok {
@@ -241,7 +238,7 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 	const op = "history"
 	for name, vs := range q {
 		switch {
-		case !historyParams[name]:
+		case name != "key" && name != "release" && name != "before" && name != "limit":
 			h.badRequest(w, op, fmt.Errorf("unknown query parameter %q (it takes key, release, before, limit)", name))
 			return
 		case len(vs) > 1:
