@@ -20,6 +20,11 @@ func flagsCommand() command {
 			flagsEvalCommand(),
 			flagsListCommand(),
 			flagsHistoryCommand(),
+			flagsKillCommand(),
+			flagsReviveCommand(),
+			flagsWeightsCommand(),
+			flagsPushCommand(),
+			flagsPullCommand(),
 		},
 	}
 }
