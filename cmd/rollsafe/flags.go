@@ -13,11 +13,18 @@ import (
 func flagsCommand() command {
 	return command{
 		name:    "flags",
-		summary: "validate flag files; evaluate a flag for a user",
+		summary: "validate flag files; evaluate a flag for a user; read and change the fleet's flag store",
 		usage:   "rollsafe flags SUBCOMMAND [flags] ARGS",
 		subs: []command{
 			flagsValidateCommand(),
 			flagsEvalCommand(),
+			flagsListCommand(),
+			flagsHistoryCommand(),
+			flagsKillCommand(),
+			flagsReviveCommand(),
+			flagsWeightsCommand(),
+			flagsPushCommand(),
+			flagsPullCommand(),
 		},
 	}
 }
