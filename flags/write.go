@@ -89,11 +89,12 @@ func (s *Set) writable(key string) (*flag, error) {
 // WithState returns a copy of s in which the flag named key has state
 // ([Enabled] or [Disabled]), validated as [Parse] validates a loaded flag;
 // s itself is not changed. It returns an error wrapping [ErrNotFound] when
-// s has no such flag, and a [*ValidationError] when the flag is invalid
-// (only a new definition can mend it).
+// s has no such flag, and a [*ValidationError] naming the flag and field
+// when the state is neither or the flag is invalid (only a new definition
+// can mend it).
 func (s *Set) WithState(key string, state State) (*Set, error) {
 	if state != Enabled && state != Disabled {
-		return nil, fmt.Errorf("flags: flag %q: state %q is not ENABLED or DISABLED", key, state)
+		return nil, refuseWrite(key, "state", "%q is not ENABLED or DISABLED", state)
 	}
 	f, err := s.writable(key)
 	if err != nil {
@@ -109,20 +110,22 @@ func (s *Set) WithState(key string, state State) (*Set, error) {
 // WithWeights returns a copy of s in which the fractional split of the flag
 // named key has weights, keeping its bucketing expression; s itself is not
 // changed. The flag's targeting must hold exactly one fractional, outside
-// any shared $evaluators rule; the weights must name variants of the flag
-// (else a [*ValidationError]) and none may be negative.
+// any shared $evaluators rule; the weights, at least one, must name
+// variants of the flag and none may be negative. Each refusal is a
+// [*ValidationError] naming the flag and field, or an error wrapping
+// [ErrNotFound].
 func (s *Set) WithWeights(key string, weights []Weight) (*Set, error) {
 	f, err := s.writable(key)
 	if err != nil {
 		return nil, err
 	}
 	if len(weights) == 0 {
-		return nil, fmt.Errorf("flags: flag %q: no weights given", key)
+		return nil, refuseWrite(key, "targeting", "no weights given")
 	}
 	entries := make([]any, len(weights))
 	for i, w := range weights {
 		if w.Weight < 0 {
-			return nil, fmt.Errorf("flags: flag %q: weight of variant %q is negative", key, w.Variant)
+			return nil, refuseWrite(key, "targeting", "the weight of variant %q is negative", w.Variant)
 		}
 		if _, ok := f.variants[w.Variant]; !ok {
 			var ps problems
@@ -135,15 +138,22 @@ func (s *Set) WithWeights(key string, weights []Weight) (*Set, error) {
 	targeting := replaceFractional(f.rawTargeting, entries, &found)
 	switch {
 	case found == 0:
-		return nil, fmt.Errorf("flags: flag %q: its targeting holds no fractional split of its own", key)
+		return nil, refuseWrite(key, "targeting", "holds no fractional split of its own")
 	case found > 1:
-		return nil, fmt.Errorf("flags: flag %q: its targeting holds %d fractional splits; set the weights by replacing the definitions", key, found)
+		return nil, refuseWrite(key, "targeting", "holds %d fractional splits; set the weights by replacing the definition", found)
 	}
 	doc := s.document()
 	fd := f.document()
 	fd["targeting"] = targeting
 	doc["flags"].(map[string]any)[key] = fd
 	return rebuild(doc, key)
+}
+
+// refuseWrite is the error of a write whose new value the flag cannot take.
+func refuseWrite(key, field, format string, args ...any) error {
+	var ps problems
+	ps.add(key, field, format, args...)
+	return &ValidationError{Problems: ps}
 }
 
 // replaceFractional copies rule with the variant list of each fractional

@@ -167,7 +167,7 @@ func (sf *storeFlags) failOn(e *env, cmd, subject string, err error) int {
 			out.Problems = append(out.Problems, problemJSON{p.Flag, p.Field, p.Message})
 		}
 		msg = "refused, nothing written: " + msg
-	case errors.Is(err, flags.ErrNotFound), errors.As(err, new(refusedError)):
+	case errors.Is(err, flags.ErrNotFound):
 		msg = "refused: " + msg
 	default:
 		e.errorf("flags %s: %s", cmd, msg)
@@ -196,11 +196,6 @@ func trimPrefixes(msg string) string {
 	}
 }
 
-// refusedError marks an error the store returned unmarked as a refusal
-// (exit 1) rather than a failure to run.
-type refusedError struct{ error }
-
-func (r refusedError) Unwrap() error { return r.error }
 
 // writeJSON prints v as one line of JSON; a failed write is exit 2.
 func writeJSON(e *env, cmd string, v any) int {

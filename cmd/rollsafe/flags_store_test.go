@@ -133,7 +133,7 @@ func TestFlagsStoreCommands(t *testing.T) {
 
 		code, _, errOut = cli(t, "weights", "banner", "a=1", "--reason", "x")
 		assert.Equal(t, exitFailed, code)
-		assert.Contains(t, errOut, `refused: flag "banner": its targeting holds no fractional split of its own`)
+		assert.Contains(t, errOut, `refused, nothing written: invalid flag definitions: flag "banner": targeting: holds no fractional split of its own`)
 
 		bad := writeFlagFile(t, "bad.json", `{"flags": {"banner": {"state": "ON", "variants": {"a": 1}}}}`)
 		code, _, errOut = cli(t, "push", bad, "--reason", "x")

@@ -9,7 +9,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -471,7 +470,7 @@ func flagsEdit(e *env, cmd string, sf *storeFlags, wf *writeFlags, wt *waitFlags
 	defer db.Close()
 	res, err := store.Apply(e.ctx, c)
 	if err != nil {
-		return sf.fail(e, cmd, refusal(e.ctx, store, edit, err))
+		return sf.fail(e, cmd, err)
 	}
 	committed := time.Now()
 	out := newWriteResult(res, c)
@@ -486,26 +485,6 @@ func flagsEdit(e *env, cmd string, sf *storeFlags, wf *writeFlags, wt *waitFlags
 		return exitCantRun
 	}
 	return code
-}
-
-// refusal tells a weights edit the store refused (a flag whose targeting
-// holds no split of its own, or several) from a database that failed: the
-// store returns both unmarked, so the edit is tried on the current set.
-func refusal(ctx context.Context, store *flagstore.Store, edit flagstore.Edit, err error) error {
-	var ce *flagstore.ConflictError
-	var ve *flags.ValidationError
-	if edit.Op != flagstore.OpWeights || errors.As(err, &ce) || errors.As(err, &ve) ||
-		errors.Is(err, flags.ErrNotFound) || errors.Is(err, flagstore.ErrInvalidChange) {
-		return err
-	}
-	cur, _ := store.Current(ctx) // invalid flags elsewhere in the set do not matter here
-	if cur == nil {
-		return err
-	}
-	if _, lerr := cur.WithWeights(edit.Key, edit.Weights); lerr != nil {
-		return refusedError{err}
-	}
-	return err
 }
 
 // waitJSON is the "wait" object of a write's JSON.

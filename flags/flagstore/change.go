@@ -188,7 +188,10 @@ func (e Edit) apply(c *contents) error {
 		c.flags[e.Key] = compact(e.Definition)
 		return nil
 	}
-	set, err := flags.Parse(c.document(nil))
+	// The flag alone, with the shared rules it may refer to: parsing the
+	// whole set for each edit would make a change of n flags cost n².
+	// validate checks the whole set once, after the last edit.
+	set, err := flags.Parse(c.document([]string{e.Key}))
 	if set == nil {
 		return err
 	}
@@ -198,13 +201,8 @@ func (e Edit) apply(c *contents) error {
 	} else {
 		next, err = set.WithWeights(e.Key, e.Weights)
 	}
-	var verr *flags.ValidationError
-	switch {
-	case err == nil:
-	case errors.Is(err, flags.ErrNotFound) || errors.As(err, &verr):
+	if err != nil {
 		return err
-	default: // no weights, a negative one, no fractional split of its own
-		return fmt.Errorf("flagstore: %w: %w", ErrInvalidChange, err)
 	}
 	def, err := definitionIn(next, e.Key)
 	if err != nil {

@@ -388,10 +388,6 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, action Action, r
 	}
 	res, err := h.store.Apply(r.Context(), Change{Actor: actor, Reason: f.Reason, ReleaseID: f.ReleaseID, Base: f.BaseRevision, Edits: []Edit{e}})
 	if err != nil {
-		if h.refusedWeights(r.Context(), e, err) {
-			h.badRequest(w, op, err)
-			return
-		}
 		h.fail(w, r, op, err)
 		return
 	}
@@ -399,23 +395,6 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, action Action, r
 		res.Keys = []string{}
 	}
 	writeJSON(w, http.StatusOK, resultBody{Revision: res.Revision, Keys: res.Keys})
-}
-
-// refusedWeights reports whether err, which the store did not classify, is
-// the flags package refusing the weights themselves (none given, a negative
-// one, a flag with no fractional split of its own): its errors for those
-// wrap no sentinel, so the edit is tried again on the current set, and a
-// refusal there is the request's fault, not the server's.
-func (h *handler) refusedWeights(ctx context.Context, e Edit, err error) bool {
-	if e.Op != OpWeights || classified(err) {
-		return false
-	}
-	set, _ := h.store.Current(ctx) // the set, whatever its invalid flags
-	if set == nil {
-		return false
-	}
-	_, werr := set.WithWeights(e.Key, e.Weights)
-	return werr != nil
 }
 
 // decode reads the JSON body of r into v: one object, no unknown field, at
@@ -463,13 +442,6 @@ func (h *handler) refuse(w http.ResponseWriter, status int, op string, err error
 		msg = "flagstore: " + op + ": " + msg
 	}
 	writeJSON(w, status, errorBody{Error: msg})
-}
-
-// classified reports whether err is one the store documents, which fail
-// answers with its own status.
-func classified(err error) bool {
-	var verr *flags.ValidationError
-	return errors.Is(err, ErrConflict) || errors.As(err, &verr) || errors.Is(err, flags.ErrNotFound) || errors.Is(err, ErrInvalidChange)
 }
 
 // fail answers err, the error of operation op.

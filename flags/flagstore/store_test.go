@@ -156,8 +156,9 @@ func TestApplyRefusesAndWritesNothing(t *testing.T) {
 			{"unknown flag", change("x", flagstore.Delete("beta-banner"), flagstore.SetState("nope", flags.Disabled)), flags.ErrNotFound, `"nope"`},
 			{"bad definition", change("x", flagstore.Delete("beta-banner"), flagstore.Put("new-flag", json.RawMessage(`{"state":"ENABLED","variants":{"on":true},"defaultVariant":"off"}`))), flags.ErrInvalid, `flag "new-flag": defaultVariant`},
 			{"weights of an unknown variant", change("x", flagstore.SetWeights("orders-summary-v2", flags.Weight{Variant: "blue", Weight: 1})), flags.ErrInvalid, `"blue"`},
-			{"negative weight", change("x", flagstore.SetWeights("orders-summary-v2", flags.Weight{Variant: "on", Weight: -1})), flagstore.ErrInvalidChange, "negative"},
-			{"weights of a flag without a split", change("x", flagstore.SetWeights("beta-banner", flags.Weight{Variant: "on", Weight: 1})), flagstore.ErrInvalidChange, "no fractional split"},
+			{"negative weight", change("x", flagstore.SetWeights("orders-summary-v2", flags.Weight{Variant: "on", Weight: -1})), flags.ErrInvalid, `flag "orders-summary-v2": targeting: the weight of variant "on" is negative`},
+			{"weights of a flag without a split", change("x", flagstore.SetWeights("beta-banner", flags.Weight{Variant: "on", Weight: 1})), flags.ErrInvalid, `flag "beta-banner": targeting: holds no fractional split of its own`},
+			{"bad state", change("x", flagstore.SetState("beta-banner", "OFF")), flags.ErrInvalid, `flag "beta-banner": state: "OFF" is not ENABLED or DISABLED`},
 			{"not JSON", change("x", flagstore.Put("f", json.RawMessage(`{`))), flagstore.ErrInvalidChange, `"f" is not JSON`},
 			{"stale base", flagstore.Change{Actor: "a", Reason: "x", Base: new(int64(0)), Edits: []flagstore.Edit{flagstore.Delete("beta-banner")}}, flagstore.ErrConflict, "based on revision 0, the store is at 1"},
 		}
