@@ -79,7 +79,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("service", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	fs.Var(&c.dialect, "dialect", "database: sqlite (embedded, the file of --db), postgres or mysql (the server of --dsn)")
+	fs.Var(&c.dialect, "dialect", "`database`: sqlite (embedded, the file of --db), postgres or mysql (the server of --dsn)")
 	fs.StringVar(&c.dbPath, "db", "", "SQLite database file; instances started on one file share its flags and registry (default: a new file in a temporary directory)")
 	fs.StringVar(&c.dsn, "dsn", "", "DSN of the PostgreSQL or MySQL database, as pgx or go-sql-driver/mysql read it (default $ORDERS_DSN, so that a password stays out of the process list)")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 2*time.Second,
