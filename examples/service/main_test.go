@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -26,14 +25,29 @@ func service(t *testing.T, args ...string) (string, context.CancelFunc, <-chan e
 // serviceLogging is service with the log written to logs.
 func serviceLogging(t *testing.T, logs io.Writer, args ...string) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
+	in := launch(t, logs, args...)
+	return in.wait(t), in.stop, in.done
+}
+
+// instance is a service started by launch.
+type instance struct {
+	started chan string
+	done    chan error
+	stop    context.CancelFunc
+}
+
+// launch starts the example without waiting for it to listen, so that
+// several can start together; wait returns its base URL. The test's
+// cleanup stops it.
+func launch(t *testing.T, logs io.Writer, args ...string) *instance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan string, 1)
-	done := make(chan error, 1)
+	in := &instance{started: make(chan string, 1), done: make(chan error, 1), stop: cancel}
 	stopped := make(chan struct{})
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	go func() {
 		defer close(stopped)
-		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0", "--drain-delay", "10ms"}, args...), logger, started)
+		in.done <- run(ctx, append([]string{"--addr", "127.0.0.1:0", "--drain-delay", "10ms"}, args...), logger, in.started)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -43,15 +57,20 @@ func serviceLogging(t *testing.T, logs io.Writer, args ...string) (string, conte
 			t.Error("service did not stop")
 		}
 	})
+	return in
+}
+
+func (in *instance) wait(t *testing.T) string {
+	t.Helper()
 	select {
-	case addr := <-started:
-		return "http://" + addr, cancel, done
-	case err := <-done:
+	case addr := <-in.started:
+		return "http://" + addr
+	case err := <-in.done:
 		t.Fatalf("service did not start: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("service did not start in 30s")
 	}
-	return "", nil, nil
+	return ""
 }
 
 func get(t *testing.T, url string) (*http.Response, []byte) {
@@ -153,6 +172,7 @@ func TestServiceFollowsFlagFile(t *testing.T) {
 	flagsPath := filepath.Join(t.TempDir(), "flags.json")
 	require.NoError(t, os.WriteFile(flagsPath, defaultFlags, 0o644))
 	base, _, _ := service(t, "--flags", flagsPath)
+	waitReady(t, base)
 	resp, _ := get(t, base+"/summary")
 	require.Equal(t, "new", resp.Header.Get("X-Code-Path"))
 
@@ -171,6 +191,33 @@ func TestServiceRejectsBadArguments(t *testing.T) {
 	assert.ErrorContains(t, err, "unexpected arguments")
 	err = run(context.Background(), []string{"--peer", "http://127.0.0.1:1", "--addr", "127.0.0.1:0"}, logger, nil)
 	assert.ErrorContains(t, err, "refusing to start")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dialect", "oracle"}, `unknown dialect "oracle"`},
+		{[]string{"--dialect", "postgres"}, "--dialect postgres needs --dsn"},
+		{[]string{"--dsn", "postgres://127.0.0.1/app"}, "--dsn is for postgres and mysql"},
+		{[]string{"--dialect", "mysql", "--dsn", "root@tcp(127.0.0.1:1)/app", "--db", "orders.db"}, "--db is the SQLite file"},
+		{[]string{"--dialect", "mysql", "--dsn", "root:secret@tcp(127.0.0.1:1/app"}, "--dsn: not a MySQL DSN"},
+	} {
+		err := run(context.Background(), append([]string{"--addr", "127.0.0.1:0"}, c.args...), logger, nil)
+		assert.ErrorContains(t, err, c.want, "%q", c.args)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "secret", "%q", c.args)
+		}
+	}
+}
+
+// A database that does not answer stops the start-up with an error that
+// names it without its password.
+func TestServiceReportsAnUnreachableDatabaseWithoutItsPassword(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	err := run(context.Background(), []string{"--addr", "127.0.0.1:0", "--dialect", "postgres",
+		"--dsn", "postgres://orders:s3cret-pw@127.0.0.1:1/orders?connect_timeout=2"}, logger, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "database postgres 127.0.0.1/orders")
+	assert.NotContains(t, err.Error(), "s3cret-pw")
 }
 
 // Without --demo-faults, ?fail=new is an ordinary query parameter: no caller
@@ -193,38 +240,4 @@ func TestServiceIgnoresFailWithoutDemoFaults(t *testing.T) {
 	resp, body := get(t, base+"/readyz")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "pass", healthStatus(t, body), "the breaker must not have tripped")
-}
-
-// watchedFile receives the log line in which the service names the flag
-// file it watches (slog writes each record in one Write).
-type watchedFile chan string
-
-func (c watchedFile) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte(`msg="watching flag file"`)) {
-		select {
-		case c <- string(p):
-		default:
-		}
-	}
-	return len(p), nil
-}
-
-// Started from any directory without --flags, the service watches the
-// example's own flags.json and says so, so that the README's edit of that
-// file switches the running demo.
-func TestServiceWatchesTheExampleFlagFileFromAnyDirectory(t *testing.T) {
-	own, err := filepath.Abs("flags.json")
-	require.NoError(t, err)
-	t.Chdir(t.TempDir())
-	logged := make(watchedFile, 1)
-	base, _, _ := serviceLogging(t, logged)
-	resp, _ := get(t, base+"/summary")
-	assert.Equal(t, "new", resp.Header.Get("X-Code-Path"))
-	// Logged before the server listens, so before service returned.
-	select {
-	case line := <-logged:
-		assert.Contains(t, line, own)
-	default:
-		t.Fatal("the service did not log the flag file it watches")
-	}
 }

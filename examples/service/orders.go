@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 
@@ -122,8 +123,24 @@ func (o *orders) summaryV1(ctx context.Context) ([]customerSummary, error) {
 	return out, rows.Err()
 }
 
-// seed adds demonstration data to an empty database.
+// seed adds demonstration data to an empty database. Instances starting
+// together on one database may all find it empty: the ids are given, so
+// that all but the first fail on the primary key (PostgreSQL and MySQL do
+// not number an INTEGER PRIMARY KEY as SQLite does), and finding the data
+// there then is success.
 func (o *orders) seed(ctx context.Context) error {
+	err := o.seedOnce(ctx)
+	if err == nil {
+		return nil
+	}
+	var n int
+	if cerr := o.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM customers").Scan(&n); cerr == nil && n > 0 {
+		return nil // another instance seeded it
+	}
+	return fmt.Errorf("seed the demonstration data: %w", err)
+}
+
+func (o *orders) seedOnce(ctx context.Context) error {
 	tx, err := o.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -135,7 +152,7 @@ func (o *orders) seed(ctx context.Context) error {
 	}
 	for _, stmt := range []string{
 		"INSERT INTO customers (id, email, name) VALUES (1, 'ada@example.com', 'Ada'), (2, 'grace@example.com', 'Grace')",
-		"INSERT INTO orders (customer_id, total_cents) VALUES (1, 1250), (1, 800), (2, 4100)",
+		"INSERT INTO orders (id, customer_id, total_cents) VALUES (1, 1, 1250), (2, 1, 800), (3, 2, 4100)",
 	} {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -11,15 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/open-feature/go-sdk/openfeature/isolated"
-	_ "modernc.org/sqlite" // the service chooses its driver; rollsafe imports none
 
-	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/flags"
+	"github.com/rollsafe/rollsafe/fleet"
 	"github.com/rollsafe/rollsafe/health"
 	"github.com/rollsafe/rollsafe/migrate"
 	"github.com/rollsafe/rollsafe/version"
@@ -53,7 +49,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	}
 	defer os.RemoveAll(tmp)
 
-	db, err := openDB(cfg.dbPath, tmp, logger)
+	db, err := openDB(ctx, cfg, tmp, logger)
 	if err != nil {
 		return err
 	}
@@ -65,7 +61,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	if err != nil {
 		return err
 	}
-	runner, err := migrate.New(db, dialect.SQLite, migrations, migrate.WithLogger(logger))
+	runner, err := migrate.New(db, cfg.dialect, migrations, migrate.WithLogger(logger))
 	if err != nil {
 		return err
 	}
@@ -89,18 +85,41 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 		return err
 	}
 
-	// Flags: the guarded endpoint follows flags.json, and falls back to the old
-	// implementation by itself when the new one fails.
-	flagsPath, err := flagsFile(cfg.flagsPath, tmp)
+	// The address is known once listening: the fleet registry needs it.
+	// Connections wait in the backlog until the server starts below.
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
-	source, err := flags.NewFileSource(flagsPath, flags.WithFileLogger(logger))
+	defer ln.Close()
+
+	// Fleet: the instance's entry in the registry, which carries its
+	// readiness and the revision of the flags it serves, for
+	// `rollsafe flags kill --wait` and for releases.
+	registry, err := fleet.NewRegistry(ctx, db, cfg.dialect, fleet.WithLogger(logger))
 	if err != nil {
 		return err
 	}
-	logger.Info("watching flag file", "file", source.Path())
-	provider, err := flags.NewProvider(source, flags.WithLogger(logger))
+	member, err := registry.Join(ctx, "http://"+ln.Addr().String(), self)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := member.Leave(ctx); err != nil {
+			logger.Error("leaving the fleet registry", "err", err)
+		}
+	}()
+
+	// Flags: the guarded endpoint follows the flag store (or --flags), and
+	// falls back to the old implementation by itself when the new one fails.
+	source, sourceName, err := flagSource(ctx, cfg, db, logger)
+	if err != nil {
+		return err
+	}
+	provider, err := flags.NewProvider(source, flags.WithLogger(logger),
+		flags.WithRevisionListener(member.SetFlagsRevision))
 	if err != nil {
 		return err
 	}
@@ -112,7 +131,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	}
 	api.AddHooks(hook)
 	if err := api.SetProviderAndWait(ctx, provider); err != nil {
-		return fmt.Errorf("flags %s: %w", source.Path(), err)
+		return fmt.Errorf("flags from the %s: %w", sourceName, err)
 	}
 	summary, err := flags.NewSwitch[[]customerSummary](api.NewClient(), "orders-summary-v2",
 		flags.WithSwitchLogger(logger), flags.WithMinCalls(5), flags.WithCoolDown(10*time.Second))
@@ -164,10 +183,6 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	mux.Handle("GET "+version.DefaultPath, manifestHandler)
 	app.routes(mux)
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -188,6 +203,8 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 		return err
 	}
 	app.ready.Store(true)
+	member.SetReady(true, "")
+	heartbeat(ctx, member, logger)
 
 	select {
 	case err := <-serveErr:
@@ -195,6 +212,8 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	case <-ctx.Done():
 	}
 	checker.Drain()
+	member.SetReady(false, "draining")
+	heartbeat(context.Background(), member, logger)
 	logger.Info("draining: readiness fails, still serving", "for", cfg.drainDelay)
 	select {
 	case <-time.After(cfg.drainDelay):
@@ -206,45 +225,20 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	return nil
 }
 
+// heartbeat tells the registry now what changed (readiness), rather than
+// at the next heartbeat; a failure only delays it until then.
+func heartbeat(ctx context.Context, member *fleet.Membership, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := member.Heartbeat(ctx); err != nil {
+		logger.Warn("fleet heartbeat", "err", err)
+	}
+}
+
 func shutdown(srv *http.Server, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Error("shutdown", "err", err)
 	}
-}
-
-func openDB(path, tmp string, logger *slog.Logger) (*sql.DB, error) {
-	if path == "" {
-		path = filepath.Join(tmp, "orders.db")
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Ping(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("database %s: %w", path, err)
-	}
-	logger.Info("database opened", "file", path)
-	return db, nil
-}
-
-// flagsFile returns the flag file to watch: the one given, else the example's
-// own flags.json beside its source, wherever the service is started from, so
-// that editing it switches the running demo; else (a binary built with
-// -trimpath or moved away from the source) a copy of it in tmp. A real
-// service takes the path from its configuration.
-func flagsFile(given, tmp string) (string, error) {
-	if given != "" {
-		return given, nil
-	}
-	if _, source, _, ok := runtime.Caller(0); ok && filepath.IsAbs(source) {
-		beside := filepath.Join(filepath.Dir(source), "flags.json")
-		if _, err := os.Stat(beside); err == nil {
-			return beside, nil
-		}
-	}
-	path := filepath.Join(tmp, "flags.json")
-	return path, os.WriteFile(path, defaultFlags, 0o644)
 }
