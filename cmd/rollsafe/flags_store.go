@@ -196,7 +196,6 @@ func trimPrefixes(msg string) string {
 	}
 }
 
-
 // writeJSON prints v as one line of JSON; a failed write is exit 2.
 func writeJSON(e *env, cmd string, v any) int {
 	enc := json.NewEncoder(e.stdout)
