@@ -73,7 +73,8 @@ const MaxRequestBody = 1 << 20
 // the authorizer, 404 an unknown flag ([flags.ErrNotFound]), 405 a method
 // the path does not take, 409 a stale baseRevision ([ErrConflict], with
 // "baseRevision" and "currentRevision"), 413 a body over [MaxRequestBody],
-// 415 a body that is not application/json, 422 definitions that do not
+// 415 a write whose Content-Type is not application/json (or is missing:
+// a cross-site request can send a body without one), 422 definitions that do not
 // validate ([*flags.ValidationError], with its problems). A 500 names the
 // operation only: the cause, which may hold what a driver says of its
 // database, goes to the store's logger ([WithLogger]).
@@ -400,14 +401,16 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, action Action, r
 // decode reads the JSON body of r into v: one object, no unknown field, at
 // most MaxRequestBody bytes. On error it returns the status to answer.
 func decode(w http.ResponseWriter, r *http.Request, v any) (int, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		// A browser may send a cross-site form or text/plain body with the
-		// user's cookies; it cannot send application/json without asking
-		// first. Refusing other types keeps such a request from writing.
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return http.StatusUnsupportedMediaType, fmt.Errorf("the request body is %q: send application/json", ct)
-		}
+	// A browser may send a cross-site form, a text/plain body or one with
+	// no type at all (fetch with a Blob, mode no-cors) with the user's
+	// cookies; it cannot send application/json across sites without asking
+	// first. Requiring that type keeps such a request from writing.
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return http.StatusUnsupportedMediaType, errors.New("the request has no Content-Type: send application/json")
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return http.StatusUnsupportedMediaType, fmt.Errorf("the request body is %q: send application/json", ct)
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRequestBody))
 	dec.DisallowUnknownFields()

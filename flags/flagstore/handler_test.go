@@ -99,6 +99,7 @@ func (a *admin) do(req request) (int, map[string]any) {
 	}
 	r.Header.Set("Authorization", "Bearer "+token)
 	switch {
+	case req.contentType == "none":
 	case req.contentType != "":
 		r.Header.Set("Content-Type", req.contentType)
 	case req.body != "":
@@ -274,9 +275,12 @@ func TestHandlerRefusesAndWritesNothing(t *testing.T) {
 		{"not an object", request{method: "POST", path: kill, body: `["x"]`}, 400, "request body"},
 		{"unknown field", request{method: "POST", path: kill, body: `{"reason":"x","force":true}`}, 400, `unknown field "force"`},
 		{"two values", request{method: "POST", path: kill, body: `{"reason":"x"} {}`}, 400, "more than one JSON value"},
-		{"empty body", request{method: "POST", path: kill}, 400, "empty"},
+		{"empty body", request{method: "POST", path: kill, contentType: "application/json"}, 400, "empty"},
 		{"not JSON content", request{method: "POST", path: kill, body: `{"reason":"x"}`, contentType: "text/plain"}, 415, "application/json"},
 		{"form content", request{method: "POST", path: kill, body: `{"reason":"x"}`, contentType: "application/x-www-form-urlencoded"}, 415, "application/json"},
+		// fetch(url, {mode: "no-cors", body: new Blob([...])}) from another
+		// site sends no type, with the user's cookies and no preflight.
+		{"no content type", request{method: "POST", path: kill, body: `{"reason":"x"}`, contentType: "none"}, 415, "no Content-Type"},
 		{"too large", request{method: "POST", path: kill, body: `{"reason":"` + strings.Repeat("a", flagstore.MaxRequestBody) + `"}`}, 413, "larger than 1048576 bytes"},
 		{"negative base", request{method: "POST", path: kill, body: `{"reason":"x","baseRevision":-1}`}, 400, "negative"},
 		{"unknown flag", request{method: "POST", path: "/flags/nope/kill", body: `{"reason":"x"}`}, 404, `"nope"`},

@@ -97,7 +97,7 @@ func (s *Store) ensurePostgres(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('rollsafe_flagstore.' || current_schema()))`); err != nil {
 			return err
 		}
-		return execAll(ctx, tx, append(s.ddl(), s.seed()))
+		return s.create(ctx, tx)
 	})
 }
 
@@ -111,18 +111,19 @@ func (s *Store) ensureMySQL(ctx context.Context) (err error) {
 	}
 	defer conn.Close()
 	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(CONCAT('rollsafe_flagstore.', DATABASE()), 30)`).Scan(&got); err != nil {
+	// A lock name holds 64 characters, a database name as many: hashed.
+	if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(CONCAT('rollsafe_flagstore.', SHA1(DATABASE())), 30)`).Scan(&got); err != nil {
 		return err
 	}
 	if got.Int64 != 1 {
 		return errors.New("another instance held the schema lock for 30s")
 	}
 	defer func() {
-		if _, relErr := conn.ExecContext(context.WithoutCancel(ctx), `SELECT RELEASE_LOCK(CONCAT('rollsafe_flagstore.', DATABASE()))`); relErr != nil && err == nil {
+		if _, relErr := conn.ExecContext(context.WithoutCancel(ctx), `SELECT RELEASE_LOCK(CONCAT('rollsafe_flagstore.', SHA1(DATABASE())))`); relErr != nil && err == nil {
 			err = relErr
 		}
 	}()
-	return execAll(ctx, conn, append(s.ddl(), s.seed()))
+	return s.create(ctx, conn)
 }
 
 // ensureSQLite runs the DDL in one transaction: SQLite's DDL is
@@ -132,9 +133,7 @@ func (s *Store) ensureMySQL(ctx context.Context) (err error) {
 // busy answer is retried.
 func (s *Store) ensureSQLite(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			return execAll(ctx, tx, append(s.ddl(), s.seed()))
-		})
+		err := s.inTx(ctx, func(tx *sql.Tx) error { return s.create(ctx, tx) })
 		if err == nil || !isBusy(err) || attempt == busyAttempts {
 			return err
 		}
@@ -142,6 +141,35 @@ func (s *Store) ensureSQLite(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// create runs the DDL and seeds the revision row of an empty store. A
+// store whose revision row is gone while its audit trail is not (the row
+// deleted by hand) is refused: seeding it at 0 would make every later write
+// collide with a recorded revision.
+func (s *Store) create(ctx context.Context, e execQuerier) error {
+	if err := execAll(ctx, e, s.ddl()); err != nil {
+		return err
+	}
+	var rows, changes int64
+	if err := e.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+tableRevision+` WHERE id = 1`).Scan(&rows); err != nil {
+		return err
+	}
+	if rows == 0 {
+		if err := e.QueryRowContext(ctx, `SELECT COALESCE(MAX(revision), 0) FROM `+tableChanges).Scan(&changes); err != nil {
+			return err
+		}
+		if changes > 0 {
+			return fmt.Errorf("%s has no row while %s records revisions up to %d: the row was deleted by hand; restore it with that revision", tableRevision, tableChanges, changes)
+		}
+	}
+	_, err := e.ExecContext(ctx, s.seed())
+	return err
+}
+
+type execQuerier interface {
+	execer
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 type execer interface {

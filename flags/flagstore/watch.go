@@ -19,9 +19,11 @@ const readTimeout = 5 * time.Second
 
 // Watch implements [flags.Source]: it delivers the store's flags, then the
 // flags of every later revision, until ctx ends. Each delivered Set
-// carries its revision ([flags.Set.Revision]), and revisions only go up: a
-// read that finds a lower one (a lagging replica, tables restored by hand)
-// is logged and not served.
+// carries its revision ([flags.Set.Revision]). Revisions only go up, since
+// every write raises the revision row under its lock; a read that finds a
+// lower one means the tables were restored or recreated, and the store's
+// flags are served (with a warning in the log), as they are after a start
+// from the cache file.
 //
 // How it learns of a change: by reading the revision row every poll
 // interval ([WithPollInterval]: 250 ms by default, jittered), or at once
@@ -46,16 +48,20 @@ const readTimeout = 5 * time.Second
 //     keeps serving the flag's last good definition, and reports it
 //     ([flags.Provider]'s invalid-flag reporting).
 func (s *Store) Watch(ctx context.Context, changed func(*flags.Set, error)) error {
-	w := &watch{s: s, changed: changed, notifying: s.cfg.notifier != nil}
+	w := &watch{s: s, changed: changed, notifying: s.cfg.notifier != nil, refused: -1}
 	w.signal = make(chan struct{}, 1)
-	var listened chan error
+	var listened chan error // nil once the notifier stopped: the select then never takes it
 	if s.cfg.notifier != nil {
 		listenCtx, stop := context.WithCancel(ctx)
 		listened = make(chan error, 1)
-		go func() { listened <- s.cfg.notifier.Listen(listenCtx, w.wake) }()
+		listenDone := make(chan struct{})
+		go func() {
+			defer close(listenDone)
+			listened <- s.cfg.notifier.Listen(listenCtx, w.wake)
+		}()
 		defer func() {
 			stop()
-			<-listened
+			<-listenDone
 		}()
 	}
 	w.refresh(ctx, true)
@@ -91,7 +97,7 @@ type watch struct {
 	last     *flags.Set // the last set delivered; nil before the first
 	served   int64      // its revision
 	stale    bool       // an error was delivered since the last set
-	refused  int64      // the revision last refused whole, so as to tell it once
+	refused  int64      // the revision last refused whole (-1: none), so as to tell it once
 	failures int        // reads failed in a row
 	fromFile bool       // last came from the cache file
 
@@ -164,18 +170,18 @@ func (w *watch) refresh(ctx context.Context, full bool) {
 	}
 	w.failures = 0
 	switch {
-	case w.last != nil && c.revision < w.served:
-		s.cfg.logger.Warn("flagstore: the store's revision is below the one served; keeping it", "store", c.revision, "serving", w.served)
-		if w.stale {
-			w.deliver(w.last, nil, w.served)
-		}
-		return
+	case w.last != nil && c.revision < w.served && !w.fromFile:
+		// The database is the truth: tables restored from a backup, or
+		// emptied and imported again. Keeping the higher revision would
+		// hide every later write, whose revisions count up from the lower
+		// one, and make this instance report it serves them.
+		s.cfg.logger.Warn("flagstore: the store's revision went back (tables restored or recreated?); serving the store's", "store", c.revision, "was serving", w.served)
 	case w.last != nil && c.revision == w.served && !w.stale && !w.fromFile:
 		return
 	}
 	set, err := c.set()
 	if set == nil {
-		if c.revision != w.refused || w.last == nil {
+		if c.revision != w.refused {
 			w.refused = c.revision
 			s.cfg.logger.Error("flagstore: flag definitions refused; the last good ones keep serving", "revision", c.revision, "err", err)
 			w.stale = true
