@@ -75,3 +75,51 @@ func TestLibrariesImportNoSQLDriver(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyPglistenImportsPgx: services on MySQL or SQLite never link pgx.
+// Besides pglisten, only what no service imports may: the test harness,
+// the commands and the examples (and the bench module, outside ./...).
+func TestOnlyPglistenImportsPgx(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out, err := exec.Command(goTool, "list", "-f", `{{.ImportPath}} {{join .Deps " "}}`, module+"/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s/...: %v\n%s", module, err, out)
+	}
+	allowed := func(rest string) bool {
+		return rest == "flags/flagstore/pglisten" || rest == "internal/testdb" ||
+			strings.HasPrefix(rest, "cmd/") || strings.HasPrefix(rest, "examples/")
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, depList, _ := strings.Cut(line, " ")
+		rest := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
+		checked++
+		if allowed(rest) {
+			continue
+		}
+		for _, dep := range strings.Fields(depList) {
+			if strings.HasPrefix(dep, "github.com/jackc/pgx") {
+				t.Errorf("%s imports %s", pkg, dep)
+				break
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("go list found %d packages; expected the whole module", checked)
+	}
+	if !hasPrefixKey(deps(t, "flags/flagstore/pglisten"), "github.com/jackc/pgx/") {
+		t.Error("pglisten does not import pgx: the test above proves nothing")
+	}
+}
+
+func hasPrefixKey(m map[string]bool, prefix string) bool {
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
+}
