@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,9 +16,10 @@ import (
 	"github.com/rollsafe/rollsafe/flags"
 )
 
-// Channel is the PostgreSQL notification channel a [Store] notifies on
-// PostgreSQL, inside the transaction of every write (delivered at commit,
-// never on rollback), with the new revision as the payload.
+// Channel is the notification channel a [Store] notifies on PostgreSQL,
+// inside the transaction of every write (delivered at commit, never on
+// rollback), with the new revision as the payload, unless [WithChannel]
+// names another.
 const Channel = "rollsafe_flags"
 
 const (
@@ -92,6 +94,7 @@ type config struct {
 	poll      time.Duration // 0: the default for the notifier setting
 	notifier  Notifier
 	cacheFile string
+	channel   string
 }
 
 // WithLogger sets where the store logs what its watch finds (an outage, a
@@ -119,8 +122,10 @@ func WithClock(now func() time.Time) Option {
 
 // WithPollInterval sets how often a watch reads the revision row: the
 // default is [DefaultPollInterval] (250 ms), or [DefaultSafetyPoll] (5 s)
-// beside a [Notifier]. Each wait is jittered by ±20 %, so that a fleet
-// started together does not poll in step. d must be at least 10 ms.
+// beside a [Notifier]. Each wait is jittered by ±10 %, so that a fleet
+// started together does not poll in step. After a failed read the watch
+// retries at [DefaultPollInterval] (or d, if shorter), even beside a
+// Notifier, until a read succeeds. d must be at least 10 ms.
 func WithPollInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 10*time.Millisecond {
@@ -140,6 +145,22 @@ func WithNotifier(n Notifier) Option {
 			return errors.New("flagstore: WithNotifier: nil notifier")
 		}
 		c.notifier = n
+		return nil
+	}
+}
+
+// WithChannel sets the channel that writes notify on PostgreSQL; the
+// default is [Channel]. Channels belong to the database, not to a schema:
+// services that keep their stores in different schemas of one database
+// each name their own (and give their pglisten Listener the same name), so
+// that one's writes do not wake the other's watches. name must be 1 to 63
+// bytes.
+func WithChannel(name string) Option {
+	return func(c *config) error {
+		if name == "" || len(name) > 63 || strings.ContainsRune(name, 0) {
+			return fmt.Errorf("flagstore: WithChannel: %q is not a channel name of 1 to 63 bytes", name)
+		}
+		c.channel = name
 		return nil
 	}
 }
@@ -179,7 +200,7 @@ func New(db *sql.DB, d dialect.Dialect, opts ...Option) (*Store, error) {
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("flagstore: New: %w", err)
 	}
-	cfg := config{logger: slog.New(slog.DiscardHandler), now: time.Now}
+	cfg := config{logger: slog.New(slog.DiscardHandler), now: time.Now, channel: Channel}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("flagstore: New: nil option")

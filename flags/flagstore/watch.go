@@ -26,7 +26,7 @@ const readTimeout = 5 * time.Second
 // from the cache file.
 //
 // How it learns of a change: by reading the revision row every poll
-// interval ([WithPollInterval]: 250 ms by default, jittered), or at once
+// interval ([WithPollInterval]: 250 ms by default, jittered ±10 %), or at once
 // from a [Notifier] (PostgreSQL's LISTEN, in package pglisten), beside
 // which a slow safety poll (5 s) goes on. Each time the notifier starts
 // listening, the watch reads everything again.
@@ -133,10 +133,16 @@ func (w *watch) takeResync() bool {
 	return r
 }
 
-// interval is the next wait between polls, jittered by ±20 %.
+// interval is the next wait between polls, jittered by ±10 %. After a
+// failed read it is the fast interval, notifier or not: a notifier that
+// reconnected may already have asked for the read that failed, and the
+// connections the pool hands out after a restart can be dead ones.
 func (w *watch) interval() time.Duration {
 	d := w.s.pollInterval(w.notifying)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	if w.failures > 0 || w.stale {
+		d = min(d, w.s.pollInterval(false))
+	}
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
 }
 
 // refresh reads the store and delivers what changed; full reads the flags

@@ -31,7 +31,7 @@ import (
 // the store is no longer at it. A change that changes nothing writes and
 // records nothing and returns the current revision.
 //
-// On PostgreSQL the transaction notifies [Channel] with the new revision,
+// On PostgreSQL the transaction notifies [Channel] ([WithChannel]) with the new revision,
 // which watchers with a [Notifier] receive at commit.
 func (s *Store) Apply(ctx context.Context, c Change) (Result, error) {
 	if err := c.check(false); err != nil {
@@ -207,8 +207,8 @@ func (s *Store) writeOnce(ctx context.Context, c Change, edit func(*contents) (*
 		return Result{}, fmt.Errorf("flagstore: record the change: %w", err)
 	}
 	if s.d == dialect.Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, Channel, strconv.FormatInt(rev, 10)); err != nil {
-			return Result{}, fmt.Errorf("flagstore: notify %s: %w", Channel, err)
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, s.cfg.channel, strconv.FormatInt(rev, 10)); err != nil {
+			return Result{}, fmt.Errorf("flagstore: notify %s: %w", s.cfg.channel, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -83,9 +83,9 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithChannel sets the channel to listen on. The default is
-// [flagstore.Channel], the one every Store notifies on; another name is
-// for a writer of your own that notifies elsewhere. The name is used as
-// given (quoted, case kept) and must be 1 to 63 bytes long.
+// [flagstore.Channel], the one a Store notifies on unless its own
+// flagstore.WithChannel names another: give both the same name. The name
+// is used as given (quoted, case kept) and must be 1 to 63 bytes long.
 func WithChannel(name string) Option {
 	return func(c *config) error {
 		switch {

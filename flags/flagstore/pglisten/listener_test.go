@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/rollsafe/rollsafe/dialect"
+	"github.com/rollsafe/rollsafe/flags/flagstore"
 	"github.com/rollsafe/rollsafe/flags/flagstore/pglisten"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
@@ -190,4 +192,25 @@ func TestListenEndsWithItsContext(t *testing.T) {
 		require.NoError(t, l.Listen(ctx, func(int64) {}))
 	})
 	goleak.VerifyNone(t, ignore)
+}
+
+// A store named a channel of its own notifies there, and a listener of the
+// same name hears it: services whose stores share a database keep apart.
+func TestStoreAndListenerShareTheirChannel(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.NewPostgres(t)
+	channel := uniqueChannel(t)
+	l, err := pglisten.New(db.DSN, pglisten.WithChannel(channel))
+	require.NoError(t, err)
+	w, stop := listening(t, l)
+	w.waitFor(t, 0, 0)
+	s, err := flagstore.New(db.DB, dialect.Postgres, flagstore.WithChannel(channel))
+	require.NoError(t, err)
+	res, err := s.Import(ctx, []byte(seed), flagstore.Change{Actor: "ci", Reason: "seed"})
+	require.NoError(t, err)
+	w.waitFor(t, 0, res.Revision)
+	require.NoError(t, stop())
+
+	_, err = flagstore.New(db.DB, dialect.Postgres, flagstore.WithChannel(""))
+	require.ErrorContains(t, err, "WithChannel")
 }
