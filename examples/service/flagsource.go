@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/flags"
 	"github.com/rollsafe/rollsafe/flags/flagstore"
+	"github.com/rollsafe/rollsafe/flags/flagstore/pglisten"
 )
 
 // Who seeds the flag store, as its audit trail records it.
@@ -31,8 +33,18 @@ func flagSource(ctx context.Context, cfg config, db *sql.DB, logger *slog.Logger
 		logger.Info("watching flag file", "file", src.Path())
 		return src, "flag file " + src.Path(), nil
 	}
-	// Polling, every 250 ms (jittered). On PostgreSQL, pglisten's notifier goes here: flagstore.WithNotifier(listener).
-	store, err := flagstore.New(db, cfg.dialect, flagstore.WithLogger(logger))
+	// MySQL and SQLite: the store polls its revision row every 250 ms.
+	// PostgreSQL: LISTEN tells it of a write at once, on a connection of
+	// its own, with a 5 s safety poll beside it.
+	opts := []flagstore.Option{flagstore.WithLogger(logger)}
+	if cfg.dialect == dialect.Postgres {
+		listener, err := pglisten.New(cfg.dsn, pglisten.WithLogger(logger))
+		if err != nil {
+			return nil, "", err
+		}
+		opts = append(opts, flagstore.WithNotifier(listener))
+	}
+	store, err := flagstore.New(db, cfg.dialect, opts...)
 	if err != nil {
 		return nil, "", err
 	}
