@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -72,29 +70,9 @@ func (sf *storeFlags) open(e *env, cmd string, create bool) (*sql.DB, *flagstore
 	if err != nil {
 		return fail("--dialect: %s", strings.TrimPrefix(err.Error(), "dialect: "))
 	}
-	if d == dialect.SQLite && !create {
-		if p := sqlitePath(sf.dsn); p != "" {
-			if _, err := os.Stat(p); err != nil {
-				return fail("no SQLite database at %s", p)
-			}
-		}
-	}
-	driver, source, err := driverDSN(d, sf.dsn)
+	db, err := openDatabase(e.ctx, d, sf.dsn, create, true)
 	if err != nil {
-		return fail("--dsn %s: %v", dsn.Redact(sf.dsn), err)
-	}
-	if d == dialect.SQLite {
-		source = sqliteImmediate(source)
-	}
-	db, err := sql.Open(driver, source)
-	if err != nil {
-		return fail("open %s: %v", dsn.Redact(sf.dsn), err)
-	}
-	ctx, cancel := context.WithTimeout(e.ctx, pingTimeout)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close() // the ping error is what matters
-		return fail("database %s does not answer: %v", dsn.Redact(sf.dsn), err)
+		return fail("%v", err)
 	}
 	store, err := flagstore.New(db, d)
 	if err != nil {

@@ -183,28 +183,11 @@ func (rf *runnerFlags) open(e *env, cmd string, args []string) (*sql.DB, *migrat
 	} else if !st.IsDir() {
 		return fail("%s is not a directory", dir)
 	}
-	if d == dialect.SQLite && cmd != "up" {
-		// Opening a SQLite file that does not exist creates it: only up
-		// may do that, status and down would report on an empty database.
-		if p := sqlitePath(rf.dsn); p != "" {
-			if _, err := os.Stat(p); err != nil {
-				return fail("no SQLite database at %s", p)
-			}
-		}
-	}
-	driver, source, err := driverDSN(d, rf.dsn)
+	// Opening a SQLite file that does not exist creates it: only up may do
+	// that, status and down would report on an empty database.
+	db, err := openDatabase(e.ctx, d, rf.dsn, cmd == "up", false)
 	if err != nil {
-		return fail("--dsn %s: %v", dsn.Redact(rf.dsn), err)
-	}
-	db, err := sql.Open(driver, source)
-	if err != nil {
-		return fail("open %s: %v", dsn.Redact(rf.dsn), err)
-	}
-	ctx, cancel := context.WithTimeout(e.ctx, pingTimeout)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close() // the ping error is what matters
-		return fail("database %s does not answer: %v", dsn.Redact(rf.dsn), err)
+		return fail("%v", err)
 	}
 	var opts []migrate.Option
 	if rf.table != "" {
@@ -487,6 +470,39 @@ func (rf *runnerFlags) status(e *env, args []string) int {
 // driverDSN returns the database/sql driver for d and the DSN to give it:
 // MySQL DSNs get parseTime=true (goose scans timestamps), SQLite DSNs a busy
 // timeout unless they set one.
+// openDatabase opens and pings the database of dialect d at dsnValue. A
+// SQLite file that does not exist is refused unless create is set (opening
+// it would create an empty database); immediate makes every SQLite
+// transaction take the write lock when it begins. The error never holds
+// the DSN's password.
+func openDatabase(ctx context.Context, d dialect.Dialect, dsnValue string, create, immediate bool) (*sql.DB, error) {
+	if d == dialect.SQLite && !create {
+		if p := sqlitePath(dsnValue); p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return nil, fmt.Errorf("no SQLite database at %s", p)
+			}
+		}
+	}
+	driver, source, err := driverDSN(d, dsnValue)
+	if err != nil {
+		return nil, fmt.Errorf("--dsn %s: %v", dsn.Redact(dsnValue), err)
+	}
+	if d == dialect.SQLite && immediate {
+		source = sqliteImmediate(source)
+	}
+	db, err := sql.Open(driver, source)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %v", dsn.Redact(dsnValue), err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close() // the ping error is what matters
+		return nil, fmt.Errorf("database %s does not answer: %v", dsn.Redact(dsnValue), err)
+	}
+	return db, nil
+}
+
 func driverDSN(d dialect.Dialect, s string) (driver, source string, err error) {
 	switch d {
 	case dialect.Postgres:
