@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/open-feature/go-sdk/openfeature"
@@ -124,4 +125,52 @@ func (p *Provider) ObjectEvaluation(_ context.Context, flag string, defaultValue
 		v = r.value
 	}
 	return openfeature.InterfaceResolutionDetail{Value: v, ProviderResolutionDetail: r.detail()}
+}
+
+// Evaluate answers the flag named key whatever its type, as a server of a
+// remote evaluation protocol (OFREP) must, not knowing what the caller's
+// code expects: the value is a bool, string, int64 or float64 (as the
+// variant was written), or a map[string]any shared between evaluations (do
+// not change it). It is nil where the caller's default applies: a DISABLED
+// flag, one without a default variant that no rule matched, and every
+// error (ResolutionError says which).
+func (p *Provider) Evaluate(_ context.Context, key string, flat openfeature.FlattenedContext) openfeature.InterfaceResolutionDetail {
+	r := p.resolve(key, 0, flat)
+	return openfeature.InterfaceResolutionDetail{Value: r.value, ProviderResolutionDetail: r.detail()}
+}
+
+// Evaluation is one flag's answer from [Provider.EvaluateAll].
+type Evaluation struct {
+	Key string
+	openfeature.InterfaceResolutionDetail
+}
+
+// EvaluateAll answers every flag of the definitions the provider serves,
+// sorted by key, as [Provider.Evaluate] answers each, all from the same
+// definitions even while they change, and returns their revision
+// ([Provider.Revision]). Invalid flags with no last good definition are
+// among them, answering PARSE_ERROR. Before the first definitions arrive,
+// and after Shutdown, it returns no evaluations and a PROVIDER_NOT_READY
+// (or PARSE_ERROR) openfeature.ResolutionError.
+func (p *Provider) EvaluateAll(_ context.Context, flat openfeature.FlattenedContext) (int64, []Evaluation, error) {
+	set := p.set.Load()
+	if set == nil {
+		return 0, nil, p.notReady().err
+	}
+	keys := set.Keys()
+	for k := range set.invalid {
+		if set.flags[k] == nil {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	out := make([]Evaluation, len(keys))
+	for i, k := range keys {
+		r, ok := set.invalidResult(k)
+		if !ok {
+			r = set.evaluate(k, 0, flat, p.cfg.now)
+		}
+		out[i] = Evaluation{Key: k, InterfaceResolutionDetail: openfeature.InterfaceResolutionDetail{Value: r.value, ProviderResolutionDetail: r.detail()}}
+	}
+	return set.revision, out, nil
 }
