@@ -81,15 +81,28 @@ type fakeOFREP struct {
 	headers  []http.Header
 }
 
+// newFake builds the fake; t may be nil in examples, where a failure
+// panics instead.
 func newFake(t testing.TB, definitions string) *fakeOFREP {
-	t.Helper()
+	must := func(err error) {
+		if err == nil {
+			return
+		}
+		if t == nil {
+			panic(err)
+		}
+		t.Helper()
+		require.NoError(t, err)
+	}
 	set, err := flags.Parse([]byte(definitions))
-	require.NoError(t, err)
+	must(err)
 	f := &fakeOFREP{t: t, src: flags.NewMemorySource(set), subs: map[chan string]struct{}{}}
 	f.flag, err = flags.NewProvider(f.src)
-	require.NoError(t, err)
-	require.NoError(t, f.flag.InitWithContext(context.Background(), openfeature.EvaluationContext{}))
-	t.Cleanup(f.flag.Shutdown)
+	must(err)
+	must(f.flag.InitWithContext(context.Background(), openfeature.EvaluationContext{}))
+	if t != nil {
+		t.Cleanup(f.flag.Shutdown)
+	}
 	return f
 }
 

@@ -99,8 +99,9 @@ var (
 // default with GENERAL, and cached mode keeps serving its cache. A 401 or
 // 403 is fatal: the provider sends an ERROR event with code
 // PROVIDER_FATAL (Init returns an openfeature.ProviderInitError with that
-// code), which puts the SDK's client in its FATAL state, and sends no
-// further request until Init runs again.
+// code), which puts the SDK's client in its FATAL state, sends no further
+// request until Init runs again, and answers every evaluation, cached ones
+// too, with the default and PROVIDER_FATAL.
 type Provider struct {
 	cfg        providerConfig
 	evalPrefix string   // base URL + "/ofrep/v1/evaluate/flags"

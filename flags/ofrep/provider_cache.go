@@ -29,6 +29,11 @@ type refetchHint struct {
 }
 
 func (p *Provider) fromCache(key string) result {
+	if err := p.gate.fatalErr(); err != nil {
+		// As the SDK's FATAL state answers, whichever of its events the
+		// SDK handled last (it may handle Init's READY after our ERROR).
+		return fail(openfeature.ProviderFatalCode, fmt.Sprintf("flag %q: %v", key, err), err)
+	}
 	s := p.snap.Load()
 	if s == nil {
 		if e := p.noSnap.Load(); e != nil {

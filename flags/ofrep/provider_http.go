@@ -203,7 +203,11 @@ func (p *Provider) evaluateRemote(ctx context.Context, key string, flat openfeat
 	case http.StatusOK:
 		return decodeSingle(key, rep.body)
 	case http.StatusNotFound:
-		return fail(openfeature.FlagNotFoundCode, fmt.Sprintf("flag %q not found%s", key, details(rep.body)), nil)
+		msg := fmt.Sprintf("flag %q not found", key)
+		if r, err := decodeFailure(key, rep.body); err == nil && r.rerr.Error() != "" {
+			msg = strings.TrimPrefix(r.rerr.Error(), string(r.code)+": ")
+		}
+		return fail(openfeature.FlagNotFoundCode, msg, nil)
 	default: // 400: an evaluation failure
 		r, err := decodeFailure(key, rep.body)
 		if err != nil {
