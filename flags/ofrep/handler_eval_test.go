@@ -137,7 +137,10 @@ func TestEvaluateProviderNotReady(t *testing.T) {
 func TestRoutesAndMethods(t *testing.T) {
 	p, _, _ := newProvider(t, testFlags)
 	_, srv := newHandler(t, p)
-	for _, tc := range []struct{ method, path string; status int }{
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
 		{http.MethodGet, "/ofrep/v1/evaluate/flags/color", http.StatusMethodNotAllowed},
 		{http.MethodGet, "/ofrep/v1/evaluate/flags", http.StatusMethodNotAllowed},
 		{http.MethodPost, "/ofrep/v1/events", http.StatusMethodNotAllowed},
