@@ -14,7 +14,7 @@ import (
 // A Go service reads its flags from an OFREP server (flagd, go-feature-flag's
 // relay proxy, or another rollsafe service) through the OpenFeature SDK.
 func ExampleNewProvider() {
-	f := newFake(nil, testFlags) // stands in for the OFREP server
+	f := newFake(nil, clientFlags) // stands in for the OFREP server
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 
@@ -44,7 +44,7 @@ func ExampleNewProvider() {
 // answers from memory, and refetches when the server's event stream says
 // a flag changed.
 func ExampleWithCachedContext() {
-	f := newFake(nil, testFlags)
+	f := newFake(nil, clientFlags)
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	defer f.closeStreams()

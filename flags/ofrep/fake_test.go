@@ -30,15 +30,15 @@ import (
 // milliseconds.
 const wait = 10 * time.Second
 
-func noLeaks(t *testing.T) {
+func clientNoLeaks(t *testing.T) {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
-// testFlags covers every OFREP value type, a targeted flag, a split, a
+// clientFlags covers every OFREP value type, a targeted flag, a split, a
 // disabled flag and one without a default variant (codeDefault).
-const testFlags = `{"flags": {
+const clientFlags = `{"flags": {
   "on":      {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on",
               "metadata": {"owner": "checkout", "version": 3}},
   "color":   {"state": "ENABLED", "variants": {"red": "#f00", "green": "#0f0"}, "defaultVariant": "red",

@@ -16,7 +16,7 @@ import (
 // (from memory, after one bulk fetch from a server over the definitions)
 // and by the in-process flags.Provider over the same definitions.
 func BenchmarkCachedProvider(b *testing.B) {
-	f := newFake(b, testFlags).serve(b)
+	f := newFake(b, clientFlags).serve(b)
 	f.setStreamMode("none")
 	ec := userCtx()
 	providers := map[string]func(*testing.B) openfeature.FeatureProvider{
@@ -26,7 +26,7 @@ func BenchmarkCachedProvider(b *testing.B) {
 			return p
 		},
 		"in-process": func(b *testing.B) openfeature.FeatureProvider {
-			set, err := flags.Parse([]byte(testFlags))
+			set, err := flags.Parse([]byte(clientFlags))
 			require.NoError(b, err)
 			p, err := flags.NewProvider(flags.NewMemorySource(set))
 			require.NoError(b, err)

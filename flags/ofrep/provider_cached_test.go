@@ -20,14 +20,14 @@ import (
 	"github.com/rollsafe/rollsafe/flags/ofrep"
 )
 
-// changedFlags is testFlags with "on" switched off and "limit" raised.
+// changedFlags is clientFlags with "on" switched off and "limit" raised.
 var changedFlags = strings.NewReplacer(`"defaultVariant": "on",
               "metadata"`, `"defaultVariant": "off",
-              "metadata"`, `"high": 1000`, `"high": 2000`).Replace(testFlags)
+              "metadata"`, `"high": 1000`, `"high": 2000`).Replace(clientFlags)
 
 func TestCachedAnswersFromMemory(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	f.setStreamMode("none")
 	p, err := ofrep.NewProvider(f.URL, ofrep.WithCachedContext(userCtx()))
 	require.NoError(t, err)
@@ -77,10 +77,10 @@ func TestCachedAnswersFromMemory(t *testing.T) {
 }
 
 func TestCachedRefetchOnEvent(t *testing.T) {
-	noLeaks(t)
+	clientNoLeaks(t)
 	for _, mode := range []string{"endpoint", "url", "origin"} {
 		t.Run(mode, func(t *testing.T) {
-			f := newFake(t, testFlags).serve(t)
+			f := newFake(t, clientFlags).serve(t)
 			f.setStreamMode(mode)
 			var log bytes.Buffer
 			p, err := ofrep.NewProvider(f.URL, ofrep.WithCachedContext(userCtx()),
@@ -118,8 +118,8 @@ func TestCachedRefetchOnEvent(t *testing.T) {
 }
 
 func TestCachedStreamDropsAndComesBack(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	p, err := ofrep.NewProvider(f.URL, ofrep.WithCachedContext(userCtx()),
 		ofrep.WithReconnectBackoff(time.Millisecond, 20*time.Millisecond))
 	require.NoError(t, err)
@@ -148,8 +148,8 @@ func TestCachedStreamDropsAndComesBack(t *testing.T) {
 
 // A stream that ends and reconnects at once is not STALE.
 func TestCachedStreamReconnectsQuietly(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	p, err := ofrep.NewProvider(f.URL, ofrep.WithCachedContext(userCtx()),
 		ofrep.WithReconnectBackoff(time.Millisecond, 20*time.Millisecond))
 	require.NoError(t, err)
@@ -164,9 +164,9 @@ func TestCachedStreamReconnectsQuietly(t *testing.T) {
 
 // Without a stream the provider polls, every 30 s by default.
 func TestCachedPollsWithoutStream(t *testing.T) {
-	noLeaks(t)
+	clientNoLeaks(t)
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(t, testFlags)
+		f := newFake(t, clientFlags)
 		f.URL = pipeURL
 		f.setStreamMode("none")
 		client, stop := servePipe(f)
@@ -190,9 +190,9 @@ func TestCachedPollsWithoutStream(t *testing.T) {
 // A stream that never sends anything (not even keep-alives) is dropped
 // after the idle timeout and opened again, without a STALE.
 func TestCachedSilentStreamReopened(t *testing.T) {
-	noLeaks(t)
+	clientNoLeaks(t)
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(t, testFlags)
+		f := newFake(t, clientFlags)
 		f.URL = pipeURL
 		client, stop := servePipe(f)
 		defer stop()
@@ -227,9 +227,9 @@ func TestCachedSilentStreamReopened(t *testing.T) {
 // maximum; the cache serves meanwhile (STALE), and READY follows the first
 // success.
 func TestCachedRetryBackoff(t *testing.T) {
-	noLeaks(t)
+	clientNoLeaks(t)
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(t, testFlags)
+		f := newFake(t, clientFlags)
 		f.URL = pipeURL
 		f.setStreamMode("none")
 		var failing atomic.Bool
@@ -289,9 +289,9 @@ func TestCachedRetryBackoff(t *testing.T) {
 
 // A 429 on a refetch holds every request until Retry-After.
 func TestCachedRetryAfter(t *testing.T) {
-	noLeaks(t)
+	clientNoLeaks(t)
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake(t, testFlags)
+		f := newFake(t, clientFlags)
 		f.URL = pipeURL
 		f.setStreamMode("none")
 		var limited atomic.Bool
@@ -331,8 +331,8 @@ func TestCachedRetryAfter(t *testing.T) {
 }
 
 func TestCachedUnauthorizedInit(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusUnauthorized)
 		return true
@@ -352,8 +352,8 @@ func TestCachedUnauthorizedInit(t *testing.T) {
 
 // A 403 on the stream is fatal too: ERROR, and no more requests.
 func TestCachedStreamForbidden(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodGet {
 			w.WriteHeader(http.StatusForbidden)
@@ -380,8 +380,8 @@ func TestCachedStreamForbidden(t *testing.T) {
 // Init fails while the server is down, and the provider becomes READY by
 // itself once it answers.
 func TestCachedInitFailsThenRecovers(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	var down atomic.Bool
 	down.Store(true)
 	f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {

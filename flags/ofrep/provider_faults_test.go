@@ -20,8 +20,8 @@ import (
 var flat = openfeature.FlattenedContext{"targetingKey": "user-1"}
 
 func TestDynamicFailuresAnswerTheDefault(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	cases := map[string]struct {
 		handler func(w http.ResponseWriter, r *http.Request)
 		code    openfeature.ErrorCode
@@ -64,8 +64,8 @@ func TestDynamicFailuresAnswerTheDefault(t *testing.T) {
 }
 
 func TestDynamicNetworkDown(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	url := f.URL
 	p, err := ofrep.NewProvider(url)
 	require.NoError(t, err)
@@ -86,8 +86,8 @@ func TestDynamicNetworkDown(t *testing.T) {
 // stops at its cap and drops the connection, so the server's writes fail
 // long before the end.
 func TestDynamicHugeBodyNotReadWhole(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	var written atomic.Int64
 	done := make(chan struct{})
 	f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
@@ -121,7 +121,7 @@ func TestDynamicHugeBodyNotReadWhole(t *testing.T) {
 // A server that never answers: the evaluation ends at the request timeout,
 // with the default, and the caller's own context can end it sooner.
 func TestDynamicTimeout(t *testing.T) {
-	noLeaks(t)
+	clientNoLeaks(t)
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		client, stop := servePipe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +152,7 @@ func TestDynamicTimeout(t *testing.T) {
 // After a 429 nothing is sent until its Retry-After has passed; the
 // evaluations meanwhile answer the default with an error.
 func TestDynamicRetryAfter(t *testing.T) {
-	noLeaks(t)
+	clientNoLeaks(t)
 	for name, header := range map[string]func(now time.Time) string{
 		"seconds":   func(time.Time) string { return "30" },
 		"HTTP date": func(now time.Time) string { return now.Add(30 * time.Second).UTC().Format(http.TimeFormat) },
@@ -215,10 +215,10 @@ func TestDynamicRetryAfter(t *testing.T) {
 // 401 and 403 are fatal: an ERROR event with PROVIDER_FATAL, the client
 // FATAL, and no further request until Init runs again.
 func TestDynamicUnauthorizedIsFatal(t *testing.T) {
-	noLeaks(t)
+	clientNoLeaks(t)
 	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
-			f := newFake(t, testFlags).serve(t)
+			f := newFake(t, clientFlags).serve(t)
 			var refused atomic.Bool
 			refused.Store(true)
 			f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {

@@ -42,8 +42,8 @@ func TestOptionsRefuseBadInput(t *testing.T) {
 }
 
 func TestFromEnv(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	t.Setenv("OFREP_ENDPOINT", f.URL)
 	t.Setenv("OFREP_HEADERS", "X-Tenant=t%2C1, Authorization=Bearer%20env,X-Empty=")
 	t.Setenv("OFREP_TIMEOUT", "2s")
@@ -84,8 +84,8 @@ func TestFromEnv(t *testing.T) {
 }
 
 func TestFromEnvTimeoutMilliseconds(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	release := make(chan struct{})
 	defer close(release)
 	f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {

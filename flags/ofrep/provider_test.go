@@ -13,8 +13,8 @@ import (
 )
 
 func TestDynamicEveryType(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	p, err := ofrep.NewProvider(f.URL)
 	require.NoError(t, err)
 	h, err := newHarness(t, p)
@@ -70,8 +70,8 @@ func TestDynamicEveryType(t *testing.T) {
 }
 
 func TestDynamicCodeDefaultAndErrors(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	p, err := ofrep.NewProvider(f.URL)
 	require.NoError(t, err)
 	h, err := newHarness(t, p)
@@ -114,8 +114,8 @@ func TestDynamicCodeDefaultAndErrors(t *testing.T) {
 }
 
 func TestDynamicErrorCodesMapped(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	for _, code := range []openfeature.ErrorCode{
 		openfeature.ParseErrorCode, openfeature.TargetingKeyMissingCode, openfeature.InvalidContextCode,
 		openfeature.GeneralCode, openfeature.FlagNotFoundCode,
@@ -149,8 +149,8 @@ func TestDynamicErrorCodesMapped(t *testing.T) {
 }
 
 func TestDynamicRequestShape(t *testing.T) {
-	noLeaks(t)
-	f := newFake(t, testFlags).serve(t)
+	clientNoLeaks(t)
+	f := newFake(t, clientFlags).serve(t)
 	var got *http.Request
 	var body []byte
 	f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
