@@ -288,4 +288,3 @@ func nextEvent(t *testing.T, events <-chan watchEvent) watchEvent {
 	}
 	return watchEvent{}
 }
-
