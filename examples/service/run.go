@@ -178,12 +178,23 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 		return err
 	}
 
+	// OFREP at /ofrep/: the same flags for services in other languages.
+	ofrepH, ofrepRoutes, err := ofrepHandler(provider, api.NewClient(), logger)
+	if err != nil {
+		return err
+	}
+	defer ofrepH.Close()
+
 	mux := http.NewServeMux()
+	mux.Handle("/ofrep/", ofrepRoutes)
 	checker.Mount(mux)
 	mux.Handle("GET "+version.DefaultPath, manifestHandler)
 	app.routes(mux)
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// Event streams never end by themselves: end them as the server shuts
+	// down, or the graceful shutdown would wait for them.
+	srv.RegisterOnShutdown(func() { _ = ofrepH.Close() })
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())
