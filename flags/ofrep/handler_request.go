@@ -48,9 +48,10 @@ func parseContext(body []byte, maxDepth int) (openfeature.FlattenedContext, *req
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, &requestError{code: CodeParseError, details: `request body is empty: it must be a JSON object with a "context" object`}
 	}
-	var req struct {
-		Context json.RawMessage `json:"context"`
-	}
+	// A map, not a struct: encoding/json would take "Context" or
+	// "CONTEXT" for "context" (and the last of several), where the
+	// protocol names one field.
+	var req map[string]json.RawMessage
 	if err := json.Unmarshal(body, &req); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
@@ -58,7 +59,7 @@ func parseContext(body []byte, maxDepth int) (openfeature.FlattenedContext, *req
 		}
 		return nil, &requestError{code: CodeInvalidContext, details: "request body must be a JSON object, not " + jsonKind(bytes.TrimSpace(body))}
 	}
-	raw := bytes.TrimSpace(req.Context)
+	raw := bytes.TrimSpace(req["context"])
 	if len(raw) == 0 {
 		return nil, &requestError{code: CodeInvalidContext, details: `request body has no "context"`}
 	}
