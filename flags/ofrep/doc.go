@@ -104,4 +104,16 @@
 // refuses 403; neither answer has a body. Without it the API is open, as
 // flagd's is: evaluation is read-only. [WithRateLimit] answers 429 with
 // Retry-After (seconds) past a per-client rate.
+//
+// # Client
+//
+// [NewProvider] is the other side: an OpenFeature provider for Go services
+// that read flags from any OFREP server (flagd, go-feature-flag's relay
+// proxy, another rollsafe service). By default it sends one request per
+// evaluation ([DefaultRequestTimeout], 500 ms, since it sits on the
+// caller's request path); [WithCachedContext] evaluates every flag for a
+// fixed context in one bulk request, revalidated by its ETag and refetched
+// when the server's event stream says so. A 429 pauses requests until
+// Retry-After; a 401 or 403 is fatal. [FromEnv] reads OFREP_ENDPOINT,
+// OFREP_HEADERS and OFREP_TIMEOUT, and only when asked.
 package ofrep
