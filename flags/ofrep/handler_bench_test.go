@@ -6,99 +6,98 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/open-feature/go-sdk/openfeature"
-	"github.com/open-feature/go-sdk/openfeature/isolated"
+	"github.com/stretchr/testify/require"
 
-	"github.com/rollsafe/rollsafe/flags"
 	"github.com/rollsafe/rollsafe/flags/ofrep"
 )
 
-// benchFlags is 100 flags: a split, a rule and a static flag, repeated.
+// benchFlags is 100 flags: 99 static and one with a rule.
 func benchFlags() string {
 	var b strings.Builder
-	b.WriteString(`{"flags": {`)
-	for i := range 100 {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		switch i % 3 {
-		case 0:
-			fmt.Fprintf(&b, `"f%03d": {"state": "ENABLED", "variants": {"new": true, "old": false}, "defaultVariant": "old", "targeting": {"fractional": [["new", 10], ["old", 90]]}}`, i)
-		case 1:
-			fmt.Fprintf(&b, `"f%03d": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off", "targeting": {"if": [{"==": [{"var": "plan"}, "pro"]}, "on", "off"]}}`, i)
-		default:
-			fmt.Fprintf(&b, `"f%03d": {"state": "ENABLED", "variants": {"a": "x", "b": "y"}, "defaultVariant": "a"}`, i)
-		}
+	b.WriteString(`{"flags": {"target": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+	  "targeting": {"if": [{"==": [{"var": "plan"}, "pro"]}, "on", {"fractional": [["on", 50], ["off", 50]]}]}}`)
+	for i := range 99 {
+		fmt.Fprintf(&b, `, "f%02d": {"state": "ENABLED", "variants": {"a": "x", "b": "y"}, "defaultVariant": "a"}`, i)
 	}
 	b.WriteString(`}}`)
 	return b.String()
 }
 
-// BenchmarkHandler: OFREP over loopback HTTP (a real server and client,
-// keep-alive) against an in-process evaluation of the same flag.
-//   - http-single: POST /ofrep/v1/evaluate/flags/f000 (a 10/90 split);
-//   - http-bulk100: POST /ofrep/v1/evaluate/flags, 100 flags;
-//   - in-process: the same flag through the OpenFeature SDK and flags.Provider.
+// BenchmarkHandler measures evaluations over loopback HTTP (one flag, and
+// a bulk of 100 flags) beside the in-process evaluation of the same flag.
 func BenchmarkHandler(b *testing.B) {
-	set, err := flags.Parse([]byte(benchFlags()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := flags.NewProvider(flags.NewMemorySource(set))
-	if err != nil {
-		b.Fatal(err)
-	}
-	api := isolated.NewAPI()
-	if err := api.SetProviderAndWait(context.Background(), p); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = api.Shutdown(context.Background()) })
-	h, err := ofrep.NewHandler(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	b.Cleanup(func() {
-		srv.Close()
-		_ = h.Close()
-	})
-	client := srv.Client()
-	body := []byte(`{"context":{"targetingKey":"user-42","plan":"pro"}}`)
-	post := func(b *testing.B, url string) {
-		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("status %d", resp.StatusCode)
-		}
-	}
-	b.Run("http-single", func(b *testing.B) {
+	p, _, _ := newProvider(b, benchFlags())
+	_, srv := newHandler(b, p)
+	body := []byte(`{"context": {"targetingKey": "user-42", "plan": "free"}}`)
+	post := func(b *testing.B, path string, wantFlags int) {
+		client := srv.Client()
+		client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
 		b.ReportAllocs()
-		for b.Loop() {
-			post(b, srv.URL+"/ofrep/v1/evaluate/flags/f000")
-		}
-	})
-	b.Run("http-bulk100", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			post(b, srv.URL+"/ofrep/v1/evaluate/flags")
-		}
-	})
-	b.Run("in-process", func(b *testing.B) {
-		c := api.NewClient()
-		evalCtx := openfeature.NewEvaluationContext("user-42", map[string]any{"plan": "pro"})
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.BooleanValue(context.Background(), "f000", false, evalCtx); err != nil {
-				b.Fatal(err)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				resp, err := client.Post(srv.URL+path, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK || bytes.Count(got, []byte(`"key"`)) != wantFlags {
+					b.Errorf("%d %s %v", resp.StatusCode, got, err)
+					return
+				}
 			}
-		}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	}
+	b.Run("http-single", func(b *testing.B) { post(b, "/ofrep/v1/evaluate/flags/target", 1) })
+	b.Run("http-bulk100", func(b *testing.B) { post(b, bulkPath, 100) })
+	b.Run("in-process", func(b *testing.B) {
+		flat := openfeature.FlattenedContext{"targetingKey": "user-42", "plan": "free"}
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if d := p.Evaluate(ctx, "target", flat); d.Error() != nil {
+					b.Error(d.Error())
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 	})
+}
+
+// BenchmarkBulkNotModified is a bulk revalidation answered 304 from the
+// revision, without evaluating.
+func BenchmarkBulkNotModified(b *testing.B) {
+	p, src, _ := newProvider(b, benchFlags())
+	set, err := parse(benchFlags())
+	require.NoError(b, err)
+	require.NoError(b, src.Replace(context.Background(), set.WithRevision(9)))
+	h, err := ofrep.NewHandler(p)
+	require.NoError(b, err)
+	srv := serve(b, h)
+	body := `{"context": {"targetingKey": "user-42"}}`
+	resp, err := srv.Client().Post(srv.URL+bulkPath, "application/json", strings.NewReader(body))
+	require.NoError(b, err)
+	resp.Body.Close()
+	etag := resp.Header.Get("ETag")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+bulkPath, strings.NewReader(body))
+		req.Header.Set("If-None-Match", etag)
+		resp, err := srv.Client().Do(req)
+		if err != nil || resp.StatusCode != http.StatusNotModified {
+			b.Fatal(resp.StatusCode, err)
+		}
+		resp.Body.Close()
+	}
 }

@@ -36,6 +36,12 @@ func FuzzParseContext(f *testing.F) {
 		if jsonKind(bytes.TrimSpace(doc["context"])) != "an object" {
 			t.Fatalf("accepted %q, whose context is not an object", body)
 		}
+		if d := jsonDepth(doc["context"]); d > DefaultMaxContextDepth {
+			t.Fatalf("accepted a context %d deep", d)
+		}
+		if _, err := json.Marshal(flat); err != nil {
+			t.Fatalf("accepted a context that does not encode: %v", err)
+		}
 		if tk, ok := flat["targetingKey"]; ok {
 			if _, isString := tk.(string); !isString {
 				t.Fatalf("accepted a targetingKey that is not a string: %#v", tk)
