@@ -190,6 +190,7 @@ func TestHandEditedRows(t *testing.T) {
 		res, err := writer.Apply(ctx, change("revive", flagstore.SetState("orders-summary-v2", flags.Enabled)))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"orders-summary-v2"}, res.Keys)
+		require.Eventually(t, func() bool { return p.Revision() == res.Revision }, wait, 5*time.Millisecond, "the reader serves the revive")
 		// A write to the broken flag must mend it.
 		_, err = writer.Apply(ctx, change("x", flagstore.SetState("beta-banner", flags.Disabled)))
 		require.ErrorIs(t, err, flags.ErrInvalid)
