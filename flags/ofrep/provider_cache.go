@@ -50,15 +50,8 @@ func (p *Provider) fromCache(key string) result {
 
 // wireBulk is OFREP's bulkEvaluationSuccess.
 type wireBulk struct {
-	Flags        *[]wireItem `json:"flags"`
-	EventStreams []struct {
-		Type     string `json:"type"`
-		URL      string `json:"url"`
-		Endpoint *struct {
-			Origin     string `json:"origin"`
-			RequestURI string `json:"requestUri"`
-		} `json:"endpoint"`
-	} `json:"eventStreams"`
+	Flags        *[]wireItem   `json:"flags"`
+	EventStreams []EventStream `json:"eventStreams"`
 }
 
 // fetch sends one bulk evaluation and, on a 200, replaces the snapshot; it
@@ -151,10 +144,7 @@ func (p *Provider) decodeBulk(body []byte) (*snapshot, error) {
 
 // streamURL resolves an eventStreams entry: a url, or an endpoint whose
 // origin defaults to the base URL's.
-func (p *Provider) streamURL(raw string, ep *struct {
-	Origin     string `json:"origin"`
-	RequestURI string `json:"requestUri"`
-}) (string, error) {
+func (p *Provider) streamURL(raw string, ep *EventStreamEndpoint) (string, error) {
 	switch {
 	case raw != "" && ep != nil:
 		return "", errors.New("event stream has both url and endpoint")
