@@ -20,7 +20,7 @@ import (
 const bulkPath = "/ofrep/v1/evaluate/flags"
 
 func TestBulkEvaluatesEveryFlag(t *testing.T) {
-	p, _, _ := newProvider(t, testFlags)
+	p, _, _, _ := revisionProvider(t, 1) // a revision to watch: the stream is offered
 	_, srv := newHandler(t, p)
 	resp, body := do(t, srv, call{path: bulkPath, body: `{"context": {"targetingKey": "u", "plan": "pro"}}`})
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -48,7 +48,7 @@ func TestBulkEvaluatesEveryFlag(t *testing.T) {
 }
 
 func TestBulkEventStreamKeepsTheMountPrefix(t *testing.T) {
-	p, _, _ := newProvider(t, testFlags)
+	p, _, _, _ := revisionProvider(t, 1)
 	h, err := ofrep.NewHandler(p)
 	require.NoError(t, err)
 	mux := http.NewServeMux()

@@ -44,7 +44,13 @@ func newHub(h *Handler) *hub {
 
 // streams reports whether the handler can tell clients of changes, and so
 // offers an event stream.
-func (h *Handler) streams() bool { return h.rev != nil || h.cfg.events != nil }
+// A provider with a Revision method that reports 0 (a flags.Provider
+// over a file, or not yet initialised) has no revision to watch: offering a
+// stream then would promise changes that are never sent, and a client that
+// trusts the stream would stop polling.
+func (h *Handler) streams() bool {
+	return h.cfg.events != nil || (h.rev != nil && h.rev.Revision() > 0)
+}
 
 // currentToken names the flag configuration served now: "r" and its
 // revision, or, without one, "c" and a count of the changes heard since
@@ -169,6 +175,15 @@ func (g *hub) wait() { g.wg.Wait() }
 // Last-Event-ID other than the configuration served now, a refetch at
 // once: it missed a change while away.
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// The mux gives HEAD to the GET route: answer the headers only. A
+		// stream written into a HEAD answer would never end, and hold the
+		// client's connection and a subscriber slot.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if !h.streams() {
 		writeJSON(w, http.StatusNotFound, ErrorResponse{ErrorDetails: "event stream: the provider reports no changes (see WithEvents)"})
 		return

@@ -3,6 +3,7 @@ package ofrep_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -112,6 +113,41 @@ func TestEventsRefetchWhenTheRevisionChanges(t *testing.T) {
 	assert.Equal(t, "retry: 2000\nid: r7", current.next(t))
 	require.NoError(t, src.Replace(t.Context(), set.WithRevision(8)))
 	assert.Contains(t, current.next(t), `"etag":"r8"`)
+}
+
+// A provider whose revision is 0 (a file's, or one not yet initialised),
+// without WithEvents, has nothing to tell: no stream is offered, so that a
+// client keeps polling instead of waiting for events that never come.
+func TestEventsNotOfferedForRevisionZero(t *testing.T) {
+	p, _, _ := newProvider(t, testFlags)
+	_, srv := newHandler(t, p)
+	resp, body := do(t, srv, call{path: "/ofrep/v1/evaluate/flags", body: `{"context": {"targetingKey": "u"}}`})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var got ofrep.BulkResponse
+	require.NoError(t, json.Unmarshal(body, &got))
+	assert.Empty(t, got.EventStreams)
+	events, err := srv.Client().Get(srv.URL + "/ofrep/v1/events")
+	require.NoError(t, err)
+	events.Body.Close()
+	assert.Equal(t, http.StatusNotFound, events.StatusCode)
+}
+
+// HEAD on the stream answers its headers and ends: a stream written into
+// it would never end and would hold the client's connection.
+func TestEventsHead(t *testing.T) {
+	t.Cleanup(func() { noLeaks(t) })
+	p, _, _, _ := revisionProvider(t, 2)
+	_, srv := newHandler(t, p, ofrep.WithMaxSubscribers(1))
+	req, err := http.NewRequest(http.MethodHead, srv.URL+"/ofrep/v1/events", nil)
+	require.NoError(t, err)
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	// The same connection, and the one subscriber slot, serve a stream next.
+	s := openStream(t, srv.Client(), srv.URL, nil)
+	require.Equal(t, http.StatusOK, s.resp.StatusCode)
+	assert.Equal(t, "retry: 1000\nid: r2", s.next(t))
 }
 
 func TestEventsFollowTheProvidersEvents(t *testing.T) {

@@ -260,7 +260,11 @@ func (p *Provider) InitWithContext(ctx context.Context, _ openfeature.Evaluation
 	defer stopFetch()
 	_, err := p.fetch(fetchCtx, nil)
 	if err != nil && errors.Is(err, ErrUnauthorized) {
+		// Fatal: evaluations answer PROVIDER_FATAL, and nothing runs, so
+		// that the next Init tries again.
+		p.gate.becomeFatal(err)
 		close(done)
+		p.cancel, p.done = nil, nil
 		return &openfeature.ProviderInitError{ErrorCode: openfeature.ProviderFatalCode, Message: err.Error()}
 	}
 	go func() {

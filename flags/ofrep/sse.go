@@ -33,6 +33,9 @@ type sseReader struct {
 	skipLF bool // the last line ended in CR: a LF right after it belongs to it
 	line   []byte
 	lastID string
+	// retry is the last reconnection time the stream set: the standard
+	// applies the field when it is read, whether or not an event follows.
+	retry time.Duration
 }
 
 func newSSEReader(r io.Reader, max int) *sseReader {
@@ -82,6 +85,7 @@ func (s *sseReader) next() (sseEvent, error) {
 		case "retry":
 			if ms, err := strconv.ParseUint(value, 10, 31); err == nil && value != "" && strings.Trim(value, "0123456789") == "" {
 				ev.retry = time.Duration(ms) * time.Millisecond
+				s.retry = ev.retry
 			}
 		}
 	}
@@ -213,6 +217,9 @@ func (p *Provider) streamOnce(ctx context.Context, target string, lastID *string
 	for {
 		ev, err := sr.next()
 		*lastID = sr.lastID
+		if sr.retry > 0 {
+			*floor = sr.retry
+		}
 		if err != nil {
 			if context.Cause(ctx) == idle {
 				return true, fmt.Errorf("stream silent for %v", p.cfg.streamIdle)
@@ -221,9 +228,6 @@ func (p *Provider) streamOnce(ctx context.Context, target string, lastID *string
 				return true, errors.New("stream closed by the server")
 			}
 			return true, redactURL(err)
-		}
-		if ev.retry > 0 {
-			*floor = ev.retry
 		}
 		var data struct {
 			Type         string          `json:"type"`

@@ -81,3 +81,14 @@ func TestRetryAfter(t *testing.T) {
 		assert.Equal(t, want, retryAfter(v, now), v)
 	}
 }
+
+// A retry field applies when it is read, even in a block with no data (as
+// the handler sends it first): the reader keeps it for the reconnection.
+func TestSSEReaderKeepsRetryWithoutData(t *testing.T) {
+	r := newSSEReader(strings.NewReader("retry: 5000\nid: r3\n\ndata: {\"type\":\"refetchEvaluation\"}\n\n"), 1<<10)
+	ev, err := r.next()
+	require.NoError(t, err)
+	assert.Equal(t, `{"type":"refetchEvaluation"}`, ev.data)
+	assert.Equal(t, 5*time.Second, r.retry)
+	assert.Equal(t, "r3", r.lastID)
+}
