@@ -296,9 +296,6 @@ func revisionOf(t *testing.T, cacheData []byte) int64 {
 // 1,000 writes in a row while 50 readers watch: every reader ends at the
 // last revision, and none ever serves a revision below one it served.
 func TestManyWritesManyReaders(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: 1,000 writes")
-	}
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := context.Background()
 		writer := newStore(t, db)
@@ -371,10 +368,12 @@ func TestWriterKilled(t *testing.T) {
 		for range 4 {
 			child := startChild(t, db)
 			out := bufio.NewScanner(child.stdout)
-			for range 2 { // a couple of committed changes first
+			// The child prints a revision once it committed and starts the
+			// next change at once: killed right after a line, it dies
+			// inside that change. How many it committed first varies.
+			for range 2 + rand.IntN(3) {
 				require.True(t, out.Scan(), "child wrote nothing: %s", child.stderr())
 			}
-			time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
 			require.NoError(t, child.Process.Signal(syscall.SIGKILL))
 			_ = child.Wait()
 			assertConsistent(t, s, db)

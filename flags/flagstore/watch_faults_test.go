@@ -7,8 +7,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/open-feature/go-sdk/openfeature"
@@ -37,26 +39,29 @@ func (quietNotifier) Listen(ctx context.Context, wake func(int64)) error {
 }
 
 // watchReturns starts a watch, waits for its first delivery, ends its
-// context and reports whether Watch returned within wait.
-func watchReturns(t *testing.T, s *flagstore.Store, slowCallback bool) bool {
+// context and reports whether Watch returned within wait. With
+// busyCallback the first delivery is still running when the context ends:
+// it returns only after the cancel.
+func watchReturns(t *testing.T, s *flagstore.Store, busyCallback bool) bool {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan struct{}, 1)
+	got := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
 	done := make(chan error, 1)
 	go func() {
 		done <- s.Watch(ctx, func(*flags.Set, error) {
-			select {
-			case got <- struct{}{}:
-			default:
-			}
-			if slowCallback {
-				time.Sleep(20 * time.Millisecond) // busy when ctx ends
-			}
+			once.Do(func() {
+				close(got)
+				if busyCallback {
+					<-release
+				}
+			})
 		})
 	}()
 	<-got
-	time.Sleep(50 * time.Millisecond)
 	cancel()
+	close(release)
 	select {
 	case err := <-done:
 		require.NoError(t, err)
@@ -170,27 +175,34 @@ func TestRevisionRowDeletedByHand(t *testing.T) {
 }
 
 // Definitions refused before any were served are reported once per
-// revision, not on every poll.
+// revision, not on every poll. The watch runs in a synctest bubble, so
+// that twenty poll intervals pass on the bubble's clock, not the test's.
 func TestRefusalBeforeFirstSetReportedOnce(t *testing.T) {
 	db := testdb.New(t, dialect.SQLite)
 	ctx := context.Background()
 	seed(t, newStore(t, db))
 	_, err := db.ExecContext(ctx, `UPDATE rollsafe_flag_revision SET evaluators = '{"beta": '`)
 	require.NoError(t, err)
-	s := newStore(t, db, flagstore.WithPollInterval(10*time.Millisecond))
-	var refusals atomic.Int64
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Watch(wctx, func(set *flags.Set, err error) {
-			if set == nil {
-				refusals.Add(1)
-			}
-		})
-	}()
-	require.Eventually(t, func() bool { return refusals.Load() > 0 }, wait, 5*time.Millisecond)
-	time.Sleep(200 * time.Millisecond) // some 20 polls
-	cancel()
-	require.NoError(t, <-done)
-	assert.Equal(t, int64(1), refusals.Load())
+	synctest.Test(t, func(t *testing.T) {
+		pool, err := sql.Open(db.Driver, db.DSN) // the pool's goroutines belong to the bubble
+		require.NoError(t, err)
+		defer pool.Close()
+		s, err := flagstore.New(pool, db.Dialect, flagstore.WithPollInterval(10*time.Millisecond))
+		require.NoError(t, err)
+		var refusals atomic.Int64
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Watch(wctx, func(set *flags.Set, err error) {
+				if set == nil {
+					refusals.Add(1)
+				}
+			})
+		}()
+		time.Sleep(200 * time.Millisecond) // some 20 polls, on the bubble's clock
+		synctest.Wait()
+		cancel()
+		require.NoError(t, <-done)
+		assert.Equal(t, int64(1), refusals.Load())
+	})
 }
