@@ -70,7 +70,7 @@ func (sf *storeFlags) open(e *env, cmd string, create bool) (*sql.DB, *flagstore
 	if err != nil {
 		return fail("--dialect: %s", strings.TrimPrefix(err.Error(), "dialect: "))
 	}
-	db, err := openDatabase(e.ctx, d, sf.dsn, create, true)
+	db, err := openDatabase(e.ctx, d, sf.dsn, create)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -80,23 +80,6 @@ func (sf *storeFlags) open(e *env, cmd string, create bool) (*sql.DB, *flagstore
 		return fail("%v", err)
 	}
 	return db, store, exitOK
-}
-
-// sqliteImmediate makes every transaction on a SQLite DSN take the write
-// lock when it begins, unless the DSN says otherwise. A deferred transaction
-// that reads first and writes later (the store's table creation does) fails
-// at once with SQLITE_BUSY, whatever the busy timeout, when another
-// connection (a running instance's heartbeat) wrote in between; one that
-// locks at BEGIN waits its turn. Every transaction the CLI runs writes.
-func sqliteImmediate(s string) string {
-	if strings.Contains(s, "_txlock") {
-		return s
-	}
-	sep := "?"
-	if strings.Contains(s, "?") {
-		sep = "&"
-	}
-	return s + sep + "_txlock=immediate"
 }
 
 // refusalJSON is what a store command prints for --format json when the

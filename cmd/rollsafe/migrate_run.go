@@ -185,7 +185,7 @@ func (rf *runnerFlags) open(e *env, cmd string, args []string) (*sql.DB, *migrat
 	}
 	// Opening a SQLite file that does not exist creates it: only up may do
 	// that, status and down would report on an empty database.
-	db, err := openDatabase(e.ctx, d, rf.dsn, cmd == "up", false)
+	db, err := openDatabase(e.ctx, d, rf.dsn, cmd == "up")
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -472,10 +472,9 @@ func (rf *runnerFlags) status(e *env, args []string) int {
 // timeout unless they set one.
 // openDatabase opens and pings the database of dialect d at dsnValue. A
 // SQLite file that does not exist is refused unless create is set (opening
-// it would create an empty database); immediate makes every SQLite
-// transaction take the write lock when it begins. The error never holds
-// the DSN's password.
-func openDatabase(ctx context.Context, d dialect.Dialect, dsnValue string, create, immediate bool) (*sql.DB, error) {
+// it would create an empty database). The error never holds the DSN's
+// password.
+func openDatabase(ctx context.Context, d dialect.Dialect, dsnValue string, create bool) (*sql.DB, error) {
 	if d == dialect.SQLite && !create {
 		if p := sqlitePath(dsnValue); p != "" {
 			if _, err := os.Stat(p); err != nil {
@@ -486,9 +485,6 @@ func openDatabase(ctx context.Context, d dialect.Dialect, dsnValue string, creat
 	driver, source, err := driverDSN(d, dsnValue)
 	if err != nil {
 		return nil, fmt.Errorf("--dsn %s: %v", dsn.Redact(dsnValue), err)
-	}
-	if d == dialect.SQLite && immediate {
-		source = sqliteImmediate(source)
 	}
 	db, err := sql.Open(driver, source)
 	if err != nil {
