@@ -18,7 +18,6 @@ import (
 	"github.com/rollsafe/rollsafe/flags"
 	"github.com/rollsafe/rollsafe/flags/flagstore"
 	"github.com/rollsafe/rollsafe/flags/ofrep"
-	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
 // EnvJS names the folder where `npm ci` installed OpenFeature's JavaScript
@@ -201,30 +200,12 @@ func normalizeJSON(t *testing.T, v any) any {
 // CONFIGURATION_CHANGED naming the flag.
 func TestJavaScriptWebProviderFollowsTheStore(t *testing.T) {
 	dir := jsDir(t)
-	db := testdb.NewSQLite(t)
 	ctx := context.Background()
-	store, err := flagstore.New(db.DB, db.Dialect, flagstore.WithPollInterval(20*time.Millisecond))
-	require.NoError(t, err)
-	seed, err := os.ReadFile("testdata/conformance.flags.json")
-	require.NoError(t, err)
-	_, err = store.Import(ctx, seed, flagstore.Change{Actor: "ci", Reason: "seed"})
-	require.NoError(t, err)
-	p, err := flags.NewProvider(store)
-	require.NoError(t, err)
-	api := isolated.NewAPI()
-	require.NoError(t, api.SetProviderAndWait(ctx, p))
-	t.Cleanup(func() { _ = api.Shutdown(context.Background()) })
-	h, err := ofrep.NewHandler(p)
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = h.Close()
-	})
+	store, srv, _ := storeServer(t)
 
 	events := startWatch(t, dir, srv.URL, map[string]any{"targetingKey": "u1"})
 	require.Equal(t, "ready", nextEvent(t, events).Event)
-	_, err = store.Apply(ctx, flagstore.Change{Actor: "alice", Reason: "kill", Edits: []flagstore.Edit{
+	_, err := store.Apply(ctx, flagstore.Change{Actor: "alice", Reason: "kill", Edits: []flagstore.Edit{
 		flagstore.SetState("new-checkout", flags.Disabled)}})
 	require.NoError(t, err)
 	ev := nextEvent(t, events)

@@ -18,10 +18,12 @@ import (
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
-// Our provider reads our handler, through the OpenFeature Go SDK on both
-// sides, in both modes: every answer is the in-process provider's, and in
-// cached mode a store write arrives through the event stream.
-func TestProviderReadsHandler(t *testing.T) {
+// storeServer serves the conformance flags from a flag store on SQLite
+// (polled every 20 ms) over OFREP on 127.0.0.1, the handler told of
+// changes by the provider's events; it returns the store, the server and
+// the OpenFeature API the provider is registered with.
+func storeServer(t *testing.T) (*flagstore.Store, *httptest.Server, *openfeature.EvaluationAPI) {
+	t.Helper()
 	ctx := context.Background()
 	db := testdb.NewSQLite(t)
 	store, err := flagstore.New(db.DB, db.Dialect, flagstore.WithPollInterval(20*time.Millisecond))
@@ -30,18 +32,27 @@ func TestProviderReadsHandler(t *testing.T) {
 	require.NoError(t, err)
 	_, err = store.Import(ctx, seed, flagstore.Change{Actor: "ci", Reason: "seed"})
 	require.NoError(t, err)
-	local, err := flags.NewProvider(store)
+	p, err := flags.NewProvider(store)
 	require.NoError(t, err)
-	serverAPI := isolated.NewAPI()
-	require.NoError(t, serverAPI.SetProviderAndWait(ctx, local))
-	t.Cleanup(func() { _ = serverAPI.Shutdown(context.Background()) })
-	h, err := ofrep.NewHandler(local, ofrep.WithEvents(serverAPI.NewClient()))
+	api := isolated.NewAPI()
+	require.NoError(t, api.SetProviderAndWait(ctx, p))
+	t.Cleanup(func() { _ = api.Shutdown(context.Background()) })
+	h, err := ofrep.NewHandler(p, ofrep.WithEvents(api.NewClient()))
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.Close()
 		_ = h.Close()
 	})
+	return store, srv, api
+}
+
+// Our provider reads our handler, through the OpenFeature Go SDK on both
+// sides, in both modes: every answer is the in-process provider's, and in
+// cached mode a store write arrives through the event stream.
+func TestProviderReadsHandler(t *testing.T) {
+	ctx := context.Background()
+	store, srv, serverAPI := storeServer(t)
 	inProcess := serverAPI.NewClient()
 
 	evalCtx := openfeature.NewEvaluationContext("user-7", map[string]any{"plan": "pro"})
@@ -78,7 +89,7 @@ func TestProviderReadsHandler(t *testing.T) {
 		assert.Equal(t, "#fff", o.(map[string]any)["bg"])
 	}
 
-	_, err = store.Apply(ctx, flagstore.Change{Actor: "alice", Reason: "kill", Edits: []flagstore.Edit{
+	_, err := store.Apply(ctx, flagstore.Change{Actor: "alice", Reason: "kill", Edits: []flagstore.Edit{
 		flagstore.SetState("new-checkout", flags.Disabled)}})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
