@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/rollsafe/rollsafe/flags"
+	"github.com/rollsafe/rollsafe/internal/httpjson"
 )
 
 // Action is what a request to the [NewHandler] handler asks to do; the
@@ -398,41 +397,9 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, action Action, r
 	writeJSON(w, http.StatusOK, resultBody{Revision: res.Revision, Keys: res.Keys})
 }
 
-// decode reads the JSON body of r into v: one object, no unknown field, at
-// most MaxRequestBody bytes. On error it returns the status to answer.
+// decode reads the JSON body of r into v (see [httpjson.Decode]).
 func decode(w http.ResponseWriter, r *http.Request, v any) (int, error) {
-	// A browser may send a cross-site form, a text/plain body or one with
-	// no type at all (fetch with a Blob, mode no-cors) with the user's
-	// cookies; it cannot send application/json across sites without asking
-	// first. Requiring that type keeps such a request from writing.
-	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		return http.StatusUnsupportedMediaType, errors.New("the request has no Content-Type: send application/json")
-	}
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-		return http.StatusUnsupportedMediaType, fmt.Errorf("the request body is %q: send application/json", ct)
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRequestBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		// Anything after the object is refused too: a body is one value.
-		var extra json.RawMessage
-		if err = dec.Decode(&extra); err == nil {
-			return http.StatusBadRequest, errors.New("the request body holds more than one JSON value")
-		}
-		if errors.Is(err, io.EOF) {
-			return 0, nil
-		}
-	}
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", tooLarge.Limit)
-	case errors.Is(err, io.EOF):
-		return http.StatusBadRequest, errors.New("the request body is empty: it is a JSON object")
-	}
-	return http.StatusBadRequest, fmt.Errorf("the request body: %w", err)
+	return httpjson.Decode(w, r, v, MaxRequestBody)
 }
 
 func (h *handler) badRequest(w http.ResponseWriter, op string, err error) {
@@ -468,19 +435,4 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 	}
 }
 
-// writeJSON answers v as JSON with status. v is encoded before anything is
-// written, so that a value that does not encode (a record damaged by hand)
-// is still a clean 500.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b, _ = json.Marshal(errorBody{Error: "flagstore: encode the response: " + err.Error()})
-	}
-	hd := w.Header()
-	hd.Set("Content-Type", "application/json")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
