@@ -177,7 +177,7 @@ func (c *Controller) Promote(ctx context.Context, id, actor, reason string) erro
 			return nil, fmt.Errorf("%q is not among the plan's promoters %v: %w", actor, ps, ErrNotAllowed)
 		}
 		if r.Step < 0 {
-			return nil, errors.New("the release is waiting for every instance to meet its requirement " + r.Plan.Requires + "; a promote cannot skip that")
+			return nil, fmt.Errorf("the release waits for every instance to meet %q, which a promote cannot skip: %w", r.Plan.Requires, ErrNotAllowed)
 		}
 		next.ApprovedStep = r.Step
 		next.State = StateProgressing
