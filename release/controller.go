@@ -55,13 +55,13 @@ type Controller struct {
 type Option func(*controllerConfig) error
 
 type controllerConfig struct {
-	id        string
-	lease     time.Duration
-	tick      time.Duration
-	now       func() time.Time
-	logger    *slog.Logger
-	tracer    trace.Tracer
-	client    *http.Client
+	id     string
+	lease  time.Duration
+	tick   time.Duration
+	now    func() time.Time
+	logger *slog.Logger
+	tracer trace.Tracer
+	client *http.Client
 }
 
 // WithInstanceID names this Controller as a lease holder and in events;

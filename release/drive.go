@@ -10,8 +10,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/rollsafe/rollsafe/fleet"
 	"github.com/rollsafe/rollsafe/flags/flagstore"
+	"github.com/rollsafe/rollsafe/fleet"
 )
 
 // driving is what the driver remembers of a release between ticks. All of
