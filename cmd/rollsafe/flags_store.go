@@ -33,6 +33,7 @@ answer, a file that cannot be read or written).`
 
 // storeFlags are the flags every flag-store command takes.
 type storeFlags struct {
+	group   string // the command group, first in messages: "flags"
 	dialect string
 	dsnFlag *string
 	dsn     string // --dsn, or $ROLLSAFE_DSN
@@ -40,7 +41,7 @@ type storeFlags struct {
 }
 
 func newStoreFlags(fs *flag.FlagSet) *storeFlags {
-	sf := &storeFlags{}
+	sf := &storeFlags{group: "flags"}
 	fs.StringVar(&sf.dialect, "dialect", "", "database `dialect`: sqlite, postgres or mysql (MariaDB too)")
 	sf.dsnFlag = dsnFlag(fs, "database `DSN`: a file path (SQLite), postgres://user:pass@host:5432/db (PostgreSQL), "+
 		"user:pass@tcp(127.0.0.1:3306)/app (MySQL/MariaDB, go-sql-driver style)")
@@ -59,7 +60,7 @@ func (sf *storeFlags) scrub(msg string) string { return dsn.Scrub(msg, sf.dsn) }
 // printed why and returns exit code 2.
 func (sf *storeFlags) open(e *env, cmd string, create bool) (*sql.DB, *flagstore.Store, int) {
 	fail := func(format string, a ...any) (*sql.DB, *flagstore.Store, int) {
-		e.errorf("flags %s: %s", cmd, sf.scrub(fmt.Sprintf(format, a...)))
+		e.errorf("%s %s: %s", sf.group, cmd, sf.scrub(fmt.Sprintf(format, a...)))
 		return nil, nil, exitCantRun
 	}
 	sf.dsn = e.dsn(*sf.dsnFlag)
@@ -174,6 +175,11 @@ func writeJSON(e *env, cmd string, v any) int {
 // positional. On a bad flag it prints why and returns false and the exit
 // code.
 func positional(e *env, fs *flag.FlagSet, c func() command, args []string) ([]string, bool, int) {
+	return positionalIn(e, fs, "flags", c, args)
+}
+
+// positionalIn is positional for a command of group ("flags", "release").
+func positionalIn(e *env, fs *flag.FlagSet, group string, c func() command, args []string) ([]string, bool, int) {
 	var pos []string
 	for len(args) > 0 {
 		a := args[0]
@@ -188,10 +194,10 @@ func positional(e *env, fs *flag.FlagSet, c func() command, args []string) ([]st
 		if err := fs.Parse(args); err != nil {
 			cmd := c()
 			if errors.Is(err, flag.ErrHelp) {
-				printUsage(e.stdout, cmd, "rollsafe flags "+cmd.name)
+				printUsage(e.stdout, cmd, "rollsafe "+group+" "+cmd.name)
 				return nil, false, exitOK
 			}
-			e.errorf("flags %s: %v", cmd.name, err)
+			e.errorf("%s %s: %v", group, cmd.name, err)
 			fmt.Fprintf(e.stderr, "usage: %s\n", firstLine(cmd.usage))
 			return nil, false, exitCantRun
 		}
