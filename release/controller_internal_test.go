@@ -35,7 +35,7 @@ func TestReleasePromotedStepByStep(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, StatePromoted, st.State, "outcome %q, verdict %+v", st.Outcome, st.Verdict)
 		assert.Equal(t, fractional(100), h.flagWeights("checkout-v2"))
-		assert.Equal(t, "started step step step promoted", h.kinds(p.ID))
+		assert.Equal(t, "started driver step step step promoted", h.kinds(p.ID))
 
 		// One store revision per step, both flags in each, the release id on it.
 		recs, err := h.store.History(ctx, flagstore.Filter{ReleaseID: p.ID})
@@ -314,7 +314,7 @@ func TestDriverTakeover(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, StatePromoted, st.State)
 		// The steps were taken once each: no step re-run by the new driver.
-		assert.Equal(t, "started step step step promoted", h.kinds(p.ID))
+		assert.Equal(t, "started driver step step driver step step promoted", h.kinds(p.ID))
 	})
 }
 

@@ -83,6 +83,13 @@ func (c *Controller) driveAll(ctx context.Context) {
 func (c *Controller) driveOne(ctx context.Context, r *record) error {
 	d := c.driving(r)
 	if d.lastEvent == 0 {
+		// A driver's first look at this attempt (a start, or a takeover):
+		// the ledger says who drives from here.
+		next := *r
+		if err := c.transition(ctx, r, &next, Event{Kind: EventDriver, Actor: c.cfg.id, Step: r.Step,
+			Reason: "drives the release from step " + stepName(r.Step)}); err != nil {
+			return err
+		}
 		c.note(r, d, EventDriver, "driving", attribute.String("instance", c.cfg.id))
 	}
 	if err := c.catchUp(ctx, r, d); err != nil {
@@ -434,4 +441,12 @@ func (c *Controller) endStep(id, outcome string) {
 	}
 	d.span.End()
 	d.span = nil
+}
+
+// stepName is the step as people count it, or "start" before the first.
+func stepName(step int) string {
+	if step < 0 {
+		return "start"
+	}
+	return fmt.Sprint(step + 1)
 }
