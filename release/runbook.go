@@ -183,8 +183,12 @@ func (r *runbook) watched() {
 	} else {
 		r.f("after %s with enough samples the release pauses for a person; ", count(a.InconclusiveLimit, "consecutive Inconclusive measurement", "consecutive Inconclusive measurements"))
 	}
-	r.f("after %s (queries that fail) one more rolls the release back, since it can no longer be judged.\n\n",
-		count(*a.ConsecutiveErrorLimit, "consecutive Error measurement", "consecutive Error measurements"))
+	if n := *a.ConsecutiveErrorLimit; n == 0 {
+		r.f("the first Error measurement (a query that fails) rolls the release back, since it can no longer be judged.\n\n")
+	} else {
+		r.f("after %s (queries that fail) one more rolls the release back, since it can no longer be judged.\n\n",
+			count(n, "consecutive Error measurement", "consecutive Error measurements"))
+	}
 }
 
 func (r *runbook) failure() {

@@ -190,7 +190,7 @@ func (p *Plan) validateSteps(ps *problems) {
 				ps.add(wf, "%d is above 100", w)
 			case i > 0:
 				if prev, ok := p.Steps[i-1].Weights[k]; ok && w < prev && prev <= 100 {
-					ps.add(wf, "%d is below the %d of step %d: a release only moves forward; a rollback is the way back", w, prev, i)
+					ps.add(wf, "%d is below the %d of steps[%d]: a release only moves forward; a rollback is the way back", w, prev, i-1)
 				}
 			}
 		}
@@ -261,7 +261,7 @@ func (p *Plan) validateAnalysis(ps *problems) {
 	case a.Interval < 0:
 		ps.add("analysis.interval", "%v is negative", a.Interval)
 	case a.Interval.D() > stepTimeout && p.StepTimeout >= 0:
-		ps.add("analysis.interval", "%v is longer than the step timeout, %v: a step would time out before its first measurement", a.Interval, stepTimeout)
+		ps.add("analysis.interval", "%s is longer than the step timeout, %s: a step would time out before its first measurement", human(a.Interval), human(Duration(stepTimeout)))
 	}
 	if e := a.ErrorRate; e != nil {
 		if !(e.Margin >= 0 && e.Margin < 1) {
