@@ -149,6 +149,13 @@ func decodeJSONValue(dec *json.Decoder, data []byte, path string) (any, error) {
 func jsonSyntax(data []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
+		// Token's offsets are sometimes of the bytes before the bad one,
+		// sometimes after it; Unmarshal's are always after.
+		var v any
+		var whole *json.SyntaxError
+		if errors.As(json.Unmarshal(data, &v), &whole) {
+			se = whole
+		}
 		line, col := position(data, se.Offset)
 		return planError(PlanProblem{Message: fmt.Sprintf("malformed JSON at line %d, column %d: %v", line, col, se)})
 	}

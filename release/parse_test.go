@@ -117,7 +117,7 @@ func TestParsePlanProblems(t *testing.T) {
 		name, in     string
 		field, inMsg string
 	}{
-		{"json syntax with position", "{\n  \"id\": \"x\",\n  \"flags\": [,]\n}", "", "malformed JSON at line 3, column 12"},
+		{"json syntax with position", "{\n  \"id\": \"x\",\n  \"flags\": [,]\n}", "", "malformed JSON at line 3, column 13"},
 		{"json cut short", "{\n  \"id\": \"x\",\n", "", "unexpected end of input"},
 		{"json trailing data", `{"id": "x"} {}`, "", "data after the plan"},
 		{"json duplicate key", "{\"id\": \"x\",\n\"id\": \"y\"}", "id", "given twice (again at line 2)"},
