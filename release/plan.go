@@ -38,10 +38,10 @@ type Plan struct {
 	Approval Approval `json:"approval,omitzero"`
 	// StepTimeout bounds how long a step may hold (too few samples, an
 	// inconclusive analysis, a webhook that says wait) before OnTimeout.
-	// 0 means 30 minutes.
+	// 0 means [DefaultStepTimeout] (30 minutes).
 	StepTimeout Duration `json:"stepTimeout,omitempty"`
 	// OnTimeout is what happens when a step has held for StepTimeout:
-	// [TimeoutPause] (the default when empty) or [TimeoutRollback].
+	// [TimeoutPause] ([DefaultOnTimeout], when empty) or [TimeoutRollback].
 	OnTimeout string `json:"onTimeout,omitempty"`
 	// Webhooks are outside gates consulted while the release runs.
 	Webhooks []Webhook `json:"webhooks,omitempty"`
@@ -82,8 +82,43 @@ type Step struct {
 	MinSamples int `json:"minSamples,omitempty"`
 }
 
-// DefaultMinSamples is a step's minimum samples per arm when it gives none.
-const DefaultMinSamples = 100
+// The defaults of a plan: what a zero (or, for
+// [Analysis.ConsecutiveErrorLimit], nil) field means. [Plan.WithDefaults]
+// fills them in; code that reads a plan without it applies the same
+// constants.
+const (
+	// DefaultMinSamples is a step's minimum samples per arm
+	// ([Step.MinSamples]).
+	DefaultMinSamples = 100
+	// DefaultStepTimeout is how long a step may hold ([Plan.StepTimeout]).
+	DefaultStepTimeout = 30 * time.Minute
+	// DefaultOnTimeout is what a step does when it has held too long
+	// ([Plan.OnTimeout]).
+	DefaultOnTimeout = TimeoutPause
+	// DefaultInterval is how often a measurement is taken
+	// ([Analysis.Interval]).
+	DefaultInterval = time.Second
+	// DefaultConsecutiveErrorLimit is how many consecutive Error
+	// measurements are tolerated ([Analysis.ConsecutiveErrorLimit]).
+	DefaultConsecutiveErrorLimit = 4
+	// DefaultMargin is how much higher the canary's error rate may be
+	// ([ErrorRateMetric.Margin]).
+	DefaultMargin = 0.01
+	// DefaultAlpha is the false-failure rate of the error-rate and
+	// latency tests ([ErrorRateMetric.Alpha], [LatencyMetric.Alpha]).
+	DefaultAlpha = 0.001
+	// DefaultQuantile is the latency quantile compared
+	// ([LatencyMetric.Quantile]).
+	DefaultQuantile = 0.99
+	// DefaultMaxRatio is how many times the baseline's latency the
+	// canary's may be ([LatencyMetric.MaxRatio]).
+	DefaultMaxRatio = 1.5
+	// DefaultWebhookTimeout bounds each webhook call ([Webhook.Timeout]).
+	DefaultWebhookTimeout = 5 * time.Second
+	// DefaultQueryTimeout bounds each Prometheus query
+	// ([PrometheusMetric.Timeout]).
+	DefaultQueryTimeout = 5 * time.Second
+)
 
 // Approval is the steps of a plan that wait for a person.
 type Approval struct {
@@ -107,7 +142,8 @@ type Webhook struct {
 	Type string `json:"type"`
 	// URL is where the POST goes; http or https, required.
 	URL string `json:"url"`
-	// Timeout bounds each call; 0 means 5 seconds.
+	// Timeout bounds each call; 0 means [DefaultWebhookTimeout] (5
+	// seconds).
 	Timeout Duration `json:"timeout,omitempty"`
 	// OnFailure is [WebhookHold] (the default for confirm-promotion: the
 	// step holds and asks again) or [WebhookRollback] (the default for
@@ -126,7 +162,8 @@ const (
 // instances record, metrics of a Prometheus server, and the limits that
 // turn measurements into a verdict, as in Argo Rollouts.
 type Analysis struct {
-	// Interval is how often a measurement is taken; 0 means 1 second.
+	// Interval is how often a measurement is taken; 0 means
+	// [DefaultInterval] (1 second). It may not exceed the step timeout.
 	Interval Duration `json:"interval,omitempty"`
 	// ErrorRate compares the arms' error rates; nil means the default
 	// metric (see [ErrorRateMetric]); set Disabled to turn it off.
@@ -148,7 +185,8 @@ type Analysis struct {
 	InconclusiveLimit int `json:"inconclusiveLimit,omitempty"`
 	// ConsecutiveErrorLimit is how many consecutive Error measurements of a
 	// metric are tolerated; one more rolls the release back, since it can
-	// no longer be judged. nil means 4.
+	// no longer be judged. nil means [DefaultConsecutiveErrorLimit] (4);
+	// a pointer to 0 tolerates none.
 	ConsecutiveErrorLimit *int `json:"consecutiveErrorLimit,omitempty"`
 }
 
@@ -158,10 +196,10 @@ type ErrorRateMetric struct {
 	Disabled bool `json:"disabled,omitempty"`
 	// Margin is how much higher (absolute, as a fraction: 0.01 is one
 	// percentage point) the canary's error rate may be than the
-	// baseline's. 0 means 0.01.
+	// baseline's. 0 means [DefaultMargin] (0.01).
 	Margin float64 `json:"margin,omitempty"`
 	// Alpha is the sequential test's false-failure rate per step; 0 means
-	// 0.001.
+	// [DefaultAlpha] (0.001).
 	Alpha float64 `json:"alpha,omitempty"`
 	// MaxErrorRate is an absolute ceiling on the canary's error rate,
 	// judged with or without a baseline; 0: no ceiling.
@@ -175,13 +213,14 @@ type ErrorRateMetric struct {
 type LatencyMetric struct {
 	// Disabled turns the metric off.
 	Disabled bool `json:"disabled,omitempty"`
-	// Quantile is the quantile compared; 0 means 0.99.
+	// Quantile is the quantile compared; 0 means [DefaultQuantile] (0.99).
 	Quantile float64 `json:"quantile,omitempty"`
 	// MaxRatio is how many times the baseline's quantile the canary's may
-	// be; 0 means 1.5.
+	// be; 0 means [DefaultMaxRatio] (1.5).
 	MaxRatio float64 `json:"maxRatio,omitempty"`
 	// Alpha is the significance the canary must be slower at (a one-sided
-	// Mann-Whitney U test on the arms' timed calls) to fail; 0 means 0.001.
+	// Mann-Whitney U test on the arms' timed calls) to fail; 0 means
+	// [DefaultAlpha] (0.001).
 	Alpha float64 `json:"alpha,omitempty"`
 	// MaxP99 is an absolute ceiling on the canary's quantile, judged with
 	// or without a baseline; 0: no ceiling.
@@ -206,7 +245,8 @@ type PrometheusMetric struct {
 	MaxRatio float64 `json:"maxRatio,omitempty"`
 	// Max fails the measurement when canary > Max; 0: no ceiling.
 	Max float64 `json:"max,omitempty"`
-	// Timeout bounds each query; 0 means 5 seconds.
+	// Timeout bounds each query; 0 means [DefaultQueryTimeout] (5
+	// seconds).
 	Timeout Duration `json:"timeout,omitempty"`
 	// Critical makes the first Failed measurement fail the release.
 	Critical bool `json:"critical,omitempty"`

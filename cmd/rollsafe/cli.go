@@ -162,6 +162,7 @@ func commands() []command {
 		migrateCommand(),
 		versionCommand(),
 		flagsCommand(),
+		releaseCommand(),
 	}
 }
 
