@@ -1,7 +1,6 @@
 package main
 
-// releaseUsage is the usage of the release group: every command it has or
-// will have, whichever are registered in releaseSubs.
+// releaseUsage is the usage of the release group.
 const releaseUsage = "rollsafe release validate|start|status|promote|pause|resume|abort|history|runbook|rollback [flags] ARGS\n\n" +
 	"A release moves flags from their baseline to their canary variant in the\n" +
 	"steps of a plan (a JSON or YAML file), judging each step and rolling back\n" +
@@ -20,6 +19,14 @@ func releaseCommand() command {
 func releaseSubs() []command {
 	return []command{
 		releaseValidateCommand(),
+		releaseStartCommand(),
+		releaseStatusCommand(),
+		releasePromoteCommand(),
+		releasePauseCommand(),
+		releaseResumeCommand(),
+		releaseAbortCommand(),
+		releaseHistoryCommand(),
 		releaseRunbookCommand(),
+		releaseRollbackCommand(),
 	}
 }
