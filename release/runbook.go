@@ -224,7 +224,7 @@ func (r *runbook) schema() {
 		r.f("The plan gives no schema floor: a rollback of this release leaves the schema as it is, and no schema rollback is allowed.\n\n")
 		return
 	}
-	r.f("The schema floor is migration %d, the lowest version the previous release runs on. `rollsafe release rollback --schema %s %s --reason \"...\"` rolls back the migrations above %d, newest first; migration %d and those below stay in place. An irreversible migration above the floor stops the schema rollback there, before it is reached.\n\n",
+	r.f("The schema floor is migration %d, the lowest version the previous release runs on. `rollsafe release rollback --schema --migrations DIR %s %s --reason \"...\"` (DIR: the service's migrations) aborts the release if it still runs, then rolls back the migrations above %d, newest first; migration %d and those below stay in place. An irreversible migration above the floor stops the schema rollback at it: it stays, with everything under it, and the command says so.\n\n",
 		p.SchemaFloor, r.conn, p.ID, p.SchemaFloor, p.SchemaFloor)
 }
 
