@@ -23,13 +23,17 @@ import (
 const (
 	recFlag      = "new-checkout"
 	recFlagOther = "new-search"
+	// recFlagOn is on without targeting: the cheapest evaluation, for the
+	// benchmarks.
+	recFlagOn = "new-bench"
 )
 
 const recDefinitions = `{"flags": {
   "new-checkout": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
     "targeting": {"if": [{"==": [{"var": "arm"}, "canary"]}, "on", "off"]}},
   "new-search": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
-    "targeting": {"if": [{"==": [{"var": "arm"}, "canary"]}, "on", "off"]}}
+    "targeting": {"if": [{"==": [{"var": "arm"}, "canary"]}, "on", "off"]}},
+  "new-bench": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"}
 }}`
 
 var (
