@@ -252,7 +252,7 @@ func (r *Recorder) flush(ctx context.Context) error {
 		}
 		nowMs := r.cfg.clock().UnixMilli()
 		for _, f := range tracked {
-			r.sample(f, releases[f.flag], nowMs)
+			r.collect(f, releases[f.flag], nowMs)
 		}
 	}
 	r.trimPending()
@@ -294,10 +294,10 @@ func (r *Recorder) runningReleases(ctx context.Context) (map[string]string, erro
 	return out, nil
 }
 
-// sample appends f's rows for the tick at nowMs to the pending ones, and
+// collect appends f's rows for the tick at nowMs to the pending ones, and
 // moves f's starting point to this tick. release is f's release now, or
 // empty.
-func (r *Recorder) sample(f *trackedFlag, release string, nowMs int64) {
+func (r *Recorder) collect(f *trackedFlag, release string, nowMs int64) {
 	st := f.src.Stats()
 	if release == "" {
 		f.release = ""

@@ -32,6 +32,12 @@ func TestRecorderRunTicksEveryInterval(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, r.Track(sw))
 		t0 := time.Now().UnixMilli()
+		// advance moves the bubble's clock by d, once every goroutine of the
+		// bubble waits: no real time passes.
+		advance := func(d time.Duration) {
+			<-time.After(d)
+			synctest.Wait()
+		}
 		runCtx, stop := context.WithCancel(ctx)
 		ran := make(chan error, 1)
 		go func() { ran <- r.Run(runCtx) }()
@@ -39,15 +45,13 @@ func TestRecorderRunTicksEveryInterval(t *testing.T) {
 		require.ErrorIs(t, r.Run(ctx), release.ErrRecorderRunning)
 
 		calls(t, sw, canaryCtx, 2, 0)
-		time.Sleep(time.Second) // one interval, on the bubble's clock
-		synctest.Wait()
+		advance(time.Second) // one interval
 		got := sampleRows(t, db, "r1", recFlag)
 		require.Len(t, got, 1)
 		assert.Equal(t, [3]int64{t0, t0 + 1000, 2}, [3]int64{got[0].StartMs, got[0].EndMs, got[0].Calls})
 
 		calls(t, sw, baselineCtx, 3, 0)
-		time.Sleep(10 * time.Second) // ten ticks, one of which sees the calls
-		synctest.Wait()
+		advance(10 * time.Second) // ten ticks, one of which sees the calls
 		calls(t, sw, canaryCtx, 1, 0)
 		stop()
 		require.ErrorIs(t, <-ran, context.Canceled)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/flags"
+	"github.com/rollsafe/rollsafe/internal/dbtx"
 )
 
 // The arms of a sample row.
@@ -40,9 +41,7 @@ const sampleBatch = 50
 // insertSamples writes rows for instance with e, in batches; a row whose key
 // is stored already is left as it is, so that writing the same rows again
 // (a retry after a commit whose answer was lost) never counts them twice.
-func insertSamples(ctx context.Context, e interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}, d dialect.Dialect, instance string, rows []sample) error {
+func insertSamples(ctx context.Context, e dbtx.Execer, d dialect.Dialect, instance string, rows []sample) error {
 	for len(rows) > 0 {
 		n := min(len(rows), sampleBatch)
 		args := make([]any, 0, n*len(sampleColumns))
