@@ -107,6 +107,8 @@ func ddl(d dialect.Dialect) []string {
 	PRIMARY KEY (release_id, flag_key, instance, arm, end_ms)
 )`,
 		`CREATE INDEX IF NOT EXISTS rollsafe_release_samples_by_time ON ` + tableSamples + ` (release_id, flag_key, end_ms)`,
+		// What a Recorder prunes: its own instance's rows past retention.
+		`CREATE INDEX IF NOT EXISTS rollsafe_release_samples_by_instance ON ` + tableSamples + ` (instance, end_ms)`,
 		`CREATE TABLE IF NOT EXISTS ` + tableLease + ` (
 	name VARCHAR(64) NOT NULL PRIMARY KEY,
 	holder ` + id + ` NOT NULL,
