@@ -1,0 +1,121 @@
+package release
+
+import (
+	"fmt"
+	"time"
+)
+
+// MeasureErrorRate judges the canary's error rate against the baseline's
+// over w, the window of one flag, at now. It is a pure function: the same
+// arguments give the same measurement.
+//
+// The zero fields of m take their defaults: Margin 0.01 ([DefaultErrorMargin]),
+// Alpha 0.001 ([DefaultAlpha]); a Margin that is not above 0, or an Alpha
+// not inside (0, 1), is taken as 0. minSamples ≤ 0 means
+// [DefaultMinSamples].
+//
+// Samples. An arm with fewer than minSamples calls makes the measurement
+// Inconclusive and Starved, never Successful and never Failed: too little
+// data holds a step, whatever it seems to say. One exception: a window
+// with no baseline call at all while the canary has minSamples (a step at
+// 100%) is judged on MaxErrorRate alone; without a ceiling there is nothing
+// to compare with, and it is Successful.
+//
+// The test. The analysis looks at a growing window every interval, so a
+// test that is only valid for one look (a z test, a Wilson bound, a
+// Bayesian posterior probability) would, looked at every second, fail
+// identical arms far more often than its alpha says. The test is instead a
+// mixture sequential probability ratio test (mSPRT, Johari, Pekelis and
+// Walsh, "Always valid inference"), whose false-failure rate stays below
+// Alpha however many times it is looked at: with the difference of the
+// observed rates θ̂ = p̂canary − p̂baseline, its variance V, and a normal
+// mixing distribution of standard deviation τ over the excess above the
+// margin δ,
+//
+//	Λ = sqrt(V/(V+τ²)) · exp((θ̂−δ)² τ² / (2V(V+τ²)))   for θ̂ > δ
+//
+// and the measurement is Failed when Λ ≥ 1/Alpha, which rejects
+// H0: p_canary − p_baseline ≤ Margin. τ is the margin itself: the mixture
+// puts its weight on excesses of the size a person said matters, where the
+// test is most powerful; a much larger τ would raise the bar on every look
+// by about ln(τ/√V), a much smaller one would need far more samples for
+// the excesses that do occur. V is the sum of the arms' binomial variances
+// taken at the Jeffreys estimate (errors+½)/(calls+1), so that an arm with
+// no errors (3 in 100 against 0 in 100) has a variance above zero.
+//
+// The ceiling. When MaxErrorRate is set, the same test on the canary alone
+// (H0: p_canary ≤ MaxErrorRate, same τ and Alpha) fails the measurement
+// too, with or without a baseline. Each of the two tests runs at Alpha.
+//
+// The phase. Failed when either test rejects; Successful when no arm is
+// short of samples, nothing failed, the canary's observed rate is at most
+// the baseline's plus Margin and, with a ceiling, at most MaxErrorRate;
+// Inconclusive otherwise (worse than allowed, not yet proven). Statistic is
+// the larger Λ of the two tests, named [StatisticMSPRT].
+func MeasureErrorRate(m ErrorRateMetric, w Window, minSamples int, now time.Time) Measurement {
+	margin := orDefault(m.Margin, DefaultErrorMargin, 1)
+	alpha := orDefault(m.Alpha, DefaultAlpha, 1)
+	need := effectiveMinSamples(minSamples)
+	c, b := w.Canary, w.Baseline
+	ce, be := min(c.Errors, c.Calls), min(b.Errors, b.Calls)
+	out := Measurement{
+		Metric:        MetricErrorRate,
+		Flag:          w.Flag,
+		At:            now,
+		Critical:      m.Critical,
+		Canary:        ptr(c.ErrorRate()),
+		CanaryCalls:   c.Calls,
+		BaselineCalls: b.Calls,
+		StatisticName: StatisticMSPRT,
+	}
+	canary := fmt.Sprintf("canary %s (%d/%d)", percent(c.ErrorRate()), ce, c.Calls)
+	alone := b.Calls == 0 && c.Calls >= need
+	if b.Calls > 0 {
+		out.Baseline = ptr(b.ErrorRate())
+	}
+	if !alone {
+		canary += fmt.Sprintf(" vs baseline %s (%d/%d), margin %.1f pt", percent(b.ErrorRate()), be, b.Calls, margin*100)
+	}
+	if c.Calls < need || (!alone && b.Calls < need) {
+		out.Phase, out.Starved = PhaseInconclusive, true
+		out.Reason = fmt.Sprintf("%s: too few calls, %d per arm needed", canary, need)
+		return out
+	}
+
+	nc, pc := float64(c.Calls), c.ErrorRate()
+	vc := smoothedVariance(float64(ce), nc)
+	threshold := 1 / alpha
+	var diffLR, ceilLR float64
+	if !alone {
+		nb, pb := float64(b.Calls), b.ErrorRate()
+		diffLR = msprt(pc-pb, margin, vc+smoothedVariance(float64(be), nb), margin)
+	}
+	if m.MaxErrorRate > 0 {
+		ceilLR = msprt(pc, m.MaxErrorRate, vc, margin)
+	}
+	out.Statistic = max(diffLR, ceilLR)
+	switch {
+	case ceilLR >= threshold:
+		out.Phase = PhaseFailed
+		out.Reason = fmt.Sprintf("%s: above the ceiling of %s, mSPRT Λ=%s ≥ %s", canary, percent(m.MaxErrorRate), sci(ceilLR), sci(threshold))
+	case diffLR >= threshold:
+		out.Phase = PhaseFailed
+		out.Reason = fmt.Sprintf("%s: mSPRT Λ=%s ≥ %s", canary, sci(diffLR), sci(threshold))
+	case m.MaxErrorRate > 0 && pc > m.MaxErrorRate:
+		out.Phase = PhaseInconclusive
+		out.Reason = fmt.Sprintf("%s: above the ceiling of %s, not proven (mSPRT Λ=%s < %s)", canary, percent(m.MaxErrorRate), sci(ceilLR), sci(threshold))
+	case !alone && pc > b.ErrorRate()+margin:
+		out.Phase = PhaseInconclusive
+		out.Reason = fmt.Sprintf("%s: above the margin, not proven (mSPRT Λ=%s < %s)", canary, sci(diffLR), sci(threshold))
+	case alone && m.MaxErrorRate == 0:
+		out.Phase = PhaseSuccessful
+		out.Reason = canary + ": no baseline and no ceiling to compare with"
+	case alone:
+		out.Phase = PhaseSuccessful
+		out.Reason = fmt.Sprintf("%s: within the ceiling of %s, no baseline", canary, percent(m.MaxErrorRate))
+	default:
+		out.Phase = PhaseSuccessful
+		out.Reason = canary + ": within the margin"
+	}
+	return out
+}
