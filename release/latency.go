@@ -48,7 +48,7 @@ import (
 //
 // The ceiling. With MaxP99 set, Failed also when the canary's quantile is
 // above it and the share of canary calls slower than MaxP99 is, by the
-// error rate's sequential test ([MeasureErrorRate]; τ = 1 − Quantile),
+// error rate's sequential test ([MeasureErrorRate]; τ = 2(1 − Quantile)),
 // above 1 − Quantile at Alpha: with or without a baseline.
 //
 // The phase. Successful when no arm is short of samples, nothing failed,
@@ -96,7 +96,7 @@ func MeasureLatency(m LatencyMetric, w Window, minSamples int, now time.Time) Me
 	if ceiling > 0 {
 		slow := histogramAbove(c.Histogram, ceiling)
 		share := 1 - q
-		ceilLR = msprt(slow/float64(ct), share, smoothedVariance(slow, float64(ct)), share)
+		ceilLR = msprt(slow/float64(ct), share, smoothedVariance(slow, float64(ct)), 2*share)
 	}
 	ceilFailed := ceiling > 0 && cq > ceiling && ceilLR >= 1/alpha
 	if alone {
