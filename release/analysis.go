@@ -87,14 +87,38 @@ func effectiveMinSamples(n int) uint64 {
 	return uint64(n)
 }
 
-// percent formats a fraction as a percentage with one decimal: "5.2%".
-func percent(f float64) string {
-	return strconv.FormatFloat(f*100, 'f', 1, 64) + "%"
+// appendPercent appends a fraction as a percentage with one decimal: "5.2%".
+func appendPercent(b []byte, f float64) []byte {
+	return append(strconv.AppendFloat(b, f*100, 'f', 1, 64), '%')
+}
+
+// appendRate appends "5.2% (13/250)".
+func appendRate(b []byte, rate float64, errors, calls uint64) []byte {
+	b = append(appendPercent(b, rate), " ("...)
+	b = append(strconv.AppendUint(b, errors, 10), '/')
+	b = strconv.AppendUint(b, calls, 10)
+	return append(b, ')')
+}
+
+// appendLR appends before, "mSPRT Λ=2.1e+03", op, the threshold ("1000")
+// and after.
+func appendLR(b []byte, before string, lr float64, op string, threshold float64, after string) []byte {
+	b = append(b, before...)
+	b = append(b, "mSPRT Λ="...)
+	b = strconv.AppendFloat(b, lr, 'g', 2, 64)
+	b = append(b, op...)
+	b = strconv.AppendFloat(b, threshold, 'g', 4, 64)
+	return append(b, after...)
 }
 
 // sci formats a statistic in short scientific form: "2.1e+03".
 func sci(f float64) string {
 	return strconv.FormatFloat(f, 'g', 2, 64)
+}
+
+// limit formats a test's threshold: "1000".
+func limit(f float64) string {
+	return strconv.FormatFloat(f, 'g', 4, 64)
 }
 
 // seconds formats a latency in seconds as a rounded duration: "12.346ms".

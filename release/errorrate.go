@@ -1,7 +1,7 @@
 package release
 
 import (
-	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -73,17 +73,27 @@ func MeasureErrorRate(m ErrorRateMetric, w Window, minSamples int, now time.Time
 		BaselineCalls: b.Calls,
 		StatisticName: StatisticMSPRT,
 	}
-	canary := fmt.Sprintf("canary %s (%d/%d)", percent(c.ErrorRate()), ce, c.Calls)
+	// The reason is built in one buffer: the analysis takes a measurement
+	// of every flag every second, and most of its cost would be formatting.
+	r := make([]byte, 0, 160)
+	r = append(r, "canary "...)
+	r = appendRate(r, c.ErrorRate(), ce, c.Calls)
 	alone := b.Calls == 0 && c.Calls >= need
 	if b.Calls > 0 {
 		out.Baseline = ptr(b.ErrorRate())
 	}
 	if !alone {
-		canary += fmt.Sprintf(" vs baseline %s (%d/%d), margin %.1f pt", percent(b.ErrorRate()), be, b.Calls, margin*100)
+		r = append(r, " vs baseline "...)
+		r = appendRate(r, b.ErrorRate(), be, b.Calls)
+		r = append(r, ", margin "...)
+		r = strconv.AppendFloat(r, margin*100, 'f', 1, 64)
+		r = append(r, " pt"...)
 	}
 	if c.Calls < need || (!alone && b.Calls < need) {
 		out.Phase, out.Starved = PhaseInconclusive, true
-		out.Reason = fmt.Sprintf("%s: too few calls, %d per arm needed", canary, need)
+		r = append(r, ": too few calls, "...)
+		r = strconv.AppendUint(r, need, 10)
+		out.Reason = string(append(r, " per arm needed"...))
 		return out
 	}
 
@@ -99,28 +109,34 @@ func MeasureErrorRate(m ErrorRateMetric, w Window, minSamples int, now time.Time
 		ceilLR = msprt(pc, m.MaxErrorRate, vc, 2*margin)
 	}
 	out.Statistic = max(diffLR, ceilLR)
+	ceiling := func(r []byte) []byte {
+		r = append(r, ": above the ceiling of "...)
+		return appendPercent(r, m.MaxErrorRate)
+	}
 	switch {
 	case ceilLR >= threshold:
 		out.Phase = PhaseFailed
-		out.Reason = fmt.Sprintf("%s: above the ceiling of %s, mSPRT Λ=%s ≥ %s", canary, percent(m.MaxErrorRate), sci(ceilLR), sci(threshold))
+		r = appendLR(ceiling(r), ", ", ceilLR, " ≥ ", threshold, "")
 	case diffLR >= threshold:
 		out.Phase = PhaseFailed
-		out.Reason = fmt.Sprintf("%s: mSPRT Λ=%s ≥ %s", canary, sci(diffLR), sci(threshold))
+		r = appendLR(r, ": ", diffLR, " ≥ ", threshold, "")
 	case m.MaxErrorRate > 0 && pc > m.MaxErrorRate:
 		out.Phase = PhaseInconclusive
-		out.Reason = fmt.Sprintf("%s: above the ceiling of %s, not proven (mSPRT Λ=%s < %s)", canary, percent(m.MaxErrorRate), sci(ceilLR), sci(threshold))
+		r = appendLR(ceiling(r), ", not proven (", ceilLR, " < ", threshold, ")")
 	case !alone && pc > b.ErrorRate()+margin:
 		out.Phase = PhaseInconclusive
-		out.Reason = fmt.Sprintf("%s: above the margin, not proven (mSPRT Λ=%s < %s)", canary, sci(diffLR), sci(threshold))
+		r = appendLR(append(r, ": above the margin"...), ", not proven (", diffLR, " < ", threshold, ")")
 	case alone && m.MaxErrorRate == 0:
 		out.Phase = PhaseSuccessful
-		out.Reason = canary + ": no baseline and no ceiling to compare with"
+		r = append(r, ": no baseline and no ceiling to compare with"...)
 	case alone:
 		out.Phase = PhaseSuccessful
-		out.Reason = fmt.Sprintf("%s: within the ceiling of %s, no baseline", canary, percent(m.MaxErrorRate))
+		r = append(r, ": within the ceiling of "...)
+		r = append(appendPercent(r, m.MaxErrorRate), ", no baseline"...)
 	default:
 		out.Phase = PhaseSuccessful
-		out.Reason = canary + ": within the margin"
+		r = append(r, ": within the margin"...)
 	}
+	out.Reason = string(r)
 	return out
 }

@@ -2,6 +2,7 @@ package release
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -56,12 +57,14 @@ func (k metricKey) String() string {
 	return k.metric + " of " + k.flag
 }
 
-// metricRun is what Judge keeps of one expected metric's measurements.
+// metricRun is what Judge keeps of one expected metric's measurements:
+// counts, and indexes into the measurements (-1: none), which unlike
+// pointers cost the collector nothing to store.
 type metricRun struct {
 	failed, errors, inconclusive int
-	fail, errored                *Measurement
-	paused                       *Measurement // the last of the run of Inconclusive
-	latest                       *Measurement // in the step judged
+	fail, errored                int
+	paused                       int // the last of the run of Inconclusive
+	latest                       int // in the step judged
 }
 
 // Judge is the verdict of one release attempt of plan p at step (0-based),
@@ -113,26 +116,32 @@ func Judge(p *Plan, step int, ms []Measurement) Verdict {
 	inconclusiveLimit := p.Analysis.InconclusiveLimit
 
 	runs := make([]metricRun, len(keys))
-	index := make(map[metricKey]int, len(keys))
-	for i, k := range keys {
-		index[k] = i
+	for i := range runs {
+		runs[i] = metricRun{fail: -1, errored: -1, paused: -1, latest: -1}
 	}
+	k := -1
 	for i := range ms {
 		m := &ms[i]
-		k, ok := index[metricKey{m.Metric, m.Flag}]
-		if !ok || m.Step > step {
+		if m.Step > step {
 			continue
+		}
+		// A plan has a few metrics, and measurements come in runs of
+		// them: a scan from the last one found beats a map.
+		if k < 0 || keys[k].metric != m.Metric || keys[k].flag != m.Flag {
+			if k = slices.Index(keys, metricKey{m.Metric, m.Flag}); k < 0 {
+				continue
+			}
 		}
 		r := &runs[k]
 		if m.Step == step {
-			r.latest = m
+			r.latest = i
 		}
 		switch m.Phase {
 		case PhaseFailed:
 			r.failed++
 			r.errors, r.inconclusive = 0, 0
-			if r.fail == nil && (m.Critical || r.failed > failureLimit) {
-				r.fail = m
+			if r.fail < 0 && (m.Critical || r.failed > failureLimit) {
+				r.fail = i
 			}
 		case PhaseSuccessful:
 			r.errors, r.inconclusive = 0, 0
@@ -140,41 +149,41 @@ func Judge(p *Plan, step int, ms []Measurement) Verdict {
 			r.errors = 0
 			if !m.Starved && m.Step == step {
 				r.inconclusive++
-				r.paused = m
+				r.paused = i
 			}
 		default: // PhaseError, or a phase this version does not know
 			r.errors++
-			if r.errored == nil && r.errors > errorLimit {
-				r.errored = m
+			if r.errored < 0 && r.errors > errorLimit {
+				r.errored = i
 			}
 		}
 	}
 	for i := range runs {
 		if inconclusiveLimit <= 0 || runs[i].inconclusive <= inconclusiveLimit {
-			runs[i].paused = nil
+			runs[i].paused = -1
 		}
 	}
 
-	if k, m := earliest(keys, runs, func(r *metricRun) *Measurement { return r.fail }); m != nil {
+	if k, m := earliest(keys, runs, ms, func(r *metricRun) int { return r.fail }); m != nil {
 		why := fmt.Sprintf("more than %d Failed", failureLimit)
 		if m.Critical {
 			why = "a Failed critical measurement"
 		}
 		return Verdict{Outcome: VerdictFail, Decisive: m, Reason: fmt.Sprintf("%s: %s (step %d): %s", k, why, m.Step+1, m.Reason)}
 	}
-	if k, m := earliest(keys, runs, func(r *metricRun) *Measurement { return r.errored }); m != nil {
+	if k, m := earliest(keys, runs, ms, func(r *metricRun) int { return r.errored }); m != nil {
 		return Verdict{Outcome: VerdictError, Decisive: m, Reason: fmt.Sprintf("%s: more than %d Error measurements in a row (step %d): %s", k, errorLimit, m.Step+1, m.Reason)}
 	}
-	if k, m := earliest(keys, runs, func(r *metricRun) *Measurement { return r.paused }); m != nil {
+	if k, m := earliest(keys, runs, ms, func(r *metricRun) int { return r.paused }); m != nil {
 		return Verdict{Outcome: VerdictPause, Decisive: m, Reason: fmt.Sprintf("%s: more than %d Inconclusive measurements in a row (step %d): %s", k, inconclusiveLimit, m.Step+1, m.Reason)}
 	}
 	var waiting []string
 	for i, k := range keys {
 		switch l := runs[i].latest; {
-		case l == nil:
+		case l < 0:
 			waiting = append(waiting, k.String()+": no measurement yet")
-		case l.Phase != PhaseSuccessful:
-			waiting = append(waiting, fmt.Sprintf("%s: %s", k, phaseText(l)))
+		case ms[l].Phase != PhaseSuccessful:
+			waiting = append(waiting, k.String()+": "+phaseText(&ms[l]))
 		}
 	}
 	if len(waiting) > 0 {
@@ -203,16 +212,16 @@ func expectedMetrics(p *Plan) []metricKey {
 	return keys
 }
 
-// earliest is the measurement that pick returns for some run, the earliest
-// by At and then by the order of keys, with its key.
-func earliest(keys []metricKey, runs []metricRun, pick func(*metricRun) *Measurement) (metricKey, *Measurement) {
+// earliest is the measurement of ms that pick returns for some run, the
+// earliest by At and then by the order of keys, with its key.
+func earliest(keys []metricKey, runs []metricRun, ms []Measurement, pick func(*metricRun) int) (metricKey, *Measurement) {
 	var (
 		key  metricKey
 		best *Measurement
 	)
 	for i := range runs {
-		if m := pick(&runs[i]); m != nil && (best == nil || m.At.Before(best.At)) {
-			key, best = keys[i], m
+		if j := pick(&runs[i]); j >= 0 && (best == nil || ms[j].At.Before(best.At)) {
+			key, best = keys[i], &ms[j]
 		}
 	}
 	return key, best

@@ -104,10 +104,10 @@ func MeasureLatency(m LatencyMetric, w Window, minSamples int, now time.Time) Me
 		switch {
 		case ceilFailed:
 			out.Phase = PhaseFailed
-			out.Reason = fmt.Sprintf("%s: above the ceiling of %s, mSPRT Λ=%s ≥ %s", reason, seconds(ceiling), sci(ceilLR), sci(1/alpha))
+			out.Reason = fmt.Sprintf("%s: above the ceiling of %s, mSPRT Λ=%s ≥ %s", reason, seconds(ceiling), sci(ceilLR), limit(1/alpha))
 		case ceiling > 0 && cq > ceiling:
 			out.Phase = PhaseInconclusive
-			out.Reason = fmt.Sprintf("%s: above the ceiling of %s, not proven (mSPRT Λ=%s < %s)", reason, seconds(ceiling), sci(ceilLR), sci(1/alpha))
+			out.Reason = fmt.Sprintf("%s: above the ceiling of %s, not proven (mSPRT Λ=%s < %s)", reason, seconds(ceiling), sci(ceilLR), limit(1/alpha))
 		case ceiling > 0:
 			out.Phase = PhaseSuccessful
 			out.Reason = fmt.Sprintf("%s: within the ceiling of %s, no baseline", reason, seconds(ceiling))
@@ -124,13 +124,13 @@ func MeasureLatency(m LatencyMetric, w Window, minSamples int, now time.Time) Me
 	switch {
 	case ceilFailed:
 		out.Phase = PhaseFailed
-		out.Reason = fmt.Sprintf("%s: above the ceiling of %s, mSPRT Λ=%s ≥ %s", reason, seconds(ceiling), sci(ceilLR), sci(1/alpha))
+		out.Reason = fmt.Sprintf("%s: above the ceiling of %s, mSPRT Λ=%s ≥ %s", reason, seconds(ceiling), sci(ceilLR), limit(1/alpha))
 	case slower && p < alpha:
 		out.Phase = PhaseFailed
 		out.Reason = fmt.Sprintf("%s: ratio %.2f, U test p=%s < %g", reason, cq/bq, sci(p), alpha)
 	case ceiling > 0 && cq > ceiling:
 		out.Phase = PhaseInconclusive
-		out.Reason = fmt.Sprintf("%s: above the ceiling of %s, not proven (mSPRT Λ=%s < %s)", reason, seconds(ceiling), sci(ceilLR), sci(1/alpha))
+		out.Reason = fmt.Sprintf("%s: above the ceiling of %s, not proven (mSPRT Λ=%s < %s)", reason, seconds(ceiling), sci(ceilLR), limit(1/alpha))
 	case slower:
 		out.Phase = PhaseInconclusive
 		out.Reason = fmt.Sprintf("%s: ratio %.2f, not proven (U test p=%s ≥ %g)", reason, cq/bq, sci(p), alpha)
