@@ -189,7 +189,7 @@ func Judge(p *Plan, step int, ms []Measurement) Verdict {
 	if len(waiting) > 0 {
 		return Verdict{Outcome: VerdictHold, Reason: fmt.Sprintf("step %d holds: %s", step+1, strings.Join(waiting, "; "))}
 	}
-	return Verdict{Outcome: VerdictPass, Reason: fmt.Sprintf("step %d: all %d metrics Successful", step+1, len(keys))}
+	return Verdict{Outcome: VerdictPass, Reason: fmt.Sprintf("step %d: every expected metric Successful (%d)", step+1, len(keys))}
 }
 
 // expectedMetrics are the metrics that judge a step of p, in the plan's

@@ -65,7 +65,7 @@ func TestJudge(t *testing.T) {
 		reason   string
 	}{
 		{"nothing yet", judgePlan(false, release.Analysis{}), 0, nil, release.VerdictHold, -1, "error-rate of checkout: no measurement yet; latency of checkout: no measurement yet"},
-		{"all successful", judgePlan(false, release.Analysis{}), 0, []release.Measurement{meas(er, 0, 1, S), meas(lat, 0, 1, S)}, release.VerdictPass, -1, "step 1: all 2 metrics Successful"},
+		{"all successful", judgePlan(false, release.Analysis{}), 0, []release.Measurement{meas(er, 0, 1, S), meas(lat, 0, 1, S)}, release.VerdictPass, -1, "step 1: every expected metric Successful (2)"},
 		{"one metric missing", judgePlan(false, release.Analysis{}), 0, []release.Measurement{meas(er, 0, 1, S), meas(er, 0, 2, S)}, release.VerdictHold, -1, "latency of checkout: no measurement yet"},
 		{"the latest counts", judgePlan(false, release.Analysis{}), 0, []release.Measurement{meas(er, 0, 1, S), meas(lat, 0, 1, S), meas(er, 0, 2, I)}, release.VerdictHold, -1, "error-rate of checkout: Inconclusive"},
 		{"starved holds", judgePlan(false, release.Analysis{}), 0, []release.Measurement{starved(er, 0, 1), meas(lat, 0, 1, S)}, release.VerdictHold, -1, "too few samples"},
@@ -91,7 +91,7 @@ func TestJudge(t *testing.T) {
 		{"runs of earlier steps do not count", judgePlan(false, release.Analysis{InconclusiveLimit: 2}), 1, []release.Measurement{meas(er, 0, 1, I), meas(er, 0, 2, I), meas(er, 1, 3, I), meas(er, 1, 4, I)}, release.VerdictHold, -1, ""},
 		{"disabled metrics are not expected", judgePlan(false, release.Analysis{Latency: &release.LatencyMetric{Disabled: true}}), 0, []release.Measurement{meas(er, 0, 1, S), meas(lat, 0, 1, F)}, release.VerdictPass, -1, ""},
 		{"prometheus is expected", judgePlan(true, release.Analysis{}), 0, []release.Measurement{meas(er, 0, 1, S), meas(lat, 0, 1, S)}, release.VerdictHold, -1, "p95: no measurement yet"},
-		{"prometheus passes", judgePlan(true, release.Analysis{}), 0, []release.Measurement{meas(er, 0, 1, S), meas(lat, 0, 1, S), meas("p95", 0, 1, S)}, release.VerdictPass, -1, "all 3 metrics"},
+		{"prometheus passes", judgePlan(true, release.Analysis{}), 0, []release.Measurement{meas(er, 0, 1, S), meas(lat, 0, 1, S), meas("p95", 0, 1, S)}, release.VerdictPass, -1, "every expected metric Successful (3)"},
 		{"unknown metrics are ignored", judgePlan(false, release.Analysis{}), 0, []release.Measurement{meas(er, 0, 1, S), meas(lat, 0, 1, S), meas("gone", 0, 2, F)}, release.VerdictPass, -1, ""},
 		{"the earliest decides", judgePlan(false, release.Analysis{}), 0, []release.Measurement{meas(lat, 0, 9, F), meas(er, 0, 4, F)}, release.VerdictFail, 1, "error-rate of checkout"},
 		{"at one moment, the plan's order", judgePlan(false, release.Analysis{}), 0, []release.Measurement{meas(lat, 0, 4, F), meas(er, 0, 4, F)}, release.VerdictFail, 1, "error-rate of checkout"},
