@@ -26,9 +26,9 @@ const (
 	// StatisticMSPRT names the mixture sequential probability ratio of an
 	// error-rate measurement, or of a latency ceiling judged alone.
 	StatisticMSPRT = "mSPRT likelihood ratio"
-	// StatisticMannWhitney names the one-sided p-value of the Mann-Whitney
-	// U test of a latency measurement.
-	StatisticMannWhitney = "Mann-Whitney U p-value"
+	// StatisticMannWhitney names the one-sided always-valid p-value of
+	// the Mann-Whitney U test of a latency measurement.
+	StatisticMannWhitney = "Mann-Whitney U always-valid p-value"
 )
 
 // maxLogLR caps the logarithm of a likelihood ratio, so that the ratio

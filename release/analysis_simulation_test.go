@@ -214,3 +214,81 @@ func TestSimulationDetection(t *testing.T) {
 		len(times), releases, quantile(times, 0.5), quantile(times, 0.95))
 	assert.Less(t, len(times), releases/2, "0.1 pt beyond the margin at 50 calls a second is mostly not provable in 300 s")
 }
+
+// latencyDist is a path's latency as the probability of each histogram
+// bucket: mostly about 1 to 2ms, with a tail to 16ms.
+var latencyDist = map[int]float64{10: 0.30, 11: 0.55, 12: 0.10, 13: 0.04, 14: 0.008, 15: 0.002}
+
+// simTimed is one second of an arm: n calls, all timed, whose buckets are
+// drawn from dist shifted by shift buckets (1: twice as slow).
+func simTimed(r *rand.Rand, n int, cdf []float64, shift int) release.Arm {
+	a := release.Arm{Calls: uint64(n), Timed: uint64(n)}
+	for range n {
+		u := r.Float64()
+		i := 0
+		for i < len(cdf)-1 && u > cdf[i] {
+			i++
+		}
+		a.Histogram.Counts[i+shift]++
+	}
+	return a
+}
+
+// The latency metric run as the controller runs it: false failures of
+// identical arms, and the detection of a canary twice and four times as
+// slow, at 50% of 100 calls a second.
+func TestSimulationLatency(t *testing.T) {
+	cdf := make([]float64, 16)
+	var sum float64
+	for i := range cdf {
+		sum += latencyDist[i]
+		cdf[i] = sum
+	}
+	plan := &release.Plan{
+		ID:       "sim",
+		Flags:    []release.FlagSpec{{Key: "f", Baseline: "off", Canary: "on"}},
+		Steps:    []release.Step{{Weights: map[string]int{"f": 50}}},
+		Analysis: release.Analysis{ErrorRate: &release.ErrorRateMetric{Disabled: true}},
+	}
+	start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	run := func(r *rand.Rand, shift, steps int) int {
+		var ms []release.Measurement
+		for step := range steps {
+			first := len(ms)
+			w := release.Window{Flag: "f"}
+			for sec := range simStepSec {
+				w.Canary.Add(simTimed(r, simRate/2, cdf, shift))
+				w.Baseline.Add(simTimed(r, simRate/2, cdf, 0))
+				m := release.MeasureLatency(release.LatencyMetric{}, w, 0, start.Add(time.Duration(step*simStepSec+sec+1)*time.Second))
+				ms = append(ms, m)
+				if release.Judge(plan, 0, ms[first:]).Outcome == release.VerdictFail {
+					return step*simStepSec + sec + 1
+				}
+			}
+		}
+		return -1
+	}
+	r := rand.New(rand.NewPCG(11, 1))
+	const releases = 200
+	falseFails := 0
+	for range releases {
+		if run(r, 0, 5) >= 0 {
+			falseFails++
+		}
+	}
+	t.Logf("latency, identical arms, %d releases of 5 steps of %d s at 50%%: %d false failures", releases, simStepSec, falseFails)
+	assert.Less(t, float64(falseFails)/releases, 0.01, "a one-look U test here fails about 1%")
+
+	for _, shift := range []int{1, 2} {
+		var times []float64
+		for range releases / 2 {
+			if at := run(r, shift, 1); at >= 0 {
+				times = append(times, float64(at))
+			}
+		}
+		slices.Sort(times)
+		t.Logf("latency, canary %d× as slow at 50%%: %d/%d detected within %d s; seconds to Fail: median %.0f, p95 %.0f",
+			1<<shift, len(times), releases/2, simStepSec, quantile(times, 0.5), quantile(times, 0.95))
+		assert.Equal(t, releases/2, len(times))
+	}
+}

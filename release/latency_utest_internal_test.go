@@ -129,3 +129,22 @@ func TestMSPRT(t *testing.T) {
 	// Capped, finite.
 	assert.False(t, math.IsInf(msprt(1, 0, 1e-12, 0.01), 0))
 }
+
+// The always-valid p-value asks more evidence than the one-look one, and
+// none is found where the canary is not slower.
+func TestMannWhitneyAlwaysValid(t *testing.T) {
+	slow := histogram(map[int]uint64{10: 40, 11: 120, 12: 30})
+	fast := histogram(map[int]uint64{9: 35, 10: 150, 11: 20})
+	p, once := mannWhitneyAlwaysValid(slow, fast), mannWhitneyGreater(slow, fast)
+	assert.Greater(t, p, once)
+	assert.Less(t, p, 1e-6)
+	assert.Equal(t, 1.0, mannWhitneyAlwaysValid(fast, slow))
+	assert.Equal(t, 1.0, mannWhitneyAlwaysValid(fast, fast))
+
+	// More of the same evidence, smaller p.
+	var slow4, fast4 flags.LatencyHistogram
+	for i := range slow.Counts {
+		slow4.Counts[i], fast4.Counts[i] = 4*slow.Counts[i], 4*fast.Counts[i]
+	}
+	assert.Less(t, mannWhitneyAlwaysValid(slow4, fast4), p)
+}
