@@ -154,21 +154,22 @@ func quantile(sorted []float64, q float64) float64 {
 }
 
 // Identical arms, 1% errors each: false rollbacks over 1,000 releases of
-// five 60 s steps. With the default margin of 1 pt they are all but
+// five 60 s steps (500 for the second margin). With the default margin of 1 pt they are all but
 // impossible; with a margin of 0.01 pt only the test's validity under
 // repeated looks keeps them below Alpha per step.
 func TestSimulationFalseRollbacks(t *testing.T) {
-	const releases = 1000
 	steps := []int{10, 25, 50, 75, 90}
 	for _, tc := range []struct {
-		name   string
-		margin float64
-	}{{"default margin", 0}, {"margin 0.01 pt", 0.0001}} {
+		name     string
+		margin   float64
+		releases int
+	}{{"default margin", 0, 1000}, {"margin 0.01 pt", 0.0001, 500}} {
+		releases := tc.releases
 		s := simulation{weights: steps, canary: 0.01, baseline: 0.01, metric: release.ErrorRateMetric{Margin: tc.margin}}
 		failed, naive := s.detection(t, 42, releases)
-		rate := float64(len(failed)) / releases
+		rate := float64(len(failed)) / float64(releases)
 		t.Logf("%s: identical arms at 1%%, steps %v%% of %d s at %d calls/s: %d false rollbacks in %d releases (%.1f%%); a one-look z test at each second would have failed %d (%.1f%%)",
-			tc.name, steps, simStepSec, simRate, len(failed), releases, rate*100, naive, float64(naive)/releases*100)
+			tc.name, steps, simStepSec, simRate, len(failed), releases, rate*100, naive, float64(naive)/float64(releases)*100)
 		assert.Less(t, rate, 0.01, tc.name)
 	}
 }
