@@ -18,12 +18,13 @@ func benchArm(r *rand.Rand, p float64) release.Arm {
 		}
 		b := 10 + r.IntN(3)
 		a.Histogram.Counts[b]++
-		a.Latency += flags2ms(b)
+		a.Latency += bucketMid(b)
 	}
 	return a
 }
 
-func flags2ms(bucket int) time.Duration {
+// bucketMid is about the middle of a histogram bucket.
+func bucketMid(bucket int) time.Duration {
 	return time.Duration(1<<uint(bucket)) * time.Microsecond * 3 / 4
 }
 
