@@ -7,20 +7,6 @@ import (
 	"time"
 )
 
-// The defaults of the built-in metrics (see [ErrorRateMetric] and
-// [LatencyMetric]).
-const (
-	// DefaultErrorMargin is [ErrorRateMetric.Margin] when it is 0: one
-	// percentage point.
-	DefaultErrorMargin = 0.01
-	// DefaultAlpha is the Alpha of both built-in metrics when it is 0.
-	DefaultAlpha = 0.001
-	// DefaultLatencyQuantile is [LatencyMetric.Quantile] when it is 0.
-	DefaultLatencyQuantile = 0.99
-	// DefaultLatencyMaxRatio is [LatencyMetric.MaxRatio] when it is 0.
-	DefaultLatencyMaxRatio = 1.5
-)
-
 // StatisticName values of the built-in metrics' measurements.
 const (
 	// StatisticMSPRT names the mixture sequential probability ratio of an

@@ -61,7 +61,7 @@ func (s simulation) run(t *testing.T, r *rand.Rand, ms []release.Measurement) (f
 	zCrit := math.Sqrt2 * math.Erfinv(1-2*alpha)
 	margin := s.metric.Margin
 	if margin == 0 {
-		margin = release.DefaultErrorMargin
+		margin = release.DefaultMargin
 	}
 	start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	ms = ms[:0]

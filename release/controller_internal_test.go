@@ -201,7 +201,7 @@ func TestApprovalWaitsForPromote(t *testing.T) {
 func TestPauseHoldsButStillRollsBack(t *testing.T) {
 	h := newHarness(t, testdb.NewSQLite(t))
 	ctx := context.Background()
-	p := testPlan("pause", 20, 50)
+	p := testPlan("pause", 20, 50, 100)
 	_, err := h.c.Start(ctx, p, "alice")
 	require.NoError(t, err)
 	h.tick(h.c, time.Second)
@@ -213,7 +213,7 @@ func TestPauseHoldsButStillRollsBack(t *testing.T) {
 	assert.Equal(t, StatePaused, st.State)
 	assert.Equal(t, 0, st.Step)
 	require.NoError(t, h.c.Resume(ctx, p.ID, "alice", "back"))
-	h.traffic(p, 8, 0.01, 0.01)
+	h.traffic(p, 4, 0.01, 0.01)
 	st, err = h.c.Status(ctx, p.ID)
 	require.NoError(t, err)
 	assert.Equal(t, 1, st.Step)
@@ -314,7 +314,7 @@ func TestDriverTakeover(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, StatePromoted, st.State)
 		// The steps were taken once each: no step re-run by the new driver.
-		assert.Equal(t, "started driver step step driver step step promoted", h.kinds(p.ID))
+		assert.Equal(t, "started driver step driver step step promoted", h.kinds(p.ID))
 	})
 }
 
@@ -372,4 +372,32 @@ func TestUnmeasurableReleaseRollsBack(t *testing.T) {
 	for _, e := range evs {
 		assert.Equal(t, PhaseError, e.Measurement.Phase)
 	}
+}
+
+func TestInconclusiveLimitPausesOncePerResume(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t))
+	ctx := context.Background()
+	p := testPlan("doubt", 20, 100)
+	p.Analysis = Analysis{InconclusiveLimit: 3, Latency: &LatencyMetric{Disabled: true}}
+	_, err := h.c.Start(ctx, p, "alice")
+	require.NoError(t, err)
+	h.tick(h.c, time.Second)
+	// The canary looks worse than the margin allows, without the evidence
+	// to fail it yet: inconclusive, measurement after measurement.
+	h.traffic(p, 9, 0.05, 0.01)
+	st, err := h.c.Status(ctx, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, StatePaused, st.State, "verdict %+v", st.Verdict)
+	evs, err := h.c.History(ctx, p.ID, HistoryFilter{Kinds: []string{EventPaused}})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	assert.Equal(t, ActorAnalysis, evs[0].Actor)
+	require.NotNil(t, evs[0].Measurement)
+	assert.Equal(t, PhaseInconclusive, evs[0].Measurement.Phase)
+
+	require.NoError(t, h.c.Resume(ctx, p.ID, "alice", "a person looked"))
+	h.traffic(p, 2, 0.05, 0.01)
+	st, err = h.c.Status(ctx, p.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateProgressing, st.State, "the inconclusive run before the resume does not pause it again")
 }

@@ -136,8 +136,12 @@ func (c *Controller) driveOne(ctx context.Context, r *record) error {
 	if r.State == StatePaused {
 		return nil
 	}
-	if v.Outcome == VerdictPause && v.Decisive != nil && !v.Decisive.At.Before(r.StepStarted) {
-		return c.pause(ctx, r, d, v.Reason, v.Decisive)
+	if v.Outcome == VerdictPause {
+		// The inconclusive run that pauses must be the step's own since it
+		// began or was resumed: a person who resumed has seen the earlier one.
+		if since := Judge(r.Plan, r.Step, measuredSince(d.ms, r.StepStarted)); since.Outcome == VerdictPause {
+			return c.pause(ctx, r, d, since.Reason, since.Decisive)
+		}
 	}
 	if r.ApprovedStep >= r.Step {
 		return c.advance(ctx, r, d, p, r.Step+1, ActorAnalysis, fmt.Sprintf("step %d promoted by a person", r.Step+1))
@@ -449,4 +453,13 @@ func stepName(step int) string {
 		return "start"
 	}
 	return fmt.Sprint(step + 1)
+}
+
+// measuredSince returns the measurements taken at or after t.
+func measuredSince(ms []Measurement, t time.Time) []Measurement {
+	i := len(ms)
+	for i > 0 && !ms[i-1].At.Before(t) {
+		i--
+	}
+	return ms[i:]
 }

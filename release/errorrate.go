@@ -9,7 +9,7 @@ import (
 // over w, the window of one flag, at now. It is a pure function: the same
 // arguments give the same measurement.
 //
-// The zero fields of m take their defaults: Margin 0.01 ([DefaultErrorMargin]),
+// The zero fields of m take their defaults: Margin 0.01 ([DefaultMargin]),
 // Alpha 0.001 ([DefaultAlpha]); a Margin that is not above 0, or an Alpha
 // not inside (0, 1), is taken as 0. minSamples ≤ 0 means
 // [DefaultMinSamples].
@@ -58,7 +58,7 @@ import (
 // Inconclusive otherwise (worse than allowed, not yet proven). Statistic is
 // the larger Λ of the two tests, named [StatisticMSPRT].
 func MeasureErrorRate(m ErrorRateMetric, w Window, minSamples int, now time.Time) Measurement {
-	margin := orDefault(m.Margin, DefaultErrorMargin, 1)
+	margin := orDefault(m.Margin, DefaultMargin, 1)
 	alpha := orDefault(m.Alpha, DefaultAlpha, 1)
 	need := effectiveMinSamples(minSamples)
 	c, b := w.Canary, w.Baseline

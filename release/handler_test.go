@@ -64,7 +64,7 @@ func call(t *testing.T, h http.Handler, method, path, actor, body string) (int, 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	var out map[string]any
-	if rec.Body.Len() > 0 {
+	if rec.Body.Len() > 0 && rec.Header().Get("Content-Type") == "application/json" {
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out), rec.Body.String())
 	}
 	return rec.Code, out

@@ -27,10 +27,6 @@ const (
 	VerdictError VerdictOutcome = "error"
 )
 
-// DefaultConsecutiveErrorLimit is [Analysis.ConsecutiveErrorLimit] when it
-// is nil.
-const DefaultConsecutiveErrorLimit = 4
-
 // Verdict is the judgement of a release attempt at one step, by [Judge].
 type Verdict struct {
 	// Outcome: VerdictPass (the current step may advance: the latest

@@ -15,7 +15,7 @@ import (
 // calls, the samples judged.
 //
 // The zero fields of m take their defaults: Quantile 0.99
-// ([DefaultLatencyQuantile]), MaxRatio 1.5 ([DefaultLatencyMaxRatio]),
+// ([DefaultQuantile]), MaxRatio 1.5 ([DefaultMaxRatio]),
 // Alpha 0.001 ([DefaultAlpha]); a Quantile or Alpha not inside (0, 1), or a
 // MaxRatio not above 0, is taken as 0. minSamples ≤ 0 means
 // [DefaultMinSamples].
@@ -62,8 +62,8 @@ import (
 // ([StatisticMannWhitney]), or without a baseline the ceiling test's Λ
 // ([StatisticMSPRT]).
 func MeasureLatency(m LatencyMetric, w Window, minSamples int, now time.Time) Measurement {
-	q := orDefault(m.Quantile, DefaultLatencyQuantile, 1)
-	ratio := orDefault(m.MaxRatio, DefaultLatencyMaxRatio, math.Inf(1))
+	q := orDefault(m.Quantile, DefaultQuantile, 1)
+	ratio := orDefault(m.MaxRatio, DefaultMaxRatio, math.Inf(1))
 	alpha := orDefault(m.Alpha, DefaultAlpha, 1)
 	need := effectiveMinSamples(minSamples)
 	needTimed := (need + flags.FastCallSampling - 1) / flags.FastCallSampling

@@ -280,9 +280,6 @@ func points(f float64) string {
 
 func percent(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" }
 
-// quantileName is "p99" for 0.99, "p99.9" for 0.999.
-func quantileName(q float64) string { return "p" + strconv.FormatFloat(q*100, 'f', -1, 64) }
-
 func count(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
