@@ -218,9 +218,10 @@ type LatencyMetric struct {
 	// MaxRatio is how many times the baseline's quantile the canary's may
 	// be; 0 means [DefaultMaxRatio] (1.5).
 	MaxRatio float64 `json:"maxRatio,omitempty"`
-	// Alpha is the significance the canary must be slower at (a one-sided
-	// Mann-Whitney U test on the arms' timed calls) to fail; 0 means
-	// [DefaultAlpha] (0.001).
+	// Alpha is the significance the canary must be slower at to fail: an
+	// always-valid p-value of a one-sided Mann-Whitney U test on the arms'
+	// timed calls, which stays valid when it is looked at every interval;
+	// 0 means [DefaultAlpha] (0.001).
 	Alpha float64 `json:"alpha,omitempty"`
 	// MaxP99 is an absolute ceiling on the canary's quantile, judged with
 	// or without a baseline; 0: no ceiling.
