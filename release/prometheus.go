@@ -284,5 +284,5 @@ func oneLine(s string) string {
 
 // num formats a value for a Reason.
 func num(f float64) string {
-	return fmt.Sprintf("%g", f)
+	return fmt.Sprintf("%.6g", f)
 }
