@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -109,6 +110,11 @@ func MeasurePrometheus(ctx context.Context, m PrometheusMetric, client *http.Cli
 	}
 	c, err := api.NewClient(api.Config{Address: m.Address, Client: client})
 	if err != nil {
+		// The parse error would repeat the address, password included.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
 		return fail(fmt.Sprintf("Prometheus address: %v", err))
 	}
 	timeout := m.Timeout.D()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,7 +197,7 @@ func TestMeasurePrometheusErrors(t *testing.T) {
 	}{
 		{"no canary query", release.PrometheusMetric{Address: fake.URL}, []string{"no canary query"}},
 		{"no address", release.PrometheusMetric{Canary: "ok"}, []string{"no Prometheus address"}},
-		{"bad address", release.PrometheusMetric{Canary: "ok", Address: "http://[::1"}, []string{"Prometheus address"}},
+		{"bad address", release.PrometheusMetric{Canary: "ok", Address: "http://user:secret@[::1"}, []string{"Prometheus address: missing ']' in host"}},
 		{"several series", release.PrometheusMetric{Canary: "several", Address: fake.URL},
 			[]string{`canary query "several": 4 series, not one: {instance="i0"}, {instance="i1"}, {instance="i2"}, …`}},
 		{"NaN", release.PrometheusMetric{Canary: "nan", Address: fake.URL}, []string{`canary query "nan": NaN`}},
@@ -220,6 +221,7 @@ func TestMeasurePrometheusErrors(t *testing.T) {
 				assert.Contains(t, got.Reason, r)
 			}
 			assert.NotContains(t, got.Reason, "\n")
+			assert.NotContains(t, got.Reason, "secret")
 			_, err := json.Marshal(got)
 			assert.NoError(t, err)
 		})
@@ -246,13 +248,33 @@ func TestMeasurePrometheusStopsWithItsContext(t *testing.T) {
 
 func TestMeasurePrometheusUnreachable(t *testing.T) {
 	gone := httptest.NewServer(http.NotFoundHandler())
-	addr := gone.URL
+	addr := strings.Replace(gone.URL, "http://", "http://user:secret@", 1)
 	gone.Close()
 	got := release.MeasurePrometheus(context.Background(),
 		release.PrometheusMetric{Name: "custom", Address: addr, Canary: "up", Max: 1}, nil, 0, time.Now())
 	assert.Equal(t, release.PhaseError, got.Phase)
 	assert.Contains(t, got.Reason, `canary query "up": `)
 	assert.Contains(t, got.Reason, "connection refused")
+	assert.NotContains(t, got.Reason, "secret")
 }
 
 func promFloat(v float64) *float64 { return &v }
+
+// BenchmarkMeasurePrometheus is one measurement of two queries, canary and
+// baseline, against a local fake: the cost on the driver's side of a
+// Prometheus metric per interval.
+func BenchmarkMeasurePrometheus(b *testing.B) {
+	fake := &fakePrometheus{answers: map[string]fakeAnswer{"canary": promVector("0.03"), "baseline": promScalar("0.01")}}
+	fake.Server = httptest.NewServer(http.HandlerFunc(fake.serve))
+	defer fake.Close()
+	m := release.PrometheusMetric{Name: "custom", Address: fake.URL, Canary: "canary", Baseline: "baseline", MaxRatio: 2}
+	client := fake.Client()
+	for b.Loop() {
+		if got := release.MeasurePrometheus(context.Background(), m, client, 0, time.Now()); got.Phase != release.PhaseFailed {
+			b.Fatal(got.Reason)
+		}
+		fake.mu.Lock()
+		fake.times = fake.times[:0]
+		fake.mu.Unlock()
+	}
+}
