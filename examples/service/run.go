@@ -123,9 +123,14 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	if err != nil {
 		return err
 	}
+	metrics, err := newMetrics(self.Service) // GET /metrics, for Prometheus
+	if err != nil {
+		return err
+	}
+	defer metrics.close()
 	api := isolated.NewAPI() // a real service may use the global openfeature API
 	defer api.Shutdown(context.Background())
-	hook, err := flags.NewTelemetryHook() // feature_flag.* span events and an evaluation counter
+	hook, err := flags.NewTelemetryHook(metrics.hookOption()) // feature_flag.* span events and an evaluation counter
 	if err != nil {
 		return err
 	}
@@ -134,7 +139,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 		return fmt.Errorf("flags from the %s: %w", sourceName, err)
 	}
 	summary, err := flags.NewSwitch[[]customerSummary](api.NewClient(), "orders-summary-v2",
-		flags.WithSwitchLogger(logger), flags.WithMinCalls(5), flags.WithCoolDown(10*time.Second))
+		flags.WithSwitchLogger(logger), metrics.switchOption(), flags.WithMinCalls(5), flags.WithCoolDown(10*time.Second))
 	if err != nil {
 		return err
 	}
@@ -188,6 +193,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	mux := http.NewServeMux()
 	mux.Handle("/ofrep/", ofrepRoutes)
 	checker.Mount(mux)
+	metrics.mount(mux)
 	mux.Handle("GET "+version.DefaultPath, manifestHandler)
 	app.routes(mux)
 
