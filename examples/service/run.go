@@ -144,6 +144,14 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 		return err
 	}
 
+	// Releases: the instance records what the Switch counts for the
+	// analysis, and drives the releases while it holds the lease.
+	rel, err := startReleases(cfg, db, source, registry, member, summary, logger)
+	if err != nil {
+		return err
+	}
+	defer rel.stop()
+
 	app := &orders{db: db, summary: summary, demoFaults: cfg.demoFaults}
 	if cfg.demoFaults {
 		logger.Warn("demonstration faults on: GET /summary?fail=new makes the new implementation fail")
@@ -194,6 +202,9 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	mux.Handle("/ofrep/", ofrepRoutes)
 	checker.Mount(mux)
 	metrics.mount(mux)
+	if err := rel.mount(mux, os.Getenv(envAdminToken)); err != nil {
+		return err
+	}
 	mux.Handle("GET "+version.DefaultPath, manifestHandler)
 	app.routes(mux)
 
