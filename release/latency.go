@@ -37,7 +37,8 @@ import (
 // of two, and the same for both arms.
 //
 // The ratio test. Failed when the canary's quantile is above the
-// baseline's × MaxRatio and a one-sided Mann-Whitney U test says the
+// baseline's × MaxRatio, and more than Slack (default
+// [DefaultLatencySlack]) above it, and a one-sided Mann-Whitney U test says the
 // canary's timed calls are slower at p < Alpha. U is computed from the
 // bucket counts (each bucket is one group of ties), with its standard
 // deviation under H0 with the tie correction, in time proportional to the
@@ -125,7 +126,8 @@ func MeasureLatency(m LatencyMetric, w Window, minSamples int, now time.Time) Me
 
 	p := mannWhitneyAlwaysValid(c.Histogram, b.Histogram)
 	out.Statistic, out.StatisticName = p, StatisticMannWhitney
-	slower := cq > bq*ratio
+	slack := orDefault(m.Slack.D().Seconds(), DefaultLatencySlack.Seconds(), math.Inf(1))
+	slower := cq > bq*ratio && cq-bq > slack
 	switch {
 	case ceilFailed:
 		out.Phase = PhaseFailed
@@ -139,6 +141,9 @@ func MeasureLatency(m LatencyMetric, w Window, minSamples int, now time.Time) Me
 	case slower:
 		out.Phase = PhaseInconclusive
 		out.Reason = fmt.Sprintf("%s: ratio %.2f, not proven (U test always-valid p=%s ≥ %g, one look: %s)", reason, cq/bq, sci(p), alpha, sci(mannWhitneyGreater(c.Histogram, b.Histogram)))
+	case cq > bq*ratio:
+		out.Phase = PhaseSuccessful
+		out.Reason = fmt.Sprintf("%s: ratio %.2f, within the slack of %s", reason, cq/bq, seconds(slack))
 	default:
 		out.Phase = PhaseSuccessful
 		out.Reason = reason + ": within the ratio"

@@ -113,6 +113,10 @@ const (
 	// DefaultMaxRatio is how many times the baseline's latency the
 	// canary's may be ([LatencyMetric.MaxRatio]).
 	DefaultMaxRatio = 1.5
+	// DefaultLatencySlack is how much slower, in absolute terms, the
+	// canary's latency may be before the ratio matters
+	// ([LatencyMetric.Slack]).
+	DefaultLatencySlack = 5 * time.Millisecond
 	// DefaultWebhookTimeout bounds each webhook call ([Webhook.Timeout]).
 	DefaultWebhookTimeout = 5 * time.Second
 	// DefaultQueryTimeout bounds each Prometheus query
@@ -218,6 +222,12 @@ type LatencyMetric struct {
 	// MaxRatio is how many times the baseline's quantile the canary's may
 	// be; 0 means [DefaultMaxRatio] (1.5).
 	MaxRatio float64 `json:"maxRatio,omitempty"`
+	// Slack is how much slower than the baseline's the canary's quantile
+	// may be whatever the ratio: a path of 1ms that takes 2ms is twice as
+	// slow and still fast. The ratio fails a measurement only beyond it. 0
+	// means [DefaultLatencySlack] (5ms); to compare on the ratio alone, set
+	// it to "1ns".
+	Slack Duration `json:"slack,omitempty"`
 	// Alpha is the significance the canary must be slower at to fail: an
 	// always-valid p-value of a one-sided Mann-Whitney U test on the arms'
 	// timed calls, which stays valid when it is looked at every interval;

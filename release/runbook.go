@@ -151,7 +151,7 @@ func (r *runbook) watched() {
 	if l := a.Latency; l.Disabled {
 		r.f("- **Latency**: disabled.\n")
 	} else {
-		r.f("- **Latency**%s: fails when the canary's %s latency is more than %v× the baseline's and a one-sided Mann-Whitney U test finds it slower at significance %v", critical(l.Critical), quantileName(l.Quantile), l.MaxRatio, l.Alpha)
+		r.f("- **Latency**%s: fails when the canary's %s latency is more than %v× the baseline's and more than %v above it, and a one-sided Mann-Whitney U test finds it slower at significance %v", critical(l.Critical), quantileName(l.Quantile), l.MaxRatio, l.Slack, l.Alpha)
 		if l.MaxP99 > 0 {
 			r.f("; and whenever the canary's %s is above %v, with or without a baseline", quantileName(l.Quantile), l.MaxP99)
 		}

@@ -280,6 +280,9 @@ func (p *Plan) validateAnalysis(ps *problems) {
 			ps.add("analysis.latency.maxRatio", "%v is not a finite number from 1: below 1 the canary would fail for being as fast as the baseline", l.MaxRatio)
 		}
 		checkAlpha(ps, "analysis.latency.alpha", l.Alpha)
+		if l.Slack < 0 {
+			ps.add("analysis.latency.slack", "%v is negative", l.Slack)
+		}
 		if l.MaxP99 < 0 {
 			ps.add("analysis.latency.maxP99", "%v is negative", l.MaxP99)
 		}

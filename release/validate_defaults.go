@@ -80,6 +80,9 @@ func (a Analysis) withDefaults() Analysis {
 		if l.Quantile == 0 {
 			l.Quantile = DefaultQuantile
 		}
+		if l.Slack == 0 {
+			l.Slack = Duration(DefaultLatencySlack)
+		}
 		if l.MaxRatio == 0 {
 			l.MaxRatio = DefaultMaxRatio
 		}

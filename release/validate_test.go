@@ -198,7 +198,7 @@ func TestWithDefaults(t *testing.T) {
 	assert.Equal(t, release.Analysis{
 		Interval:              release.Duration(time.Second),
 		ErrorRate:             &release.ErrorRateMetric{Margin: 0.01, Alpha: 0.001},
-		Latency:               &release.LatencyMetric{Quantile: 0.99, MaxRatio: 1.5, Alpha: 0.001},
+		Latency:               &release.LatencyMetric{Quantile: 0.99, MaxRatio: 1.5, Slack: release.Duration(5 * time.Millisecond), Alpha: 0.001},
 		Prometheus:            []release.PrometheusMetric{{Name: "q", Address: "https://prom", Canary: "c", Max: 5, Timeout: release.Duration(5 * time.Second)}},
 		ConsecutiveErrorLimit: &limit,
 	}, d.Analysis)
