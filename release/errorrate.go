@@ -15,11 +15,18 @@ import (
 // [DefaultMinSamples].
 //
 // Samples. An arm with fewer than minSamples calls makes the measurement
-// Inconclusive and Starved, never Successful and never Failed: too little
-// data holds a step, whatever it seems to say. One exception: a window
+// Inconclusive and Starved, never Successful: too little data holds a
+// step. It may be Failed, when the test below already has the evidence
+// (the test is valid at any sample size; minSamples guards successes).
+// One exception: a window
 // with no baseline call at all while the canary has minSamples (a step at
 // 100%) is judged on MaxErrorRate alone; without a ceiling there is nothing
 // to compare with, and it is Successful.
+//
+// The breaker. A canary arm with Rejected calls is Failed at once: a
+// Switch turned calls assigned to the canary away from the new path
+// because its breaker opened (or it was killed), which is the Switch's own
+// measure of a failing path, and those calls are in no count here.
 //
 // The test. The analysis looks at a growing window every interval, so a
 // test that is only valid for one look (a z test, a Wilson bound, a
@@ -89,11 +96,15 @@ func MeasureErrorRate(m ErrorRateMetric, w Window, minSamples int, now time.Time
 		r = strconv.AppendFloat(r, margin*100, 'f', 1, 64)
 		r = append(r, " pt"...)
 	}
-	if c.Calls < need || (!alone && b.Calls < need) {
-		out.Phase, out.Starved = PhaseInconclusive, true
-		r = append(r, ": too few calls, "...)
-		r = strconv.AppendUint(r, need, 10)
-		out.Reason = string(append(r, " per arm needed"...))
+	if c.Rejected > 0 {
+		// A Switch's breaker opened (or the Switch was killed) on an
+		// instance: the new path failed there by the Switch's own measure,
+		// and the calls it turned away never reach this test. Waiting for
+		// samples the breaker withholds would hold a failing step forever.
+		out.Phase = PhaseFailed
+		r = append(r, ": a Switch sent "...)
+		r = strconv.AppendUint(r, c.Rejected, 10)
+		out.Reason = string(append(r, " canary calls to the old path (its breaker opened, or it was killed)"...))
 		return out
 	}
 
@@ -101,14 +112,23 @@ func MeasureErrorRate(m ErrorRateMetric, w Window, minSamples int, now time.Time
 	vc := smoothedVariance(float64(ce), nc)
 	threshold := 1 / alpha
 	var diffLR, ceilLR float64
-	if !alone {
+	if !alone && c.Calls > 0 && b.Calls > 0 {
 		nb, pb := float64(b.Calls), b.ErrorRate()
 		diffLR = msprt(pc-pb, margin, vc+smoothedVariance(float64(be), nb), 2*margin)
 	}
-	if m.MaxErrorRate > 0 {
+	if m.MaxErrorRate > 0 && c.Calls > 0 {
 		ceilLR = msprt(pc, m.MaxErrorRate, vc, 2*margin)
 	}
 	out.Statistic = max(diffLR, ceilLR)
+	// Too few samples never make a success; evidence of failure is taken
+	// whenever it is there: the test is valid at any sample size.
+	if (c.Calls < need || (!alone && b.Calls < need)) && diffLR < threshold && ceilLR < threshold {
+		out.Phase, out.Starved = PhaseInconclusive, true
+		r = append(r, ": too few calls, "...)
+		r = strconv.AppendUint(r, need, 10)
+		out.Reason = string(append(r, " per arm needed"...))
+		return out
+	}
 	ceiling := func(r []byte) []byte {
 		r = append(r, ": above the ceiling of "...)
 		return appendPercent(r, m.MaxErrorRate)

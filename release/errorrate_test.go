@@ -43,7 +43,9 @@ func TestMeasureErrorRatePhases(t *testing.T) {
 		{"worse, not proven", release.ErrorRateMetric{}, errWindow(6, 200, 1, 200), 0, release.PhaseInconclusive, false, "above the margin, not proven"},
 		{"zero baseline errors", release.ErrorRateMetric{}, errWindow(3, 100, 0, 100), 0, release.PhaseInconclusive, false, "not proven"},
 		{"wider margin", release.ErrorRateMetric{Margin: 0.05}, errWindow(50, 1000, 10, 1000), 0, release.PhaseSuccessful, false, "margin 5.0 pt"},
-		{"canary starved", release.ErrorRateMetric{}, errWindow(99, 99, 0, 5000), 0, release.PhaseInconclusive, true, "100 per arm needed"},
+		{"canary starved", release.ErrorRateMetric{}, errWindow(1, 99, 50, 5000), 0, release.PhaseInconclusive, true, "100 per arm needed"},
+		{"canary starved, failing beyond doubt", release.ErrorRateMetric{}, errWindow(99, 99, 0, 5000), 0, release.PhaseFailed, false, "≥ 1000"},
+		{"canary starved, failing a little", release.ErrorRateMetric{}, errWindow(9, 99, 50, 5000), 0, release.PhaseInconclusive, true, "100 per arm needed"},
 		{"baseline starved", release.ErrorRateMetric{}, errWindow(0, 5000, 0, 99), 0, release.PhaseInconclusive, true, "too few calls"},
 		{"own minimum", release.ErrorRateMetric{}, errWindow(0, 300, 0, 300), 500, release.PhaseInconclusive, true, "500 per arm needed"},
 		{"small minimum", release.ErrorRateMetric{}, errWindow(0, 20, 0, 20), 20, release.PhaseSuccessful, false, "within the margin"},
@@ -136,4 +138,17 @@ func TestMeasureErrorRateDefaults(t *testing.T) {
 	for _, m := range []release.ErrorRateMetric{{}, {Margin: -1, Alpha: -1}, {Margin: 0, Alpha: 1}, {Margin: 2, Alpha: 5}} {
 		assert.Equal(t, want, release.MeasureErrorRate(m, w, 0, at))
 	}
+}
+
+func TestMeasureErrorRateBreakerOpened(t *testing.T) {
+	w := errWindow(3, 12, 1, 500) // too few canary calls to judge by the rates
+	w.Canary.Rejected = 40
+	m := release.MeasureErrorRate(release.ErrorRateMetric{}, w, 100, at)
+	assert.Equal(t, release.PhaseFailed, m.Phase, m.Reason)
+	assert.False(t, m.Starved)
+	assert.Contains(t, m.Reason, "a Switch sent 40 canary calls to the old path")
+	w.Canary.Rejected = 0
+	m = release.MeasureErrorRate(release.ErrorRateMetric{}, w, 100, at)
+	assert.Equal(t, release.PhaseInconclusive, m.Phase, "without the breaker, the same counts are too few")
+	assert.True(t, m.Starved)
 }

@@ -34,6 +34,11 @@ type Arm struct {
 	Errors uint64 `json:"errors"`
 	// Panics counts calls that panicked (in Errors too).
 	Panics uint64 `json:"panics,omitempty"`
+	// Rejected counts, for the canary arm, the calls assigned to it that a
+	// Switch sent to the old path instead because its breaker was open (or
+	// it was killed on that instance): the new path failed there by the
+	// Switch's own measure. Not in Calls.
+	Rejected uint64 `json:"rejected,omitempty"`
 	// Timed is how many calls were timed; Histogram counts them by
 	// duration (see [flags.PathStats]).
 	Timed     uint64                 `json:"timed"`
@@ -46,6 +51,7 @@ func (a *Arm) Add(b Arm) {
 	a.Calls += b.Calls
 	a.Errors += b.Errors
 	a.Panics += b.Panics
+	a.Rejected += b.Rejected
 	a.Timed += b.Timed
 	a.Latency += b.Latency
 	for i := range a.Histogram.Counts {

@@ -310,7 +310,11 @@ func (r *Recorder) collect(f *trackedFlag, release string, nowMs int64) {
 	end := max(nowMs, f.lastMs+1)
 	canary, okNew := armDelta(st.New, f.last.New)
 	baseline, okOld := armDelta(st.Old, f.last.Old)
-	if !okNew || !okOld {
+	okRejected := st.Rejected >= f.last.Rejected
+	if okNew && okRejected {
+		canary.Rejected = st.Rejected - f.last.Rejected
+	}
+	if !okNew || !okOld || !okRejected {
 		r.cfg.logger.Warn("release: recorder: counts went down; counting from here", "flag", f.flag, "release", release)
 	} else {
 		if canary != (Arm{}) {

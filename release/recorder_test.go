@@ -381,3 +381,34 @@ func TestRecorderUnderConcurrentCalls(t *testing.T) {
 		assert.Equal(t, uint64(200), w.Canary.Calls+w.Baseline.Calls)
 	})
 }
+
+// Calls a Switch turned away from the new path (here it is killed on this
+// instance; a breaker that opened does the same) are recorded with the
+// canary arm, where the analysis fails the release on them.
+func TestRecorderCountsRejectedCanaryCalls(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.NewSQLite(t)
+	c := newClock()
+	r := newRecorder(t, db, "i1", c)
+	sw := recSwitch(t, recClient(t), recFlag)
+	require.NoError(t, r.Track(sw))
+	startRelease(t, db, recFlag, "r1")
+	require.NoError(t, r.Flush(ctx))
+
+	calls(t, sw, canaryCtx, 2, 0)
+	sw.Kill()
+	for range 7 {
+		got, err := sw.Run(ctx, canaryCtx, func(context.Context) (string, error) { return "new", nil },
+			func(context.Context) (string, error) { return "old", nil })
+		require.NoError(t, err)
+		require.Equal(t, "old", got, "a killed Switch serves the old path")
+	}
+	c.Advance(time.Second)
+	require.NoError(t, r.Flush(ctx))
+	w := sumAll(t, db, "r1", recFlag)
+	assert.Equal(t, uint64(7), w.Canary.Rejected)
+	assert.Equal(t, uint64(2), w.Canary.Calls, "rejected calls ran the old path: not canary calls")
+	assert.Equal(t, uint64(7), w.Baseline.Calls)
+	m := release.MeasureErrorRate(release.ErrorRateMetric{}, w, 100, c.Now())
+	assert.Equal(t, release.PhaseFailed, m.Phase, m.Reason)
+}

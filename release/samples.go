@@ -31,7 +31,7 @@ type sample struct {
 // gives them.
 var sampleColumns = append([]string{
 	"release_id", "flag_key", "instance", "arm", "start_ms", "end_ms",
-	"calls", "errors", "panics", "timed", "latency_ns",
+	"calls", "errors", "panics", "rejected", "timed", "latency_ns",
 }, histogramColumns...)
 
 // sampleBatch is how many rows one INSERT carries: 50 rows are 2,150 bind
@@ -59,7 +59,7 @@ func insertSamples(ctx context.Context, e dbtx.Execer, d dialect.Dialect, instan
 func (s sample) appendArgs(args []any, instance string) []any {
 	c := s.counts
 	args = append(args, s.release, s.flag, instance, s.arm, s.startMs, s.endMs,
-		int64(c.Calls), int64(c.Errors), int64(c.Panics), int64(c.Timed), int64(c.Latency))
+		int64(c.Calls), int64(c.Errors), int64(c.Panics), int64(c.Rejected), int64(c.Timed), int64(c.Latency))
 	for _, b := range c.Histogram.Counts {
 		args = append(args, int64(b))
 	}
@@ -112,7 +112,7 @@ func querySamples(ctx context.Context, db *sql.DB, d dialect.Dialect, releaseID,
 		var arm string
 		var a Arm
 		var latency int64
-		dest := []any{&arm, &w.Instances, &a.Calls, &a.Errors, &a.Panics, &a.Timed, &latency}
+		dest := []any{&arm, &w.Instances, &a.Calls, &a.Errors, &a.Panics, &a.Rejected, &a.Timed, &latency}
 		for i := range a.Histogram.Counts {
 			dest = append(dest, &a.Histogram.Counts[i])
 		}

@@ -102,6 +102,7 @@ func ddl(d dialect.Dialect) []string {
 	calls BIGINT NOT NULL,
 	errors BIGINT NOT NULL,
 	panics BIGINT NOT NULL,
+	rejected BIGINT NOT NULL DEFAULT 0,
 	timed BIGINT NOT NULL,
 	latency_ns BIGINT NOT NULL` + buckets.String() + `,
 	PRIMARY KEY (release_id, flag_key, instance, arm, end_ms)
