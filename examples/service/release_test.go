@@ -34,7 +34,10 @@ type load struct {
 	done     chan struct{}
 }
 
-func startLoad(rps int, targets ...string) *load {
+func startLoad(rps int, targets ...string) *load { return startLoadOn(rps, "/summary", targets...) }
+
+// startLoadOn is startLoad on path (with its query).
+func startLoadOn(rps int, path string, targets ...string) *load {
 	l := &load{targets: targets, stop: make(chan struct{}), done: make(chan struct{}),
 		served: map[string]*atomic.Int64{"new": {}, "old": {}, "failed": {}}}
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -54,7 +57,7 @@ func startLoad(rps int, targets ...string) *load {
 			target := l.targets[i%len(l.targets)]
 			l.mu.Unlock()
 			wg.Go(func() {
-				req, _ := http.NewRequest(http.MethodGet, target+"/summary", nil)
+				req, _ := http.NewRequest(http.MethodGet, target+path, nil)
 				req.Header.Set("X-User", fmt.Sprintf("user-%d", rand.IntN(10_000)))
 				resp, err := client.Do(req)
 				if err != nil {
@@ -174,4 +177,46 @@ func TestKilledDriverIsReplaced(t *testing.T) {
 	l.end()
 	assert.Positive(t, l.served["new"].Load())
 	assert.Positive(t, l.served["old"].Load())
+}
+
+// The README's bad release: the new path fails (--demo-faults and
+// ?fail=new), and the release rolls itself back in one change of the
+// store, with the measurement that decided in its ledger.
+func TestBadReleaseRollsBackByItself(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "orders.db")
+	a := launch(t, io.Discard, "--db", path, "--demo-faults").wait(t)
+	waitReady(t, a)
+	pool := (&testdb.DB{Driver: dialect.SQLite.Driver(), DSN: testdb.SQLiteDSN(path)}).Open(t)
+	store, err := flagstore.New(pool, dialect.SQLite)
+	require.NoError(t, err)
+	c, err := release.NewController(pool, dialect.SQLite, store, nil)
+	require.NoError(t, err)
+	plan, err := release.ParsePlanFile("release.yaml")
+	require.NoError(t, err)
+	plan.Requires = "" // no registry given to this controller
+	l := startLoadOn(100, "/summary?fail=new", a)
+	defer l.end()
+	_, err = c.Start(ctx, plan, "test")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		st, err := c.Status(ctx, plan.ID)
+		require.NoError(t, err)
+		require.NotEqual(t, release.StatePromoted, st.State)
+		return st.State == release.StateRolledBack
+	}, 60*time.Second, 50*time.Millisecond)
+	st, err := c.Status(ctx, plan.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 0, st.Step, "the first step's canary failed")
+	assert.Contains(t, st.Outcome, "analysis: ")
+	evs, err := c.History(ctx, plan.ID, release.HistoryFilter{Kinds: []string{release.EventRollback}})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.NotNil(t, evs[0].Measurement)
+	assert.Equal(t, release.PhaseFailed, evs[0].Measurement.Phase)
+	recs, err := store.History(ctx, flagstore.Filter{ReleaseID: plan.ID, Limit: 1})
+	require.NoError(t, err)
+	assert.Equal(t, release.ActorAnalysis, recs[0].Actor)
+	require.Eventually(t, func() bool { return codePath(t, a) == "old" }, 10*time.Second, 20*time.Millisecond,
+		"every user is on the old path again")
 }
