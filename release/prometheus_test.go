@@ -1,18 +1,12 @@
 package release_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,29 +19,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/rollsafe/rollsafe/flags"
+	"github.com/rollsafe/rollsafe/internal/promtest"
 	"github.com/rollsafe/rollsafe/release"
 )
-
-// The real-server test runs the Prometheus binary named by
-// ROLLSAFE_TEST_PROMETHEUS; without it the test is skipped, unless
-// ROLLSAFE_TEST_REQUIRE_PROMETHEUS is "1", under which it fails instead.
-const (
-	envTestPrometheus    = "ROLLSAFE_TEST_PROMETHEUS"
-	envRequirePrometheus = "ROLLSAFE_TEST_REQUIRE_PROMETHEUS"
-)
-
-func prometheusBinary(t *testing.T) string {
-	t.Helper()
-	if bin := os.Getenv(envTestPrometheus); bin != "" {
-		return bin
-	}
-	msg := envTestPrometheus + " is not set to a Prometheus binary"
-	if os.Getenv(envRequirePrometheus) == "1" {
-		t.Fatal(msg + " (" + envRequirePrometheus + "=1)")
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // armEvaluator turns the flag on for calls whose evaluation context has
 // arm=new: the test chooses each call's arm.
@@ -59,118 +33,6 @@ func (armEvaluator) BooleanValueDetails(_ context.Context, flag string, _ bool, 
 	return openfeature.BooleanEvaluationDetails{Value: on, EvaluationDetails: openfeature.EvaluationDetails{
 		FlagKey: flag, FlagType: openfeature.Boolean,
 		ResolutionDetail: openfeature.ResolutionDetail{Reason: openfeature.StaticReason}}}, nil
-}
-
-// syncBuffer is a buffer a child process writes while the test may read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// freeAddr returns an address of 127.0.0.1 that nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-// startPrometheus runs bin on 127.0.0.1, scraping target every second, and
-// returns its base URL once it is ready. The test's cleanup stops it and
-// waits for it to exit.
-func startPrometheus(t *testing.T, bin, target string) string {
-	t.Helper()
-	dir := t.TempDir()
-	config := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: switch
-    static_configs:
-      - targets: [%q]
-`, target)
-	configPath := filepath.Join(dir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(configPath, []byte(config), 0o644))
-	addr := freeAddr(t)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin,
-		"--config.file="+configPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--log.level=warn")
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	// Stopped with SIGTERM, as a service manager would; killed if it has
-	// not exited after 10 s.
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 10 * time.Second
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-exited:
-			// Ended by the cleanup's SIGTERM (Wait then reports the
-			// cancellation), and gracefully: not killed after WaitDelay.
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("prometheus: %v", err)
-			}
-			if assert.NotNil(t, cmd.ProcessState, "prometheus has not been waited for") {
-				assert.True(t, cmd.ProcessState.Success(), "prometheus: %v", cmd.ProcessState)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("prometheus (pid %d) did not exit", cmd.Process.Pid)
-		}
-		if t.Failed() {
-			t.Logf("prometheus logs:\n%s", logs)
-		}
-	})
-
-	base := "http://" + addr
-	poll(t, 30*time.Second, exited, "prometheus ready", func() bool {
-		resp, err := http.Get(base + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return base
-}
-
-// poll calls ok every 100ms until it returns true, failing the test after
-// timeout or when exited says the server is gone.
-func poll(t *testing.T, timeout time.Duration, exited <-chan error, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !ok() {
-		select {
-		case err := <-exited:
-			t.Fatalf("%s: prometheus exited: %v", what, err)
-		case <-deadline.C:
-			t.Fatalf("%s: not after %v", what, timeout)
-		case <-tick.C:
-		}
-	}
 }
 
 // Queries as MeasurePrometheus documents them, over a 10 s range for a 1 s
@@ -190,7 +52,7 @@ func callRate(flag, path string) string {
 }
 
 func TestMeasurePrometheusOnARealServer(t *testing.T) {
-	bin := prometheusBinary(t)
+	bin := promtest.Binary(t)
 	const flag = "checkout-v2"
 
 	// A Switch whose metrics reach /metrics as in the example service: an
@@ -239,7 +101,8 @@ func TestMeasurePrometheusOnARealServer(t *testing.T) {
 	}()
 	t.Cleanup(func() { close(stop); <-stopped })
 
-	base := startPrometheus(t, bin, target.Listener.Addr().String())
+	prom := promtest.Start(t, bin, target.Listener.Addr().String())
+	base := prom.URL
 	metric := func(name, canary, baseline string) release.PrometheusMetric {
 		return release.PrometheusMetric{Name: name, Address: base, Canary: canary, Baseline: baseline,
 			Timeout: release.Duration(5 * time.Second)}
@@ -254,7 +117,7 @@ func TestMeasurePrometheusOnARealServer(t *testing.T) {
 	oldErrors := metric("old-error-ratio", errorRatio(flag, "old"), "")
 	oldErrors.Max = 0.1
 	latency := metric("p99", p99(flag, "new"), p99(flag, "old"))
-	poll(t, 30*time.Second, nil, "series for both arms", func() bool {
+	prom.Poll(t, 30*time.Second, "series for both arms", func() bool {
 		for _, m := range []release.PrometheusMetric{newErrors, oldErrors, latency} {
 			if measure(m).Phase == release.PhaseInconclusive {
 				return false
@@ -331,7 +194,9 @@ func TestMeasurePrometheusOnARealServer(t *testing.T) {
 	})
 	t.Run("unreachable server", func(t *testing.T) {
 		m := metric("gone", callRate(flag, "new"), "")
-		m.Address = "http://" + freeAddr(t)
+		dead := httptest.NewServer(http.NotFoundHandler())
+		dead.Close()
+		m.Address = dead.URL
 		got := measure(m)
 		assert.Equal(t, release.PhaseError, got.Phase, got.Reason)
 		assert.True(t, strings.Contains(got.Reason, "connection refused"), got.Reason)
