@@ -208,7 +208,10 @@ func (c *Controller) ensure(ctx context.Context) error {
 
 // Run drives releases until ctx ends: every tick it renews the lease (or
 // takes it when it has lapsed) and, while it holds it, advances, judges
-// and rolls back every release that is not over. It returns ctx's error,
+// and rolls back every release that is not over. The lease is renewed
+// before each release is looked at, and the look (its webhook calls and
+// Prometheus queries included) is cut off before the lease could lapse, so
+// that no other instance can drive while this one still writes. It returns ctx's error,
 // after giving up the lease so that another instance drives at once.
 // Failures (the database out of reach) are logged and tried again at the
 // next tick; an instance that cannot renew its lease stops driving.
@@ -223,9 +226,12 @@ func (c *Controller) Run(ctx context.Context) error {
 		} else {
 			held, err := c.acquire(ctx)
 			switch {
-			case err != nil && ctx.Err() == nil:
-				c.cfg.logger.Warn("release: lease", "err", err)
+			case err != nil:
+				if ctx.Err() == nil {
+					c.cfg.logger.Warn("release: lease", "err", err)
+				}
 				held = false
+				c.stopDriving()
 			case held && !holding:
 				c.cfg.logger.Info("release: driving", "instance", c.cfg.id)
 			case !held && holding:

@@ -401,3 +401,28 @@ func TestInconclusiveLimitPausesOncePerResume(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, StateProgressing, st.State, "the inconclusive run before the resume does not pause it again")
 }
+
+// The store's weights follow the release's record: a step recorded whose
+// write did not land (the driver died between the two), or weights changed
+// by hand during the release, are written at the driver's next look — and
+// a paused release's weights are those of the step it is paused at.
+func TestWeightsFollowTheRecord(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t))
+	ctx := context.Background()
+	p := testPlan("follow", 10, 50, 100)
+	_, err := h.c.Start(ctx, p, "alice")
+	require.NoError(t, err)
+	h.tick(h.c, time.Second)
+	require.Equal(t, fractional(10), h.flagWeights("search-v2"))
+
+	_, err = h.store.Apply(ctx, flagstore.Change{Actor: "bob", Reason: "by hand", Edits: []flagstore.Edit{
+		flagstore.SetWeights("search-v2", split(p.Flags[1], 40)...)}})
+	require.NoError(t, err)
+	require.NoError(t, h.c.Pause(ctx, p.ID, "carol", "looking"))
+	h.tick(h.c, time.Second)
+	assert.Equal(t, fractional(10), h.flagWeights("search-v2"), "back to the paused step's weights")
+	assert.Equal(t, fractional(10), h.flagWeights("checkout-v2"))
+	recs, err := h.store.History(ctx, flagstore.Filter{ReleaseID: p.ID, Limit: 1})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"search-v2"}, recs[0].Keys, "only the flag that differed is written")
+}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/rollsafe/rollsafe/flags"
 	"github.com/rollsafe/rollsafe/flags/flagstore"
 	"github.com/rollsafe/rollsafe/fleet"
 )
@@ -63,7 +65,15 @@ func (c *Controller) driveAll(ctx context.Context) {
 	seen := map[string]bool{}
 	for _, r := range recs {
 		seen[r.ID] = true
-		if err := c.driveOne(ctx, r); err != nil && ctx.Err() == nil && !errors.Is(err, errStale) {
+		// Renewed now, the lease outlasts this look: the look is cut off
+		// two ticks before it would lapse.
+		if held, err := c.acquire(ctx); err != nil || !held {
+			return
+		}
+		lookCtx, cancel := context.WithTimeout(ctx, c.cfg.lease-2*c.cfg.tick)
+		err := c.driveOne(lookCtx, r)
+		cancel()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, errStale) {
 			c.cfg.logger.Warn("release: drive", "release", r.ID, "err", err)
 		}
 	}
@@ -115,6 +125,9 @@ func (c *Controller) driveOne(ctx context.Context, r *record) error {
 			reason = "every live instance meets " + p.Requires
 		}
 		return c.advance(ctx, r, d, p, 0, ActorAnalysis, reason)
+	}
+	if err := c.reconcile(ctx, r, p, ActorAnalysis, ""); err != nil {
+		return err
 	}
 	if now.Sub(d.measured) >= p.Analysis.Interval.D() {
 		if err := c.measure(ctx, r, d, p, now); err != nil {
@@ -369,11 +382,68 @@ func (c *Controller) advance(ctx context.Context, r *record, d *driving, p *Plan
 		c.cfg.logger.Info("release: promoted", "release", r.ID)
 		return nil
 	}
+	// Movable now? Checked before the step is recorded: a flag someone
+	// changed meanwhile holds the step rather than recording weights that
+	// cannot be written.
+	set, err := c.store.Current(ctx)
+	if err != nil {
+		return fmt.Errorf("read the flag store: %w", err)
+	}
+	to := stepWeights(p, next)
+	if _, _, err := edits(set, p, to, false); err != nil {
+		return c.hold(ctx, r, d, p, c.cfg.now(), "flag", err.Error())
+	}
+	// The step is recorded first and its weights written after, by
+	// reconcile: a pause or an abort that lands in between finds the
+	// record at the new step, and the weights follow the record (or the
+	// abort's baselines), never the other way round.
+	n := *r
+	n.State, n.Step, n.StepStarted = StateProgressing, next, c.cfg.now()
+	if err := c.transition(ctx, r, &n, Event{Kind: EventStep, Actor: actor, Step: next, Reason: reason,
+		WeightsBefore: stepWeights(p, next-1), WeightsAfter: to}); err != nil {
+		return err
+	}
+	c.note(r, d, EventStep, reason, attribute.Int("step", next+1))
+	c.endStep(r.ID, "")
+	d.hold = ""
+	c.cfg.logger.Info("release: step", "release", r.ID, "step", next+1, "weights", to)
+	return c.reconcile(ctx, r, p, actor, fmt.Sprintf("release %s, step %d of %d: %s", r.ID, next+1, len(p.Steps), reason))
+}
+
+// reconcile writes into the store the weights r's step gives its flags,
+// where the store has others: right after a step is recorded, and at every
+// look, so that a write that failed (the store out of reach, a lost race)
+// is made later. The write is conditional on the store's revision read
+// before r's row was checked unchanged: a rollback decided meanwhile lands
+// after it, never under it.
+func (c *Controller) reconcile(ctx context.Context, r *record, p *Plan, actor, reason string) error {
+	if r.Step < 0 || (r.State != StateProgressing && r.State != StatePaused) {
+		return nil
+	}
 	set, err := c.store.Current(ctx)
 	if err != nil {
 		return fmt.Errorf("read the flag store: %w", err)
 	}
 	rev := set.Revision()
+	docs, err := flagDocs(set)
+	if err != nil {
+		return err
+	}
+	want := r.weights()
+	var es []flagstore.Edit
+	for _, f := range p.Flags {
+		if slices.Equal(currentSplit(docs[f.Key]), split(f, want[f.Key])) {
+			continue
+		}
+		e, err := edit(set, docs, f, want[f.Key])
+		if err != nil {
+			return c.hold(ctx, r, c.driving(r), p, c.cfg.now(), "flag", err.Error())
+		}
+		es = append(es, e)
+	}
+	if len(es) == 0 {
+		return nil
+	}
 	fresh, err := c.load(ctx, c.db, r.ID)
 	if err != nil {
 		return err
@@ -381,32 +451,37 @@ func (c *Controller) advance(ctx context.Context, r *record, d *driving, p *Plan
 	if fresh.Generation != r.Generation {
 		return errStale
 	}
-	to := stepWeights(p, next)
-	es, _, err := edits(set, p, to, false)
-	if err != nil {
-		return c.hold(ctx, r, d, p, c.cfg.now(), "flag", err.Error())
+	if reason == "" {
+		reason = fmt.Sprintf("release %s, step %d of %d: the weights the release is at", r.ID, r.Step+1, len(p.Steps))
 	}
-	res, err := c.store.Apply(ctx, flagstore.Change{
-		Actor: actor, Reason: fmt.Sprintf("release %s, step %d of %d: %s", r.ID, next+1, len(p.Steps), reason),
-		ReleaseID: r.ID, Base: &rev, Edits: es,
-	})
+	res, err := c.store.Apply(ctx, flagstore.Change{Actor: actor, Reason: reason, ReleaseID: r.ID, Base: &rev, Edits: es})
 	if errors.Is(err, flagstore.ErrConflict) {
-		return errStale // another change landed between the read and the write: next tick
+		return errStale // another change landed between the read and the write: next look
 	}
 	if err != nil {
-		return fmt.Errorf("write step %d's weights: %w", next+1, err)
+		return fmt.Errorf("write step %d's weights: %w", r.Step+1, err)
 	}
 	n := *r
-	n.State, n.Step, n.StepStarted, n.Revision = StateProgressing, next, c.cfg.now(), res.Revision
-	if err := c.transition(ctx, r, &n, Event{Kind: EventStep, Actor: actor, Step: next, Reason: reason,
-		WeightsBefore: stepWeights(p, next-1), WeightsAfter: to, Revision: res.Revision}); err != nil {
-		return err
+	n.Revision = res.Revision
+	return c.transition(ctx, r, &n)
+}
+
+// currentSplit returns the variants and weights of the fractional split of
+// a flag's definition, or nil when it has none.
+func currentSplit(doc map[string]any) []flags.Weight {
+	t, _ := doc["targeting"].(map[string]any)
+	frac, _ := t["fractional"].([]any)
+	var out []flags.Weight
+	for _, e := range frac {
+		pair, ok := e.([]any)
+		if !ok || len(pair) != 2 {
+			continue // the bucketing expression
+		}
+		v, _ := pair[0].(string)
+		w, _ := pair[1].(float64)
+		out = append(out, flags.Weight{Variant: v, Weight: int(w)})
 	}
-	c.note(r, d, EventStep, reason, attribute.Int("step", next+1))
-	c.endStep(r.ID, "")
-	d.hold = ""
-	c.cfg.logger.Info("release: step", "release", r.ID, "step", next+1, "weights", to, "revision", res.Revision)
-	return nil
+	return out
 }
 
 // stepSpan starts the span of the step r is on, ending the previous one.
