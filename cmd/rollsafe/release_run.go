@@ -112,14 +112,19 @@ func releaseStartCommand() command {
 					e.errorf("release start: want one PLAN file, got %d arguments", len(args))
 					return exitCantRun
 				}
-				plan, err := release.ParsePlanFile(args[0])
-				if err != nil {
-					var perr *release.PlanError
-					if errors.As(err, &perr) {
-						return rf.fail(e, "start", err)
+				plan, perr, code := readPlan(e, "start", args[0])
+				if perr != nil {
+					// One line a problem, each naming the file, as validate prints them.
+					for _, pr := range perr.Problems {
+						e.errorf("release start: refused: %s: %s", args[0], pr)
 					}
-					e.errorf("release start: %v", err)
-					return exitCantRun
+					if rf.json() {
+						writeJSON(e, "start", jsonError{Error: strings.Join(e.errs, "; "), ExitCode: code, Meaning: meanings[code]})
+					}
+					return code
+				}
+				if plan == nil {
+					return code
 				}
 				who := *actor
 				if who == "" {
@@ -493,6 +498,11 @@ func releaseRollbackCommand() command {
 				st, err := c.Status(e.ctx, args[0])
 				if err != nil {
 					return rf.fail(e, "rollback", err)
+				}
+				if *schema && st.Plan.SchemaFloor <= 0 {
+					// Refused before the abort: a refusal changes nothing.
+					return rf.fail(e, "rollback", fmt.Errorf("release %q: --schema: %w: nothing done (set it to the version the previous release runs on, or roll back without --schema)",
+						st.ID, release.ErrNoSchemaFloor))
 				}
 				if !st.State.Terminal() {
 					if strings.TrimSpace(*reason) == "" {
