@@ -247,6 +247,7 @@ func (c *Controller) measure(ctx context.Context, r *record, d *driving, p *Plan
 	var ms []Measurement
 	for _, f := range p.Flags {
 		w, err := querySamples(ctx, c.db, c.d, r.ID, f.Key, r.StepStarted, now)
+		w.CanaryOnly = step.Weights[f.Key] >= 100
 		for _, metric := range builtinMetrics(p.Analysis) {
 			var m Measurement
 			switch {

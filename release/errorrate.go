@@ -18,10 +18,11 @@ import (
 // Inconclusive and Starved, never Successful: too little data holds a
 // step. It may be Failed, when the test below already has the evidence
 // (the test is valid at any sample size; minSamples guards successes).
-// One exception: a window
-// with no baseline call at all while the canary has minSamples (a step at
-// 100%) is judged on MaxErrorRate alone; without a ceiling there is nothing
-// to compare with, and it is Successful.
+// One exception: a window of a step at 100% ([Window].CanaryOnly) has no
+// baseline to compare with, and is judged on MaxErrorRate alone once the
+// canary has minSamples; without a ceiling it is Successful (the steps
+// before it compared the arms). Below 100%, a baseline arm short of
+// samples holds the step like a canary arm.
 //
 // The breaker. A canary arm with Rejected calls is Failed at once: a
 // Switch turned calls assigned to the canary away from the new path
@@ -85,7 +86,7 @@ func MeasureErrorRate(m ErrorRateMetric, w Window, minSamples int, now time.Time
 	r := make([]byte, 0, 160)
 	r = append(r, "canary "...)
 	r = appendRate(r, c.ErrorRate(), ce, c.Calls)
-	alone := b.Calls == 0 && c.Calls >= need
+	alone := w.CanaryOnly
 	if b.Calls > 0 {
 		out.Baseline = ptr(b.ErrorRate())
 	}

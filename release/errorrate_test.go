@@ -3,6 +3,7 @@ package release_test
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,10 +57,13 @@ func TestMeasureErrorRatePhases(t *testing.T) {
 		{"100% step, within the ceiling", release.ErrorRateMetric{MaxErrorRate: 0.05}, errWindow(10, 1000, 0, 0), 0, release.PhaseSuccessful, false, "within the ceiling of 5.0%, no baseline"},
 		{"100% step, above the ceiling", release.ErrorRateMetric{MaxErrorRate: 0.05}, errWindow(120, 1000, 0, 0), 0, release.PhaseFailed, false, "above the ceiling"},
 		{"100% step, starved", release.ErrorRateMetric{}, errWindow(0, 50, 0, 0), 0, release.PhaseInconclusive, true, "too few calls"},
+		{"no baseline calls below 100%", release.ErrorRateMetric{}, errWindow(500, 1000, 0, 0), 0, release.PhaseInconclusive, true, "too few calls"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := release.MeasureErrorRate(tc.metric, tc.window, tc.minSamples, at)
+			w := tc.window
+			w.CanaryOnly = strings.HasPrefix(tc.name, "100% step")
+			m := release.MeasureErrorRate(tc.metric, w, tc.minSamples, at)
 			assert.Equal(t, tc.phase, m.Phase, m.Reason)
 			assert.Equal(t, tc.starved, m.Starved)
 			assert.Contains(t, m.Reason, tc.reason)

@@ -26,8 +26,8 @@ import (
 // Inconclusive and Starved, when it has fewer than minSamples calls (as for
 // [MeasureErrorRate]) or fewer than minSamples/FastCallSampling (rounded
 // up) timed calls: an arm that made enough calls has, sampled or not,
-// enough timed ones. As for the error rate, a window with no baseline call
-// at all and enough canary samples (a step at 100%) is judged on MaxP99
+// enough timed ones. As for the error rate, the window of a step at 100%
+// ([Window].CanaryOnly) with enough canary samples is judged on MaxP99
 // alone, and is Successful without one.
 //
 // The quantile. The histograms have power-of-two buckets of microseconds
@@ -82,7 +82,7 @@ func MeasureLatency(m LatencyMetric, w Window, minSamples int, now time.Time) Me
 	}
 	name := quantileName(q)
 	reason := fmt.Sprintf("canary %s %s (%d timed)", name, seconds(cq), ct)
-	alone := b.Calls == 0 && c.Calls >= need && ct >= needTimed
+	alone := w.CanaryOnly
 	var bq float64
 	if bt > 0 {
 		bq = histogramQuantile(b.Histogram, q)

@@ -1,6 +1,7 @@
 package release_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -66,10 +67,13 @@ func TestMeasureLatencyPhases(t *testing.T) {
 		{"100% step, within the ceiling", release.LatencyMetric{MaxP99: release.Duration(time.Second)}, timedArm(1000, slow), release.Arm{}, release.PhaseSuccessful, false, "within the ceiling of 1s, no baseline"},
 		{"100% step, above the ceiling", release.LatencyMetric{MaxP99: release.Duration(10 * time.Millisecond)}, timedArm(1000, slow), release.Arm{}, release.PhaseFailed, false, "above the ceiling of 10ms"},
 		{"100% step, starved", release.LatencyMetric{}, timedArm(1000, map[int]uint64{3: 5}), release.Arm{}, release.PhaseInconclusive, true, "too few samples"},
+		{"no baseline calls below 100%", release.LatencyMetric{}, timedArm(1000, slow), release.Arm{}, release.PhaseInconclusive, true, "too few samples"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := release.MeasureLatency(tc.metric, latWindow(tc.canary, tc.baseline), 0, at)
+			w := latWindow(tc.canary, tc.baseline)
+			w.CanaryOnly = strings.HasPrefix(tc.name, "100% step")
+			m := release.MeasureLatency(tc.metric, w, 0, at)
 			assert.Equal(t, tc.phase, m.Phase, m.Reason)
 			assert.Equal(t, tc.starved, m.Starved)
 			assert.Contains(t, m.Reason, tc.reason)
@@ -97,7 +101,9 @@ func TestMeasureLatencyFields(t *testing.T) {
 	assert.InDelta(t, 0.004096, *m.Baseline, 1e-9)
 	assert.Contains(t, m.Reason, "canary p99 32.768ms (1000 timed) vs baseline 4.096ms (1000 timed), max ratio 1.5: ratio 8.00")
 
-	m = release.MeasureLatency(release.LatencyMetric{}, latWindow(timedArm(1000, fast), release.Arm{}), 0, at)
+	canaryOnly := latWindow(timedArm(1000, fast), release.Arm{})
+	canaryOnly.CanaryOnly = true
+	m = release.MeasureLatency(release.LatencyMetric{}, canaryOnly, 0, at)
 	assert.Nil(t, m.Baseline)
 	assert.Equal(t, release.StatisticMSPRT, m.StatisticName)
 }

@@ -79,6 +79,11 @@ type Window struct {
 	Instances int `json:"instances"`
 	Canary    Arm `json:"canary"`
 	Baseline  Arm `json:"baseline"`
+	// CanaryOnly is set for a step that sends all traffic to the canary
+	// (100%): there is no baseline to compare with, whatever calls the
+	// baseline arm still counts, and the canary is judged on the ceilings
+	// alone. Unset, a baseline arm short of samples holds the step.
+	CanaryOnly bool `json:"canaryOnly,omitempty"`
 }
 
 // Measurement is one metric's judgement of one flag at one moment; the
