@@ -426,3 +426,40 @@ func TestWeightsFollowTheRecord(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"search-v2"}, recs[0].Keys, "only the flag that differed is written")
 }
+
+// A rollback never fails for a flag someone changed under the release: a
+// split replaced by a rule gets a definition serving the baseline, a flag
+// deleted is left out; the other flags go back all the same.
+func TestRollbackOfFlagsChangedUnderTheRelease(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t))
+	ctx := context.Background()
+	p := testPlan("changed", 30, 100)
+	p.Flags = append(p.Flags, FlagSpec{Key: "other", Baseline: "off", Canary: "on"})
+	for i := range p.Steps {
+		p.Steps[i].Weights["other"] = p.Steps[i].Weights["search-v2"]
+	}
+	_, err := h.c.Start(ctx, p, "alice")
+	require.NoError(t, err)
+	h.tick(h.c, time.Second)
+	_, err = h.store.Apply(ctx, flagstore.Change{Actor: "bob", Reason: "a rule", Edits: []flagstore.Edit{
+		flagstore.Put("checkout-v2", []byte(`{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"on","targeting":{"if":[{"==":[{"var":"tier"},"gold"]},"off","on"]}}`)),
+		flagstore.Delete("other"),
+	}})
+	require.NoError(t, err)
+	require.NoError(t, h.c.Abort(ctx, p.ID, "carol", "enough"))
+	st, err := h.c.Status(ctx, p.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateRolledBack, st.State)
+	assert.Equal(t, fractional(0), h.flagWeights("search-v2"))
+	assert.Equal(t, "null", h.flagWeights("checkout-v2"), "the rule is replaced by the baseline for everyone")
+	set, err := h.store.Current(ctx)
+	require.NoError(t, err)
+	docs, err := flagDocs(set)
+	require.NoError(t, err)
+	assert.Equal(t, "off", docs["checkout-v2"]["defaultVariant"])
+	evs, err := h.c.History(ctx, p.ID, HistoryFilter{Kinds: []string{EventRolledBack}})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	assert.Contains(t, evs[0].Reason, "checkout-v2 had no split a release can move")
+	assert.Contains(t, evs[0].Reason, "other is no longer in the store")
+}

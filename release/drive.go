@@ -391,7 +391,7 @@ func (c *Controller) advance(ctx context.Context, r *record, d *driving, p *Plan
 		return fmt.Errorf("read the flag store: %w", err)
 	}
 	to := stepWeights(p, next)
-	if _, _, err := edits(set, p, to, false); err != nil {
+	if _, err := edits(set, p, to); err != nil {
 		return c.hold(ctx, r, d, p, c.cfg.now(), "flag", err.Error())
 	}
 	// The step is recorded first and its weights written after, by

@@ -91,29 +91,21 @@ func variantNames(m map[string]any) []string {
 }
 
 // edits are the store edits that set every flag of p to weights (canary
-// percentages by flag). With skipMissing, flags no longer in the store are
-// left out (a rollback must not fail for a flag someone deleted: without
-// it, every instance serves the old path already); their keys are
-// returned.
-func edits(set *flags.Set, p *Plan, weights map[string]int, skipMissing bool) ([]flagstore.Edit, []string, error) {
+// percentages by flag); an error names a flag that cannot be moved.
+func edits(set *flags.Set, p *Plan, weights map[string]int) ([]flagstore.Edit, error) {
 	docs, err := flagDocs(set)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var out []flagstore.Edit
-	var missing []string
+	out := make([]flagstore.Edit, 0, len(p.Flags))
 	for _, f := range p.Flags {
-		if _, ok := docs[f.Key]; !ok && skipMissing {
-			missing = append(missing, f.Key)
-			continue
-		}
 		e, err := edit(set, docs, f, weights[f.Key])
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		out = append(out, e)
 	}
-	return out, missing, nil
+	return out, nil
 }
 
 // definitions returns the JSON of p's flags in set, by key, for the record
@@ -130,4 +122,50 @@ func definitions(set *flags.Set, p *Plan) (json.RawMessage, error) {
 		}
 	}
 	return json.Marshal(out)
+}
+
+// rollbackEdits are the edits that put every flag of p on its baseline,
+// and what could not be done as a split, for the ledger. A rollback must
+// not fail where a step may: a flag whose split someone replaced by
+// another rule, or whose canary variant is gone, gets a definition that
+// serves its baseline to everyone (its rule is in the store's ledger, in
+// the change's before); a flag no longer in the store, or without its
+// baseline variant, is left out — it cannot serve the canary from this
+// release's split either.
+func rollbackEdits(set *flags.Set, p *Plan) ([]flagstore.Edit, []string, error) {
+	docs, err := flagDocs(set)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []flagstore.Edit
+	var notes []string
+	for _, f := range p.Flags {
+		doc, ok := docs[f.Key]
+		if !ok {
+			notes = append(notes, fmt.Sprintf("%s is no longer in the store", f.Key))
+			continue
+		}
+		if e, err := edit(set, docs, f, 0); err == nil {
+			out = append(out, e)
+			continue
+		}
+		variants, _ := doc["variants"].(map[string]any)
+		if _, ok := variants[f.Baseline]; !ok {
+			notes = append(notes, fmt.Sprintf("%s has no variant %q any more: left as it is", f.Key, f.Baseline))
+			continue
+		}
+		next := make(map[string]any, len(doc))
+		for k, v := range doc {
+			next[k] = v
+		}
+		delete(next, "targeting")
+		next["defaultVariant"] = f.Baseline
+		b, err := json.Marshal(next)
+		if err != nil {
+			return nil, nil, fmt.Errorf("flag %q: %w", f.Key, err)
+		}
+		out = append(out, flagstore.Put(f.Key, b))
+		notes = append(notes, fmt.Sprintf("%s had no split a release can move: it now serves %q to everyone", f.Key, f.Baseline))
+	}
+	return out, notes, nil
 }

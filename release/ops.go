@@ -43,7 +43,7 @@ func (c *Controller) Start(ctx context.Context, p *Plan, actor string) (Status, 
 		return Status{}, fmt.Errorf("release %q: start: read the flag store: %w", p.ID, err)
 	}
 	// Every flag must be movable now, or the first step would fail later.
-	if _, _, err := edits(set, p, stepWeights(p, 0), false); err != nil {
+	if _, err := edits(set, p, stepWeights(p, 0)); err != nil {
 		return Status{}, fmt.Errorf("release %q: start: %w", p.ID, err)
 	}
 	before, err := definitions(set, p)
@@ -269,7 +269,7 @@ func (c *Controller) finishRollback(ctx context.Context, r *record) error {
 	if err != nil {
 		return fmt.Errorf("release %q: rollback: read the flag store (the driver will try again): %w", r.ID, err)
 	}
-	es, missing, err := edits(set, r.Plan, stepWeights(r.Plan, -1), true)
+	es, notes, err := rollbackEdits(set, r.Plan)
 	if err != nil {
 		return fmt.Errorf("release %q: rollback: %w", r.ID, err)
 	}
@@ -284,8 +284,8 @@ func (c *Controller) finishRollback(ctx context.Context, r *record) error {
 		}
 	}
 	reason := "every flag of the plan is on its baseline"
-	if len(missing) > 0 {
-		reason += fmt.Sprintf("; %v are no longer in the store", missing)
+	if len(notes) > 0 {
+		reason += "; " + strings.Join(notes, "; ")
 	}
 	for attempt := 0; ; attempt++ {
 		next := *r
