@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/rollsafe/rollsafe/migrate"
 )
@@ -31,12 +32,19 @@ type SchemaRollback struct {
 	From int64 `json:"from"`
 	To   int64 `json:"to"`
 	// RolledBack are the migrations rolled back, most recent first.
-	RolledBack []migrate.Result `json:"rolledBack"`
+	RolledBack []RolledBackMigration `json:"rolledBack"`
 	// Kept are the applied migrations left in place above the floor, and
 	// why (an irreversible migration, and everything below it). The floor
 	// and the migrations under it always stay: the previous release runs
 	// on them.
 	Kept []KeptMigration `json:"kept"`
+}
+
+// RolledBackMigration is a migration a schema rollback rolled back.
+type RolledBackMigration struct {
+	Version  int64         `json:"version"`
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"durationNs"`
 }
 
 // KeptMigration is an applied migration a schema rollback left in place.
@@ -55,7 +63,7 @@ type KeptMigration struct {
 // stops it before anything is rolled back (the runner's error; repair it
 // first).
 func RollbackSchema(ctx context.Context, runner SchemaRunner, floor int64) (SchemaRollback, error) {
-	out := SchemaRollback{Floor: floor, RolledBack: []migrate.Result{}, Kept: []KeptMigration{}}
+	out := SchemaRollback{Floor: floor, RolledBack: []RolledBackMigration{}, Kept: []KeptMigration{}}
 	if floor <= 0 {
 		return out, fmt.Errorf("release: schema rollback: %w: set it to the version the previous release runs on", ErrNoSchemaFloor)
 	}
@@ -92,7 +100,9 @@ func RollbackSchema(ctx context.Context, runner SchemaRunner, floor int64) (Sche
 		return out, nil
 	}
 	res, err := runner.DownTo(ctx, target)
-	out.RolledBack = append(out.RolledBack, res...)
+	for _, m := range res {
+		out.RolledBack = append(out.RolledBack, RolledBackMigration{Version: m.Version, Name: m.Name(), Duration: m.Duration})
+	}
 	out.To = target
 	if err != nil {
 		// Part of the range may be rolled back: say where the schema is.

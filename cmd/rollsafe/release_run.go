@@ -468,9 +468,11 @@ func releaseRollbackCommand() command {
 			"the plan's schemaFloor with the migrations in DIR: never below the floor, and\n" +
 			"never past a migration marked irreversible, which stays with everything under\n" +
 			"it; it says what it rolled back and what it left in place, and why. A plan\n" +
-			"without a schemaFloor refuses --schema (exit 1).\n\n" +
+			"without a schemaFloor, or a release that was promoted (the new code runs\n" +
+			"everywhere, on the schema it needs), refuses --schema (exit 1).\n\n" +
 			"JSON output: {\"release\": status, \"schema\": {\"floor\", \"from\", \"to\",\n" +
-			"\"rolledBack\": [migration...], \"kept\": [{\"version\", \"name\", \"why\"}]}}." + releaseConnUsage,
+			"\"rolledBack\": [{\"version\", \"name\", \"durationNs\"}], \"kept\": [{\"version\", \"name\",\n" +
+			"\"why\"}]}}." + releaseConnUsage,
 		flags: func(fs *flag.FlagSet) func(*env, []string) int {
 			rf := newReleaseFlags(fs)
 			reason := fs.String("reason", "", "why, for the ledger (required when the release is running)")
@@ -503,6 +505,12 @@ func releaseRollbackCommand() command {
 					// Refused before the abort: a refusal changes nothing.
 					return rf.fail(e, "rollback", fmt.Errorf("release %q: --schema: %w: nothing done (set it to the version the previous release runs on, or roll back without --schema)",
 						st.ID, release.ErrNoSchemaFloor))
+				}
+				if *schema && st.State == release.StatePromoted {
+					// Every instance serves the new code, which needs the
+					// newer schema: taking it down would break them.
+					return rf.fail(e, "rollback", fmt.Errorf("release %q was promoted: the new code runs everywhere on the schema it needs; --schema is for a release rolled back: %w",
+						st.ID, release.ErrNotActive))
 				}
 				if !st.State.Terminal() {
 					if strings.TrimSpace(*reason) == "" {
@@ -555,7 +563,7 @@ func printSchemaRollback(w io.Writer, sr release.SchemaRollback) {
 	} else {
 		fmt.Fprintf(w, "schema: rolled back from version %d to %d (floor %d):\n", sr.From, sr.To, sr.Floor)
 		for _, m := range sr.RolledBack {
-			fmt.Fprintf(w, "  down %s\n", m.Name())
+			fmt.Fprintf(w, "  down %s\n", m.Name)
 		}
 	}
 	for _, k := range sr.Kept {

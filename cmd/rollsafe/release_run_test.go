@@ -596,3 +596,39 @@ func TestRunbookAbortLineRuns(t *testing.T) {
 	assert.Equal(t, release.StateRolledBack, st.State)
 	assert.True(t, strings.HasSuffix(st.Outcome, ": by-hand"), st.Outcome)
 }
+
+// A promoted release runs the new code everywhere: rollback --schema is
+// refused, and nothing is done.
+func TestReleaseRollbackSchemaRefusedAfterPromotion(t *testing.T) {
+	ctx := context.Background()
+	r := newReleaseDB(t, testdb.NewSQLite(t))
+	dir := migrationsDir(t)
+	runner, err := migrate.New(r.DB.DB, r.Dialect, os.DirFS(dir))
+	require.NoError(t, err)
+	_, err = runner.Up(ctx)
+	require.NoError(t, err)
+	plan := filepath.Join(t.TempDir(), "plan.yaml")
+	require.NoError(t, os.WriteFile(plan, []byte("id: all-in\nschemaFloor: 2\nflags: [{key: search-v2, baseline: \"off\", canary: \"on\"}]\n"+
+		"steps: [{weights: {search-v2: 100}}]\n"), 0o644))
+	code, _, errOut := r.cli(t, "start", plan, "--actor", "ci")
+	require.Equal(t, exitOK, code, errOut)
+
+	ctl, err := release.NewController(r.DB.DB, r.Dialect, r.store, nil, release.WithTick(5*time.Millisecond), release.WithLease(time.Second))
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	require.Eventually(t, func() bool { return r.status(t, "all-in").Step == 0 }, 10*time.Second, 10*time.Millisecond)
+	code, _, errOut = r.cli(t, "promote", "all-in", "--reason", "vouched", "--actor", "lead")
+	require.Equal(t, exitOK, code, errOut)
+	require.Eventually(t, func() bool { return r.status(t, "all-in").State == release.StatePromoted }, 10*time.Second, 10*time.Millisecond)
+
+	code, out, errOut := r.cli(t, "rollback", "all-in", "--schema", "--migrations", dir)
+	assert.Equal(t, exitFailed, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, "was promoted")
+	v, err := runner.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), v, "nothing rolled back")
+}
