@@ -463,3 +463,32 @@ func TestRollbackOfFlagsChangedUnderTheRelease(t *testing.T) {
 	assert.Contains(t, evs[0].Reason, "checkout-v2 had no split a release can move")
 	assert.Contains(t, evs[0].Reason, "other is no longer in the store")
 }
+
+// A promote for a step the analysis has left already is refused: it would
+// skip the next step unjudged.
+func TestPromoteStepRefusesAnotherStep(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t))
+	ctx := context.Background()
+	p := testPlan("steps", 10, 50, 100)
+	_, err := h.c.Start(ctx, p, "alice")
+	require.NoError(t, err)
+	require.ErrorIs(t, h.c.PromoteStep(ctx, p.ID, 1, "bob", "early"), ErrNotAllowed, "no step yet")
+	h.tick(h.c, time.Second)
+	var st Status
+	for range 20 { // until the analysis takes step 1 → 2
+		h.traffic(p, 1, 0.01, 0.01)
+		if st, err = h.c.Status(ctx, p.ID); err != nil || st.Step == 1 {
+			break
+		}
+	}
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Step)
+	err = h.c.PromoteStep(ctx, p.ID, 1, "bob", "step 1 looked fine")
+	require.ErrorIs(t, err, ErrConflict)
+	assert.Contains(t, err.Error(), "on step 2, not step 1")
+	require.NoError(t, h.c.PromoteStep(ctx, p.ID, 2, "bob", "step 2 looks fine"))
+	h.tick(h.c, 0)
+	st, err = h.c.Status(ctx, p.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, st.Step)
+}

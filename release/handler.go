@@ -42,7 +42,8 @@ const MaxRequestBody = 1 << 20
 //	GET  /releases/{id}                Status
 //	GET  /releases/{id}/events?after=N&attempt=N&kind=K   {"events":[Event...]}, oldest first
 //	POST /releases                     {"plan":{...},"reason":"..."}: Start
-//	POST /releases/{id}/promote        {"reason":"..."}; likewise pause, resume, abort
+//	POST /releases/{id}/promote        {"reason":"...","step":N}: step (1-based) optional, refused (409) when the release is on another
+//	POST /releases/{id}/pause          {"reason":"..."}; likewise resume, abort
 //
 // Every request goes through authorize first, reads included; a write is
 // made under the actor authorize returns (an empty one is refused: 403),
@@ -217,6 +218,9 @@ func (h *handler) start(w http.ResponseWriter, r *http.Request) {
 
 type actRequest struct {
 	Reason string `json:"reason"`
+	// Step, for a promote, is the step (1-based) the caller vouches for;
+	// 0 or absent: the current one.
+	Step int `json:"step,omitempty"`
 }
 
 func (h *handler) act(a Action) http.HandlerFunc {
@@ -237,7 +241,7 @@ func (h *handler) act(a Action) http.HandlerFunc {
 			return
 		}
 		do := map[Action]func() error{
-			ActionPromote: func() error { return h.c.Promote(r.Context(), id, actor, req.Reason) },
+			ActionPromote: func() error { return h.c.PromoteStep(r.Context(), id, req.Step, actor, req.Reason) },
 			ActionPause:   func() error { return h.c.Pause(r.Context(), id, actor, req.Reason) },
 			ActionResume:  func() error { return h.c.Resume(r.Context(), id, actor, req.Reason) },
 			ActionAbort:   func() error { return h.c.Abort(r.Context(), id, actor, req.Reason) },

@@ -170,14 +170,31 @@ func (c *Controller) act(ctx context.Context, op, id, actor, reason string, chan
 // next step at its next tick whatever the analysis still waits for (bake
 // time, samples, an approval), unless the analysis has failed. A paused
 // release resumes. When the plan lists promoters, actor must be one of
-// them ([ErrNotAllowed]).
+// them ([ErrNotAllowed]). Promote vouches for whatever step is current
+// when it lands; [Controller.PromoteStep] for the step a person looked at.
 func (c *Controller) Promote(ctx context.Context, id, actor, reason string) error {
+	return c.PromoteStep(ctx, id, 0, actor, reason)
+}
+
+// PromoteStep is Promote for step (1-based, as people count them) only: if
+// the release has moved on to another step meanwhile — the analysis took
+// it — it is refused with [ErrConflict], so that a person's judgement of
+// one step never skips the next. step 0 promotes the current step,
+// whichever it is.
+func (c *Controller) PromoteStep(ctx context.Context, id string, step int, actor, reason string) error {
 	return c.act(ctx, "promote", id, actor, reason, func(r, next *record) ([]Event, error) {
 		if ps := r.Plan.Approval.Promoters; len(ps) > 0 && !slices.Contains(ps, actor) {
 			return nil, fmt.Errorf("%q is not among the plan's promoters %v: %w", actor, ps, ErrNotAllowed)
 		}
 		if r.Step < 0 {
-			return nil, fmt.Errorf("the release waits for every instance to meet %q, which a promote cannot skip: %w", r.Plan.Requires, ErrNotAllowed)
+			why := "has not taken its first step yet"
+			if r.Plan.Requires != "" {
+				why = fmt.Sprintf("waits for every instance to meet %q, which a promote cannot skip", r.Plan.Requires)
+			}
+			return nil, fmt.Errorf("the release %s: %w", why, ErrNotAllowed)
+		}
+		if step != 0 && step != r.Step+1 {
+			return nil, fmt.Errorf("the release is on step %d, not step %d: look at step %d before promoting it: %w", r.Step+1, step, r.Step+1, ErrConflict)
 		}
 		next.ApprovedStep = r.Step
 		next.State = StateProgressing

@@ -253,7 +253,7 @@ func weightsText(w map[string]int) string {
 func printStatus(w io.Writer, s release.Status) {
 	fmt.Fprintf(w, "release %s (attempt %d): %s, step %s, %s\n", s.ID, s.Attempt, s.State, stepText(s), weightsText(s.Weights))
 	if s.AwaitingApproval {
-		fmt.Fprintf(w, "waiting for a promote: rollsafe release promote %s --reason ...\n", s.ID)
+		fmt.Fprintf(w, "waiting for a promote: rollsafe release promote %s --step %d --reason ...\n", s.ID, s.Step+1)
 	}
 	if s.Outcome != "" {
 		fmt.Fprintf(w, "outcome: %s\n", s.Outcome)
@@ -334,6 +334,12 @@ func actCommand(name, summary, what string, self func() command,
 			rf := newReleaseFlags(fs)
 			reason := fs.String("reason", "", "why, for the ledger (required)")
 			actor := fs.String("actor", "", "who acts (default: the OS user, or $USER)")
+			if name == "promote" {
+				step := fs.Int("step", 0, "the step `N` (1-based) you vouch for: refused if the release is on another (default: the current one)")
+				do = func(c *release.Controller, ctx context.Context, id, actor, reason string) error {
+					return c.PromoteStep(ctx, id, *step, actor, reason)
+				}
+			}
 			return func(e *env, args []string) int {
 				args, ok, code := positionalIn(e, fs, "release", self, args)
 				if !ok {
@@ -376,7 +382,9 @@ func actCommand(name, summary, what string, self func() command,
 func releasePromoteCommand() command {
 	return actCommand("promote", "vouch for the current step: the driver takes the next one", "The driver takes the next step at its next look, whatever the current one still\n"+
 		"waits for (bake time, samples, an approval), unless its analysis failed. A paused\n"+
-		"release resumes. When the plan lists promoters, --actor must be one of them.",
+		"release resumes. When the plan lists promoters, --actor must be one of them.\n"+
+		"With --step N, only if the release is still on step N (exit 1 otherwise): the\n"+
+		"analysis may have taken the step you looked at already.",
 		releasePromoteCommand, (*release.Controller).Promote)
 }
 
