@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"time"
 )
 
@@ -37,7 +39,10 @@ type Status struct {
 	Latest []Measurement `json:"latest"`
 	// Verdict is [Judge]'s verdict on the attempt's measurements.
 	Verdict Verdict `json:"verdict"`
-	Plan    *Plan   `json:"plan"`
+	// Plan is the release's plan, with the credentials of its webhook
+	// URLs and Prometheus addresses left out (see [Plan.Redacted]): a
+	// status is for people who may not read them.
+	Plan *Plan `json:"plan"`
 }
 
 // Status returns the release id's status; [ErrNotFound] when there is none.
@@ -65,7 +70,7 @@ func (c *Controller) status(ctx context.Context, r *record) (Status, error) {
 	s := Status{
 		ID: r.ID, Attempt: r.Attempt, State: r.State, Step: r.Step, Steps: len(r.Plan.Steps), Weights: r.weights(),
 		StepStarted: r.StepStarted, Started: r.Started, StartedBy: r.StartedBy, Updated: r.Updated, Ended: r.Ended,
-		Outcome: r.Outcome, Revision: r.Revision, Driver: driver, Plan: r.Plan,
+		Outcome: r.Outcome, Revision: r.Revision, Driver: driver, Plan: r.Plan.Redacted(),
 		Verdict: Judge(r.Plan, r.Step, ms), Latest: latest(ms, r.Step),
 	}
 	s.AwaitingApproval = !r.State.Terminal() && r.awaitingApproval()
@@ -169,4 +174,34 @@ func (c *Controller) History(ctx context.Context, id string, f HistoryFilter) ([
 		return nil, fmt.Errorf("release: history: %w", err)
 	}
 	return c.events(ctx, id, f.Attempt, f.After, f.Kinds...)
+}
+
+// Redacted returns a copy of p without the secrets a URL may carry: the
+// user and password of every webhook URL and Prometheus address, and the
+// path and query of webhook URLs (where chat and incident services put
+// their tokens), which read "/REDACTED".
+func (p *Plan) Redacted() *Plan {
+	q := *p
+	q.Webhooks = slices.Clone(p.Webhooks)
+	for i := range q.Webhooks {
+		q.Webhooks[i].URL = redactURL(q.Webhooks[i].URL, true)
+	}
+	q.Analysis.Prometheus = slices.Clone(p.Analysis.Prometheus)
+	for i := range q.Analysis.Prometheus {
+		q.Analysis.Prometheus[i].Address = redactURL(q.Analysis.Prometheus[i].Address, false)
+	}
+	return &q
+}
+
+func redactURL(s string, path bool) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unreadable URL)"
+	}
+	u.User = nil
+	if path && (u.Path != "" && u.Path != "/" || u.RawQuery != "") {
+		u.Path, u.RawPath, u.RawQuery = "/REDACTED", "", ""
+	}
+	u.Fragment = ""
+	return u.String()
 }
