@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -507,4 +508,33 @@ func TestStatusRedactsThePlansSecrets(t *testing.T) {
 	r, err := h.c.load(ctx, h.db.DB, p.ID)
 	require.NoError(t, err)
 	assert.Contains(t, r.Plan.Webhooks[0].URL, "token=abc", "the stored plan keeps what the driver needs")
+}
+
+// failingWriter is a flag store whose writes fail.
+type failingWriter struct{ *flagstore.Store }
+
+func (failingWriter) Apply(context.Context, flagstore.Change) (flagstore.Result, error) {
+	return flagstore.Result{}, errors.New("database is read-only")
+}
+
+func TestAbortWhoseWriteFailsIsFinishedByTheDriver(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t))
+	ctx := context.Background()
+	p := testPlan("pending", 20, 100)
+	_, err := h.c.Start(ctx, p, "alice")
+	require.NoError(t, err)
+	h.tick(h.c, time.Second)
+	broken, err := NewController(h.db.DB, h.db.Dialect, failingWriter{h.store}, nil, WithClock(h.clock.now))
+	require.NoError(t, err)
+	err = broken.Abort(ctx, p.ID, "carol", "pager")
+	require.ErrorIs(t, err, ErrRollbackPending)
+	st, err := h.c.Status(ctx, p.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateRollingBack, st.State)
+	assert.Equal(t, fractional(20), h.flagWeights("search-v2"), "not written yet")
+	h.tick(h.c, time.Second)
+	st, err = h.c.Status(ctx, p.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateRolledBack, st.State)
+	assert.Equal(t, fractional(0), h.flagWeights("search-v2"))
 }

@@ -25,6 +25,10 @@ var (
 	// ErrFlag: a flag of the plan is not in the store, lacks the plan's
 	// variants, or has targeting a release cannot move.
 	ErrFlag = errors.New("flag cannot be moved by a release")
+	// ErrRollbackPending: the rollback is decided and recorded
+	// (RollingBack), and its write to the flag store failed; the driver
+	// writes it at its next look.
+	ErrRollbackPending = errors.New("rollback decided, not yet written")
 	// errStale: the release row changed under the writer (another
 	// instance drove it or a person acted); read it again.
 	errStale = errors.New("release changed meanwhile")

@@ -52,7 +52,9 @@ const MaxRequestBody = 1 << 20
 // Errors are {"error":"..."}: 400 a malformed request or an invalid plan
 // (with "problems" by field), 403 refused, 404 no such release, 409 a
 // release that is running or over, or a flag another release moves, 413
-// a body over [MaxRequestBody], 422 a flag the release cannot move. A 500
+// a body over [MaxRequestBody], 422 a flag the release cannot move, 503 a
+// rollback decided whose store write the driver will finish
+// ([ErrRollbackPending]). A 500
 // names the operation only; the cause goes to the Controller's logger.
 //
 // A nil c or a nil authorize is an error: the handler never serves an open
@@ -280,6 +282,8 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 		httpjson.Write(w, http.StatusNotFound, errorBody{Error: err.Error()})
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrNotActive):
 		httpjson.Write(w, http.StatusConflict, errorBody{Error: err.Error()})
+	case errors.Is(err, ErrRollbackPending):
+		httpjson.Write(w, http.StatusServiceUnavailable, errorBody{Error: "release: " + op + ": the rollback is decided and recorded; the flag store could not be written, and the driver will write it"})
 	case errors.Is(err, ErrFlag):
 		httpjson.Write(w, http.StatusUnprocessableEntity, errorBody{Error: err.Error()})
 	default:

@@ -233,7 +233,7 @@ func (c *Controller) Resume(ctx context.Context, id, actor, reason string) error
 // baseline in one change of the flag store, whatever step it was on. The
 // release is RolledBack when Abort returns nil. If the flag store cannot be
 // written, the release stays RollingBack and the driver finishes the
-// rollback; the error says so.
+// rollback; the error wraps [ErrRollbackPending].
 func (c *Controller) Abort(ctx context.Context, id, actor, reason string) error {
 	if actor == "" || reason == "" {
 		return fmt.Errorf("release %q: abort: %w", id, ErrNoActor)
@@ -284,11 +284,11 @@ func (c *Controller) rollback(ctx context.Context, r *record, actor, reason stri
 func (c *Controller) finishRollback(ctx context.Context, r *record) error {
 	set, err := c.store.Current(ctx)
 	if err != nil {
-		return fmt.Errorf("release %q: rollback: read the flag store (the driver will try again): %w", r.ID, err)
+		return fmt.Errorf("release %q: %w: read the flag store (the driver will try again): %w", r.ID, ErrRollbackPending, err)
 	}
 	es, notes, err := rollbackEdits(set, r.Plan)
 	if err != nil {
-		return fmt.Errorf("release %q: rollback: %w", r.ID, err)
+		return fmt.Errorf("release %q: %w: %w", r.ID, ErrRollbackPending, err)
 	}
 	res := flagstore.Result{Revision: set.Revision()}
 	if len(es) > 0 {
@@ -297,7 +297,7 @@ func (c *Controller) finishRollback(ctx context.Context, r *record) error {
 			ReleaseID: r.ID, Edits: es,
 		})
 		if err != nil {
-			return fmt.Errorf("release %q: rollback: write the baselines (the driver will try again): %w", r.ID, err)
+			return fmt.Errorf("release %q: %w: write the baselines (the driver will try again): %w", r.ID, ErrRollbackPending, err)
 		}
 	}
 	reason := "every flag of the plan is on its baseline"

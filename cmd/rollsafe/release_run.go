@@ -77,6 +77,8 @@ func (rf *releaseFlags) fail(e *env, cmd string, err error) int {
 	var perr *release.PlanError
 	code := exitCantRun
 	switch {
+	case errors.Is(err, release.ErrRollbackPending):
+		msg = "the rollback is decided and recorded (RollingBack); the flag store could not be written, and the instance that drives will write it: " + msg
 	case errors.As(err, &perr), errors.Is(err, release.ErrConflict), errors.Is(err, release.ErrNotActive),
 		errors.Is(err, release.ErrNotAllowed), errors.Is(err, release.ErrNotFound), errors.Is(err, release.ErrFlag),
 		errors.Is(err, release.ErrNoSchemaFloor), errors.Is(err, migrate.ErrIrreversible):
