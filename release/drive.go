@@ -26,8 +26,12 @@ type driving struct {
 	measured  time.Time     // when the last measurement was taken
 	hold      string        // the key of the last hold recorded
 	webhooks  map[string]string
-	span      trace.Span
-	spanStep  int
+	// The last answer of the confirm-promotion gates, and when.
+	confirmAt               time.Time
+	confirmName, confirmWhy string
+	confirmRollback         bool
+	span                    trace.Span
+	spanStep                int
 }
 
 func (c *Controller) driving(r *record) *driving {
@@ -173,7 +177,13 @@ func (c *Controller) driveOne(ctx context.Context, r *record) error {
 	if r.awaitingApproval() {
 		return c.hold(ctx, r, d, p, now, "approval", fmt.Sprintf("step %d waits for a promote", r.Step+1))
 	}
-	if name, why, rollback := c.confirm(ctx, r, p); name != "" {
+	// A confirm-promotion gate that said no is asked again once an
+	// interval, not at every tick.
+	if now.Sub(d.confirmAt) >= p.Analysis.Interval.D() || d.confirmName == "" {
+		d.confirmName, d.confirmWhy, d.confirmRollback = c.confirm(ctx, r, p)
+		d.confirmAt = now
+	}
+	if name, why, rollback := d.confirmName, d.confirmWhy, d.confirmRollback; name != "" {
 		reason := "webhook " + name + ": " + why
 		if rollback {
 			c.note(r, d, EventRollback, reason)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/rollsafe/rollsafe/flags"
@@ -101,7 +102,7 @@ func adminAuthorizer(token string) release.Authorizer {
 			return "", errors.New("send the token of $" + envAdminToken + " as Authorization: Bearer")
 		}
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil || !net.ParseIP(host).IsLoopback() {
+		if err != nil || !net.ParseIP(host).IsLoopback() || !loopbackName(r.Host) {
 			return "", errors.New("only callers on this host, without $" + envAdminToken)
 		}
 		return "local", nil
@@ -118,4 +119,19 @@ func bearer(r *http.Request) string {
 		return h[len(prefix):]
 	}
 	return ""
+}
+
+// loopbackName says whether a request's Host names this host: a page of
+// another site that resolves its own name to 127.0.0.1 (DNS rebinding)
+// sends that name, and is refused.
+func loopbackName(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
