@@ -2,12 +2,11 @@ package flagstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/rollsafe/rollsafe/dialect"
+	"github.com/rollsafe/rollsafe/internal/dbtx"
 )
 
 // ensure creates the store's tables and the revision row unless an earlier
@@ -25,15 +24,9 @@ func (s *Store) ensure(ctx context.Context) error {
 		s.schemaOK = true
 		return nil
 	}
-	var err error
-	switch s.d {
-	case dialect.Postgres:
-		err = s.ensurePostgres(ctx)
-	case dialect.MySQL:
-		err = s.ensureMySQL(ctx)
-	default:
-		err = s.ensureSQLite(ctx)
-	}
+	// One instance creates them, under a lock of the database; the others
+	// wait for it and find them made (see dbtx.Ensure).
+	err := dbtx.Ensure(ctx, s.db, s.d, "rollsafe_flagstore", s.create)
 	if err != nil {
 		return fmt.Errorf("flagstore: create tables: %w", err)
 	}
@@ -89,65 +82,11 @@ func (s *Store) seed() string {
 	return "INSERT OR IGNORE" + insert[len("INSERT"):]
 }
 
-// ensurePostgres runs the DDL in one transaction under an advisory lock of
-// the schema: CREATE TABLE IF NOT EXISTS alone races on the catalog when
-// instances start together.
-func (s *Store) ensurePostgres(ctx context.Context) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('rollsafe_flagstore.' || current_schema()))`); err != nil {
-			return err
-		}
-		return s.create(ctx, tx)
-	})
-}
-
-// ensureMySQL holds a named lock of the database on one connection while it
-// runs the DDL there (MySQL commits DDL at once, so a transaction would not
-// serialize it).
-func (s *Store) ensureMySQL(ctx context.Context) (err error) {
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	var got sql.NullInt64
-	// A lock name holds 64 characters, a database name as many: hashed.
-	if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(CONCAT('rollsafe_flagstore.', SHA1(DATABASE())), 30)`).Scan(&got); err != nil {
-		return err
-	}
-	if got.Int64 != 1 {
-		return errors.New("another instance held the schema lock for 30s")
-	}
-	defer func() {
-		if _, relErr := conn.ExecContext(context.WithoutCancel(ctx), `SELECT RELEASE_LOCK(CONCAT('rollsafe_flagstore.', SHA1(DATABASE())))`); relErr != nil && err == nil {
-			err = relErr
-		}
-	}()
-	return s.create(ctx, conn)
-}
-
-// ensureSQLite runs the DDL in one transaction: SQLite's DDL is
-// transactional, and its write lock serializes instances.
-// A transaction that read before it writes cannot wait for the write lock
-// (SQLite answers SQLITE_BUSY at once, whatever the busy timeout), so a
-// busy answer is retried.
-func (s *Store) ensureSQLite(ctx context.Context) error {
-	for attempt := 1; ; attempt++ {
-		err := s.inTx(ctx, func(tx *sql.Tx) error { return s.create(ctx, tx) })
-		if err == nil || !isBusy(err) || attempt == busyAttempts {
-			return err
-		}
-		if err := pause(ctx, attempt); err != nil {
-			return err
-		}
-	}
-}
-
 // create runs the DDL and seeds the revision row of an empty store. A
 // store whose revision row is gone while its audit trail is not (the row
 // deleted by hand) is refused: seeding it at 0 would make every later write
 // collide with a recorded revision.
-func (s *Store) create(ctx context.Context, e execQuerier) error {
+func (s *Store) create(ctx context.Context, e dbtx.Execer) error {
 	if err := execAll(ctx, e, s.ddl()); err != nil {
 		return err
 	}
@@ -167,33 +106,11 @@ func (s *Store) create(ctx context.Context, e execQuerier) error {
 	return err
 }
 
-type execQuerier interface {
-	execer
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func execAll(ctx context.Context, e execer, stmts []string) error {
+func execAll(ctx context.Context, e dbtx.Execer, stmts []string) error {
 	for _, q := range stmts {
 		if _, err := e.ExecContext(ctx, q); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// inTx runs fn in a transaction, committed when fn returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }

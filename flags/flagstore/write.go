@@ -9,10 +9,9 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/rollsafe/rollsafe/dialect"
+	"github.com/rollsafe/rollsafe/internal/dbtx"
 	"github.com/rollsafe/rollsafe/flags"
 )
 
@@ -109,43 +108,20 @@ func (s *Store) applyAs(ctx context.Context, e Edit) error {
 	return err
 }
 
-// busyAttempts bounds how often a write is retried when SQLite reports its
-// database locked (SQLITE_BUSY: another connection holds the write lock
-// longer than the busy timeout, or none is set).
-const busyAttempts = 20
-
 // write runs one change: edit turns the current contents into the next.
 func (s *Store) write(ctx context.Context, c Change, edit func(*contents) (*contents, error)) (Result, error) {
 	if err := s.ensure(ctx); err != nil {
 		return Result{}, err
 	}
-	for attempt := 1; ; attempt++ {
-		res, err := s.writeOnce(ctx, c, edit)
-		if err == nil || s.d != dialect.SQLite || !isBusy(err) || attempt == busyAttempts {
-			return res, err
-		}
-		if pause(ctx, attempt) != nil {
-			return Result{}, err
-		}
-	}
-}
-
-// pause waits a little longer after each busy attempt; an error when ctx
-// ends first.
-func pause(ctx context.Context, attempt int) error {
-	t := time.NewTimer(time.Duration(attempt) * 5 * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func isBusy(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+	// SQLite's write lock can be busy beyond the busy timeout (a deferred
+	// transaction that read first gets SQLITE_BUSY at once): tried again.
+	var res Result
+	err := dbtx.RetryBusy(ctx, s.d, func() error {
+		var err error
+		res, err = s.writeOnce(ctx, c, edit)
+		return err
+	})
+	return res, err
 }
 
 func (s *Store) writeOnce(ctx context.Context, c Change, edit func(*contents) (*contents, error)) (res Result, err error) {
