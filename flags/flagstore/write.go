@@ -11,8 +11,8 @@ import (
 	"strconv"
 
 	"github.com/rollsafe/rollsafe/dialect"
-	"github.com/rollsafe/rollsafe/internal/dbtx"
 	"github.com/rollsafe/rollsafe/flags"
+	"github.com/rollsafe/rollsafe/internal/dbtx"
 )
 
 // Apply makes the change: its edits, in order, in one transaction that
