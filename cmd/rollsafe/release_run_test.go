@@ -367,8 +367,8 @@ func TestReleaseWatchFollowsADrivenRelease(t *testing.T) {
 	})
 	require.Eventually(t, func() bool {
 		st, err := ctrl.Status(context.Background(), "search-v2")
-		return err == nil && st.Step == 0
-	}, 30*time.Second, 5*time.Millisecond, "the driver takes the first step")
+		return err == nil && st.Step == 0 && st.Revision == 2
+	}, 30*time.Second, 5*time.Millisecond, "the driver takes the first step and writes its weights")
 
 	code, out, errOut := r.cli(t, "status", "search-v2")
 	require.Equal(t, exitOK, code, errOut)
