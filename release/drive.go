@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"reflect"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -70,11 +70,12 @@ func (c *Controller) driveAll(ctx context.Context) {
 	for _, r := range recs {
 		seen[r.ID] = true
 		// Renewed now, the lease outlasts this look: the look is cut off
-		// two ticks before it would lapse.
+		// two ticks before it could lapse, counted from before the renewal.
+		renewed := time.Now()
 		if held, err := c.acquire(ctx); err != nil || !held {
 			return
 		}
-		lookCtx, cancel := context.WithTimeout(ctx, c.cfg.lease-2*c.cfg.tick)
+		lookCtx, cancel := context.WithDeadline(ctx, renewed.Add(c.cfg.lease-2*c.cfg.tick))
 		err := c.driveOne(lookCtx, r)
 		cancel()
 		if err != nil && ctx.Err() == nil && !errors.Is(err, errStale) {
@@ -130,7 +131,9 @@ func (c *Controller) driveOne(ctx context.Context, r *record) error {
 		}
 		return c.advance(ctx, r, d, p, 0, ActorAnalysis, reason)
 	}
-	if err := c.reconcile(ctx, r, p, ActorAnalysis, ""); err != nil {
+	if err := c.reconcile(ctx, r, p, ActorAnalysis, ""); errors.Is(err, errHeld) {
+		return nil // the look ends with the hold (or the timeout it led to)
+	} else if err != nil {
 		return err
 	}
 	if now.Sub(d.measured) >= p.Analysis.Interval.D() {
@@ -180,7 +183,9 @@ func (c *Controller) driveOne(ctx context.Context, r *record) error {
 	// A confirm-promotion gate that said no is asked again once an
 	// interval, not at every tick.
 	if now.Sub(d.confirmAt) >= p.Analysis.Interval.D() || d.confirmName == "" {
-		d.confirmName, d.confirmWhy, d.confirmRollback = c.confirm(ctx, r, p)
+		callCtx, cancel := c.callContext(ctx)
+		d.confirmName, d.confirmWhy, d.confirmRollback = c.confirm(callCtx, r, p)
+		cancel()
 		d.confirmAt = now
 	}
 	if name, why, rollback := d.confirmName, d.confirmWhy, d.confirmRollback; name != "" {
@@ -273,8 +278,13 @@ func (c *Controller) measure(ctx context.Context, r *record, d *driving, p *Plan
 			ms = append(ms, m)
 		}
 	}
+	// Outside calls end a tick before the look does, so that what they
+	// answered (or that they did not) is stored within the look: a server
+	// that hangs is an Error measurement, counted toward the limit.
+	callCtx, cancel := c.callContext(ctx)
+	defer cancel()
 	for _, pm := range p.Analysis.Prometheus {
-		ms = append(ms, MeasurePrometheus(ctx, pm, c.cfg.client, r.Step, now))
+		ms = append(ms, MeasurePrometheus(callCtx, pm, c.cfg.client, r.Step, now))
 	}
 	var events []Event
 	for i := range ms {
@@ -285,7 +295,7 @@ func (c *Controller) measure(ctx context.Context, r *record, d *driving, p *Plan
 		if wh.Type != WebhookRollback {
 			continue
 		}
-		why := c.call(ctx, wh, r)
+		why := c.call(callCtx, wh, r)
 		if why != d.webhooks[wh.Name] {
 			reason := "passes"
 			if why != "" {
@@ -339,7 +349,9 @@ func builtinMetrics(a Analysis) []builtin {
 // after its bake pauses or rolls back. Waiting for an approval never times
 // out: it is a person's gate.
 func (c *Controller) hold(ctx context.Context, r *record, d *driving, p *Plan, now time.Time, key, reason string) error {
-	if key != "approval" && r.Step >= 0 {
+	if r.State == StatePaused {
+		// A person holds it already; its timeout starts again at Resume.
+	} else if key != "approval" && r.Step >= 0 {
 		deadline := r.StepStarted.Add(p.Steps[r.Step].Bake.D() + p.StepTimeout.D())
 		if now.After(deadline) {
 			why := fmt.Sprintf("step %d held for %v past its bake: %s", r.Step+1, p.StepTimeout.D(), reason)
@@ -367,6 +379,9 @@ func (c *Controller) hold(ctx context.Context, r *record, d *driving, p *Plan, n
 }
 
 func (c *Controller) pause(ctx context.Context, r *record, d *driving, reason string, decisive *Measurement) error {
+	if r.State == StatePaused {
+		return nil
+	}
 	next := *r
 	next.State = StatePaused
 	if err := c.transition(ctx, r, &next, Event{Kind: EventPaused, Actor: ActorAnalysis, Step: r.Step, Reason: reason, Measurement: decisive}); err != nil {
@@ -418,8 +433,15 @@ func (c *Controller) advance(ctx context.Context, r *record, d *driving, p *Plan
 	c.endStep(r.ID, "")
 	d.hold = ""
 	c.cfg.logger.Info("release: step", "release", r.ID, "step", next+1, "weights", to)
-	return c.reconcile(ctx, r, p, actor, fmt.Sprintf("release %s, step %d of %d: %s", r.ID, next+1, len(p.Steps), reason))
+	if err := c.reconcile(ctx, r, p, actor, fmt.Sprintf("release %s, step %d of %d: %s", r.ID, next+1, len(p.Steps), reason)); !errors.Is(err, errHeld) {
+		return err
+	}
+	return nil
 }
+
+// errHeld ends a look: reconcile could not write a flag's weights and held
+// the step (or, past its timeout, paused or rolled it back).
+var errHeld = errors.New("held")
 
 // reconcile writes into the store the weights r's step gives its flags,
 // where the store has others: right after a step is recorded, and at every
@@ -443,12 +465,15 @@ func (c *Controller) reconcile(ctx context.Context, r *record, p *Plan, actor, r
 	want := r.weights()
 	var es []flagstore.Edit
 	for _, f := range p.Flags {
-		if slices.Equal(currentSplit(docs[f.Key]), split(f, want[f.Key])) {
+		if hasSplit(set, docs, f.Key, split(f, want[f.Key])) {
 			continue
 		}
 		e, err := edit(set, docs, f, want[f.Key])
 		if err != nil {
-			return c.hold(ctx, r, c.driving(r), p, c.cfg.now(), "flag", err.Error())
+			if herr := c.hold(ctx, r, c.driving(r), p, c.cfg.now(), "flag", err.Error()); herr != nil {
+				return herr
+			}
+			return errHeld
 		}
 		es = append(es, e)
 	}
@@ -477,22 +502,19 @@ func (c *Controller) reconcile(ctx context.Context, r *record, p *Plan, actor, r
 	return c.transition(ctx, r, &n)
 }
 
-// currentSplit returns the variants and weights of the fractional split of
-// a flag's definition, or nil when it has none.
-func currentSplit(doc map[string]any) []flags.Weight {
-	t, _ := doc["targeting"].(map[string]any)
-	frac, _ := t["fractional"].([]any)
-	var out []flags.Weight
-	for _, e := range frac {
-		pair, ok := e.([]any)
-		if !ok || len(pair) != 2 {
-			continue // the bucketing expression
-		}
-		v, _ := pair[0].(string)
-		w, _ := pair[1].(float64)
-		out = append(out, flags.Weight{Variant: v, Weight: int(w)})
+// hasSplit says whether the flag key's fractional split has weights
+// already, wherever the split is in its targeting: setting them again
+// would change nothing.
+func hasSplit(set *flags.Set, docs map[string]map[string]any, key string, weights []flags.Weight) bool {
+	next, err := set.WithWeights(key, weights)
+	if err != nil {
+		return false
 	}
-	return out
+	after, err := flagDocs(next)
+	if err != nil {
+		return false
+	}
+	return reflect.DeepEqual(docs[key]["targeting"], after[key]["targeting"])
 }
 
 // stepSpan starts the span of the step r is on, ending the previous one.
@@ -548,4 +570,13 @@ func measuredSince(ms []Measurement, t time.Time) []Measurement {
 		i--
 	}
 	return ms[i:]
+}
+
+// callContext bounds an outside call (a webhook, a Prometheus query) to end
+// a tick before the look does.
+func (c *Controller) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, dl.Add(-c.cfg.tick))
+	}
+	return context.WithCancel(ctx)
 }

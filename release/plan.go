@@ -147,7 +147,9 @@ type Webhook struct {
 	// URL is where the POST goes; http or https, required.
 	URL string `json:"url"`
 	// Timeout bounds each call; 0 means [DefaultWebhookTimeout] (5
-	// seconds).
+	// seconds). The driver also ends every call a tick before its look
+	// ends (lease − 3 ticks: 2.25 s with the Controller's defaults), so
+	// that no instance drives on an expired lease.
 	Timeout Duration `json:"timeout,omitempty"`
 	// OnFailure is [WebhookHold] (the default for confirm-promotion: the
 	// step holds and asks again) or [WebhookRollback] (the default for
@@ -257,7 +259,9 @@ type PrometheusMetric struct {
 	// Max fails the measurement when canary > Max; 0: no ceiling.
 	Max float64 `json:"max,omitempty"`
 	// Timeout bounds each query; 0 means [DefaultQueryTimeout] (5
-	// seconds).
+	// seconds). The driver also ends every query a tick before its look
+	// ends (lease − 3 ticks: 2.25 s with the Controller's defaults); a
+	// query cut short is an Error measurement.
 	Timeout Duration `json:"timeout,omitempty"`
 	// Critical makes the first Failed measurement fail the release.
 	Critical bool `json:"critical,omitempty"`

@@ -203,7 +203,7 @@ func (c *Controller) transitionTx(ctx context.Context, tx *sql.Tx, r, next *reco
 	}
 	res, err := tx.ExecContext(ctx, c.d.Rebind(`UPDATE `+tableReleases+` SET state = ?, step = ?, step_started_ms = ?,
 		approved_step = ?, generation = ?, updated_ms = ?, ended_ms = ?, revision = ?, outcome = ?
-		WHERE id = ? AND generation = ?`),
+		WHERE id = ? AND generation = ? AND state NOT IN ('`+string(StatePromoted)+`', '`+string(StateRolledBack)+`')`),
 		string(next.State), next.Step, next.StepStarted.UnixMilli(), next.ApprovedStep, next.Generation,
 		now.UnixMilli(), ended, next.Revision, next.Outcome, r.ID, r.Generation)
 	if err != nil {

@@ -177,8 +177,8 @@ func (c *Controller) History(ctx context.Context, id string, f HistoryFilter) ([
 }
 
 // Redacted returns a copy of p without the secrets a URL may carry: the
-// user and password of every webhook URL and Prometheus address, and the
-// path and query of webhook URLs (where chat and incident services put
+// user, password and query of every webhook URL and Prometheus address,
+// and the path of webhook URLs (where chat and incident services put
 // their tokens), which read "/REDACTED".
 func (p *Plan) Redacted() *Plan {
 	q := *p
@@ -200,8 +200,9 @@ func redactURL(s string, path bool) string {
 	}
 	u.User = nil
 	if path && (u.Path != "" && u.Path != "/" || u.RawQuery != "") {
-		u.Path, u.RawPath, u.RawQuery = "/REDACTED", "", ""
+		u.Path, u.RawPath = "/REDACTED", ""
 	}
+	u.RawQuery = ""
 	u.Fragment = ""
 	return u.String()
 }

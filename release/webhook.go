@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/Masterminds/semver/v3"
 )
@@ -60,7 +62,16 @@ func (c *Controller) call(ctx context.Context, wh Webhook, r *record) string {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.cfg.client.Do(req)
 	if err != nil {
-		return fmt.Sprintf("no answer within %v: %v", wh.Timeout.D(), err)
+		// Without the URL, which may hold a token: the reason goes into the
+		// ledger and the outcome.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		if ctx.Err() != nil {
+			return fmt.Sprintf("no answer in time (timeout %v): %v", wh.Timeout.D(), err)
+		}
+		return fmt.Sprintf("call failed: %v", err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 256)) // a short excerpt for the ledger; a read error leaves it shorter
