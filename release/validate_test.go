@@ -47,7 +47,8 @@ func TestExampleServicePlanIsValid(t *testing.T) {
 	assert.Equal(t, []int{1, 5, 25, 50, 100}, weights)
 	assert.Equal(t, int64(2), p.SchemaFloor)
 	assert.Equal(t, ">=1.4.0", p.Requires)
-	assert.Equal(t, release.Analysis{}, p.Analysis, "the default analysis")
+	assert.Equal(t, release.Analysis{Latency: &release.LatencyMetric{MaxRatio: 3, Slack: release.Duration(20 * time.Millisecond)}}, p.Analysis,
+		"the default analysis, with room for the new summary's slower query")
 }
 
 func TestValidateRules(t *testing.T) {

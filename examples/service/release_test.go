@@ -116,7 +116,10 @@ func TestKilledDriverIsReplaced(t *testing.T) {
 			{Weights: map[string]int{"orders-summary-v2": 10}, Bake: release.Duration(2 * time.Second), MinSamples: 20},
 			{Weights: map[string]int{"orders-summary-v2": 50}, Bake: release.Duration(4 * time.Second), MinSamples: 20},
 			{Weights: map[string]int{"orders-summary-v2": 100}, Bake: release.Duration(time.Second), MinSamples: 20},
-		}}
+		},
+		// What is tested is the takeover: the latencies of two paths on a
+		// machine as busy as a test run's are no judge of either.
+		Analysis: release.Analysis{Latency: &release.LatencyMetric{Disabled: true}}}
 	_, err = c.Start(ctx, plan, "test")
 	require.NoError(t, err)
 
