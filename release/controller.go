@@ -47,7 +47,8 @@ type Controller struct {
 	schemaOK bool
 
 	// The driver's memory, touched by Run's goroutine only.
-	drive map[string]*driving
+	drive  map[string]*driving
+	pruned time.Time // when the driver last deleted old samples
 }
 
 // Option configures [NewController]. Each validates its argument; a nil
@@ -62,6 +63,8 @@ type controllerConfig struct {
 	logger *slog.Logger
 	tracer trace.Tracer
 	client *http.Client
+	// retention is how long samples are kept, every instance's.
+	retention time.Duration
 }
 
 // WithInstanceID names this Controller as a lease holder and in events;
@@ -136,6 +139,20 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	}
 }
 
+// WithSampleRetention sets how long the driver keeps the samples of every
+// instance, those of instances that are gone included (each Recorder
+// deletes only its own). Default [DefaultRetention]; at least
+// [MinRetention].
+func WithSampleRetention(d time.Duration) Option {
+	return func(c *controllerConfig) error {
+		if d < MinRetention {
+			return fmt.Errorf("sample retention %v is shorter than %v", d, MinRetention)
+		}
+		c.retention = d
+		return nil
+	}
+}
+
 // WithHTTPClient sets the client of webhooks and Prometheus queries.
 // Default: a client of its own with no timeout beyond each call's.
 func WithHTTPClient(client *http.Client) Option {
@@ -169,7 +186,7 @@ func NewController(db *sql.DB, d dialect.Dialect, store FlagWriter, instances In
 	c.cfg = controllerConfig{
 		lease: DefaultLease, tick: DefaultTick, now: time.Now,
 		logger: slog.New(slog.DiscardHandler), tracer: otel.GetTracerProvider().Tracer(tracerName),
-		client: &http.Client{},
+		client: &http.Client{}, retention: DefaultRetention,
 	}
 	for _, o := range opts {
 		if o == nil {

@@ -538,3 +538,28 @@ func TestAbortWhoseWriteFailsIsFinishedByTheDriver(t *testing.T) {
 	assert.Equal(t, StateRolledBack, st.State)
 	assert.Equal(t, fractional(0), h.flagWeights("search-v2"))
 }
+
+// The driver deletes every instance's samples past the retention, those of
+// instances long gone included, and keeps the recent ones.
+func TestDriverPrunesOldSamples(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t), WithSampleRetention(time.Hour))
+	ctx := context.Background()
+	require.NoError(t, h.c.ensure(ctx))
+	h.sample("old", "checkout-v2", "gone-instance", 10, 0, 10, 0, time.Millisecond)
+	h.clock.advance(2 * time.Hour)
+	h.sample("old", "checkout-v2", "live-instance", 10, 0, 10, 0, time.Millisecond)
+	h.tick(h.c, time.Second)
+	var instances []string
+	rows, err := h.db.QueryContext(ctx, `SELECT DISTINCT instance FROM `+tableSamples)
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		instances = append(instances, s)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{"live-instance"}, instances)
+	_, err = NewController(h.db.DB, h.db.Dialect, h.store, nil, WithSampleRetention(time.Second))
+	require.Error(t, err, "a retention shorter than a minute")
+}

@@ -57,8 +57,20 @@ func (c *Controller) stopDriving() {
 	}
 }
 
-// driveAll looks at every release that is not over.
+// pruneEvery is how often the driver deletes the samples older than the
+// retention.
+const pruneEvery = time.Hour
+
+// driveAll looks at every release that is not over, and now and then
+// deletes old samples.
 func (c *Controller) driveAll(ctx context.Context) {
+	if now := c.cfg.now(); now.Sub(c.pruned) >= pruneEvery {
+		if _, err := c.db.ExecContext(ctx, c.d.Rebind(`DELETE FROM `+tableSamples+` WHERE end_ms < ?`), now.Add(-c.cfg.retention).UnixMilli()); err != nil {
+			c.cfg.logger.Warn("release: delete old samples", "err", err)
+		} else {
+			c.pruned = now
+		}
+	}
 	recs, err := c.active(ctx)
 	if err != nil {
 		if ctx.Err() == nil {

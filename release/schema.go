@@ -110,6 +110,7 @@ func ddl(d dialect.Dialect) []string {
 		`CREATE INDEX IF NOT EXISTS rollsafe_release_samples_by_time ON ` + tableSamples + ` (release_id, flag_key, end_ms)`,
 		// What a Recorder prunes: its own instance's rows past retention.
 		`CREATE INDEX IF NOT EXISTS rollsafe_release_samples_by_instance ON ` + tableSamples + ` (instance, end_ms)`,
+		`CREATE INDEX IF NOT EXISTS rollsafe_release_samples_by_end ON ` + tableSamples + ` (end_ms)`,
 		`CREATE TABLE IF NOT EXISTS ` + tableLease + ` (
 	name VARCHAR(64) NOT NULL PRIMARY KEY,
 	holder ` + id + ` NOT NULL,
