@@ -498,13 +498,13 @@ func TestStatusRedactsThePlansSecrets(t *testing.T) {
 	h := newHarness(t, testdb.NewSQLite(t))
 	ctx := context.Background()
 	p := testPlan("secret", 10)
-	p.Webhooks = []Webhook{{Name: "chat", Type: WebhookConfirmPromotion, URL: "https://bot:pw@hooks.example.com/services/T0/B0/XXXX?token=abc"}}
+	p.Webhooks = []Webhook{{Name: "chat", Type: WebhookConfirmPromotion, URL: "https://bot:pw@hooks.example.com/services/T0/B0/s3cr3t?token=abc"}}
 	p.Analysis.Prometheus = []PrometheusMetric{{Name: "errs", Address: "https://reader:pw@prom.example.com:9090", Canary: "vector(0)", Max: 1}}
 	st, err := h.c.Start(ctx, p, "alice")
 	require.NoError(t, err)
 	assert.Equal(t, "https://hooks.example.com/REDACTED", st.Plan.Webhooks[0].URL)
 	assert.Equal(t, "https://prom.example.com:9090", st.Plan.Analysis.Prometheus[0].Address)
-	assert.Contains(t, p.Webhooks[0].URL, "XXXX", "the caller's plan is not changed")
+	assert.Contains(t, p.Webhooks[0].URL, "s3cr3t", "the caller's plan is not changed")
 	r, err := h.c.load(ctx, h.db.DB, p.ID)
 	require.NoError(t, err)
 	assert.Contains(t, r.Plan.Webhooks[0].URL, "token=abc", "the stored plan keeps what the driver needs")

@@ -159,7 +159,7 @@ func TestWebhookSecretStaysOutOfTheOutcome(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	p := testPlan("leak", 10, 100)
-	p.Webhooks = []Webhook{{Name: "chat", Type: WebhookRollback, URL: dead.URL + "/services/T0/B0/XXXX?token=abc"}}
+	p.Webhooks = []Webhook{{Name: "chat", Type: WebhookRollback, URL: dead.URL + "/services/T0/B0/s3cr3t?token=abc"}}
 	_, err := h.c.Start(ctx, p, "alice")
 	require.NoError(t, err)
 	h.tick(h.c, time.Second)
@@ -167,6 +167,6 @@ func TestWebhookSecretStaysOutOfTheOutcome(t *testing.T) {
 	st, err := h.c.Status(ctx, p.ID)
 	require.NoError(t, err)
 	require.Equal(t, StateRolledBack, st.State)
-	require.NotContains(t, st.Outcome, "XXXX")
+	require.NotContains(t, st.Outcome, "s3cr3t")
 	require.NotContains(t, st.Outcome, "token")
 }
