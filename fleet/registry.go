@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rollsafe/rollsafe/dialect"
+	"github.com/rollsafe/rollsafe/internal/textcut"
 	"github.com/rollsafe/rollsafe/version"
 )
 
@@ -206,12 +207,7 @@ func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	const ellipsis = "…"
-	end := n - len(ellipsis)
-	for end > 0 && s[end]&0xC0 == 0x80 {
-		end--
-	}
-	return s[:end] + ellipsis
+	return textcut.Mark(s, n-len(textcut.Ellipsis))
 }
 
 // Heartbeat marks the instance id as alive now with status s. It returns an

@@ -9,9 +9,9 @@ import (
 	"maps"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/rollsafe/rollsafe/internal/dbtx"
+	"github.com/rollsafe/rollsafe/internal/textcut"
 )
 
 // State is where a release is.
@@ -256,15 +256,7 @@ func weightsJSON(w map[string]int) string {
 	return string(b)
 }
 
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+func clip(s string, n int) string { return textcut.Prefix(s, n) }
 
 // events reads the ledger of a release attempt (attempt 0: every attempt)
 // in order, after the event with id after.

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/rollsafe/rollsafe/flags"
+	"github.com/rollsafe/rollsafe/internal/textcut"
 )
 
 // contents is the store's flag set as its rows hold it: each flag's
@@ -156,12 +156,4 @@ func compact(v json.RawMessage) json.RawMessage {
 }
 
 // clip cuts s to at most n bytes at a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func clip(s string, n int) string { return textcut.Mark(s, n) }

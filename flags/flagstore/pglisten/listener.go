@@ -15,6 +15,7 @@ import (
 
 	"github.com/rollsafe/rollsafe/flags/flagstore"
 	"github.com/rollsafe/rollsafe/internal/dsn"
+	"github.com/rollsafe/rollsafe/internal/textcut"
 )
 
 // Defaults of the options.
@@ -215,12 +216,7 @@ func (h *handler) HandleNotification(_ context.Context, n *pgconn.Notification, 
 
 // truncate keeps a log line short whatever a payload (up to 8000 bytes)
 // holds.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
-}
+func truncate(s string, n int) string { return textcut.Mark(s, n) }
 
 // scrubber removes the secrets of the connection from messages: pgx's
 // errors name hosts and users, and would name a password that a misread
