@@ -54,19 +54,21 @@ func (c *Controller) Status(ctx context.Context, id string) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("release: status: %w", err)
 	}
-	return c.status(ctx, r)
+	driver, err := c.Driver(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	return c.status(ctx, r, driver)
 }
 
-func (c *Controller) status(ctx context.Context, r *record) (Status, error) {
+// status is r's Status, with driver the lease holder (read once for a
+// list).
+func (c *Controller) status(ctx context.Context, r *record, driver string) (Status, error) {
 	evs, err := c.events(ctx, r.ID, r.Attempt, 0, EventMeasurement)
 	if err != nil {
 		return Status{}, err
 	}
 	ms := measurementsOf(evs)
-	driver, err := c.Driver(ctx)
-	if err != nil {
-		return Status{}, err
-	}
 	s := Status{
 		ID: r.ID, Attempt: r.Attempt, State: r.State, Step: r.Step, Steps: len(r.Plan.Steps), Weights: r.weights(),
 		StepStarted: r.StepStarted, Started: r.Started, StartedBy: r.StartedBy, Updated: r.Updated, Ended: r.Ended,
@@ -143,9 +145,13 @@ func (c *Controller) List(ctx context.Context) ([]Status, error) {
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("release: list: %w", err)
 	}
+	driver, err := c.Driver(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Status, 0, len(recs))
 	for _, r := range recs {
-		s, err := c.status(ctx, r)
+		s, err := c.status(ctx, r, driver)
 		if err != nil {
 			return nil, err
 		}
