@@ -117,9 +117,7 @@ func (c *Controller) flagHolder(ctx context.Context, p *Plan) error {
 	return c.flagHolderTx(ctx, c.db, p)
 }
 
-func (c *Controller) flagHolderTx(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, p *Plan) error {
+func (c *Controller) flagHolderTx(ctx context.Context, q dbtx.Execer, p *Plan) error {
 	for _, f := range p.Flags {
 		var holder string
 		err := q.QueryRowContext(ctx, c.d.Rebind(`SELECT release_id FROM `+tableReleaseFlags+` WHERE flag_key = ?`), f.Key).Scan(&holder)
