@@ -8,7 +8,8 @@
 // drains (readiness fails at once so that load balancers stop sending
 // traffic), waits a moment, shuts down gracefully and leaves the registry.
 //
-// The flag orders-summary-v2 chooses the implementation of GET /summary.
+// The flag orders-summary-v2 chooses the implementation of GET /summary,
+// the flag orders-create-v2 that of POST /orders.
 // The flags live in the flag store in the service's own database
 // (flags/flagstore), seeded from the embedded flags.json the first time, so
 // that every instance on that database follows one switch:
@@ -21,7 +22,8 @@
 // implementation fail (GET /summary?fail=new) to watch the breaker send
 // traffic back to the old one: a demonstration switch, off by default, that
 // a real service must not carry, since any caller could trip the breaker
-// for everyone.
+// for everyone. --demo-fault makes both new implementations fail, panic or
+// slow down, for examples/fleet to show a bad release rolled back.
 //
 //	go run ./examples/service                      # listens on 127.0.0.1:8080
 //	go run ./examples/service --addr 127.0.0.1:9000 --db /tmp/orders.db
@@ -65,6 +67,7 @@ type config struct {
 	drainDelay time.Duration
 	flagsPath  string
 	demoFaults bool
+	demoFault  fault
 	peers      urlList
 }
 
@@ -75,7 +78,7 @@ func (l *urlList) String() string     { return strings.Join(*l, ",") }
 func (l *urlList) Set(s string) error { *l = append(*l, s); return nil }
 
 func parseConfig(args []string, stderr io.Writer) (config, error) {
-	c := config{dialect: dialect.SQLite}
+	c := config{dialect: dialect.SQLite, demoFault: fault{kind: "none"}}
 	fs := flag.NewFlagSet("service", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
@@ -86,6 +89,11 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		"how long readiness fails before the server stops accepting connections")
 	fs.StringVar(&c.flagsPath, "flags", "", "read flag definitions from this file in the flagd format, watched for changes, instead of the flag store in the database")
 	fs.BoolVar(&c.demoFaults, "demo-faults", false, "let GET /summary?fail=new make the new implementation fail, to demonstrate the breaker (never in production: any caller could trip it for everyone)")
+	fs.Func("demo-fault", "make the new implementations of GET /summary and POST /orders misbehave: `none`, error=P (a fraction P of their calls fail), latency=D (each takes D longer) or panic=P; a demonstration of a bad release for examples/fleet, never in production", func(s string) error {
+		f, err := parseFault(s)
+		c.demoFault = f
+		return err
+	})
 	fs.Var(&c.peers, "peer", "base URL of a peer whose manifest to negotiate with at start-up (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

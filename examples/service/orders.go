@@ -11,13 +11,18 @@ import (
 
 	"github.com/open-feature/go-sdk/openfeature"
 
+	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/flags"
 )
 
 // orders is the service's own API.
 type orders struct {
 	db      *sql.DB
+	dialect dialect.Dialect
 	summary *flags.Switch[[]customerSummary]
+	create  *flags.Switch[stored]
+	// fault is what --demo-fault makes the new implementations do.
+	fault fault
 	// demoFaults lets ?fail=new make the new implementation fail (the
 	// --demo-faults flag). Off by default: with it, any caller can trip the
 	// breaker for every other caller.
@@ -42,6 +47,7 @@ type customerSummary struct {
 
 func (o *orders) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /summary", o.handleSummary)
+	mux.HandleFunc("POST /orders", o.handleCreate)
 }
 
 // handleSummary answers with the order totals per customer. The flag
@@ -55,10 +61,13 @@ func (o *orders) handleSummary(w http.ResponseWriter, r *http.Request) {
 	path := "old"
 	lines, err := o.summary.Run(r.Context(), evalCtx,
 		func(ctx context.Context) ([]customerSummary, error) {
+			path = "new"
 			if failNew {
 				return nil, errors.New("summary v2: simulated failure")
 			}
-			path = "new"
+			if err := o.fault.inject(ctx, "summary v2"); err != nil {
+				return nil, err
+			}
 			return o.summaryV2(ctx)
 		},
 		func(ctx context.Context) ([]customerSummary, error) {

@@ -18,7 +18,7 @@ import (
 )
 
 // releases is the instance's part in progressive releases: its Recorder
-// writes what the Switch counted into the database every second, and its
+// writes what the Switches counted into the database every second, and its
 // Controller drives the releases whenever this instance holds the lease
 // (one instance of the fleet at a time; another takes over within the
 // lease time when it dies).
@@ -35,7 +35,7 @@ type releases struct {
 // --flags (a file, not the store) there is nothing to drive: a release
 // moves flags in the store; it returns nil then.
 func startReleases(cfg config, db *sql.DB, source flags.Source, registry *fleet.Registry, member *fleet.Membership,
-	sw release.StatsSource, logger *slog.Logger) (*releases, error) {
+	logger *slog.Logger, switches ...release.StatsSource) (*releases, error) {
 	store, ok := source.(*flagstore.Store)
 	if !ok {
 		return nil, nil
@@ -44,8 +44,10 @@ func startReleases(cfg config, db *sql.DB, source flags.Source, registry *fleet.
 	if err != nil {
 		return nil, err
 	}
-	if err := recorder.Track(sw); err != nil {
-		return nil, err
+	for _, sw := range switches {
+		if err := recorder.Track(sw); err != nil {
+			return nil, err
+		}
 	}
 	controller, err := release.NewController(db, cfg.dialect, store, registry,
 		release.WithInstanceID(member.ID()), release.WithLogger(logger))

@@ -143,18 +143,27 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	if err != nil {
 		return err
 	}
+	create, err := flags.NewSwitch[stored](api.NewClient(), "orders-create-v2",
+		flags.WithSwitchLogger(logger), metrics.switchOption(), flags.WithMinCalls(5), flags.WithCoolDown(10*time.Second))
+	if err != nil {
+		return err
+	}
 
-	// Releases: the instance records what the Switch counts for the
+	// Releases: the instance records what the Switches count for the
 	// analysis, and drives the releases while it holds the lease.
-	rel, err := startReleases(cfg, db, source, registry, member, summary, logger)
+	rel, err := startReleases(cfg, db, source, registry, member, logger, summary, create)
 	if err != nil {
 		return err
 	}
 	defer rel.stop()
 
-	app := &orders{db: db, summary: summary, demoFaults: cfg.demoFaults}
+	app := &orders{db: db, dialect: cfg.dialect, summary: summary, create: create,
+		fault: cfg.demoFault, demoFaults: cfg.demoFaults}
 	if cfg.demoFaults {
 		logger.Warn("demonstration faults on: GET /summary?fail=new makes the new implementation fail")
+	}
+	if cfg.demoFault.kind != "none" {
+		logger.Warn("demonstration fault in the new implementations", "fault", cfg.demoFault.String())
 	}
 
 	// Health: the database and the schema are critical; a tripped Switch only
@@ -182,6 +191,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 		{"schema", schemaCheck, []health.CheckOption{health.WithComponentType("datastore"), health.WithCacheTTL(time.Second)}},
 		{"peers", monitor.Check, []health.CheckOption{health.WithComponentType("system")}},
 		{"orders-summary-v2", summary.Healthy, []health.CheckOption{health.NonCritical(), health.WithComponentType("component")}},
+		{"orders-create-v2", create.Healthy, []health.CheckOption{health.NonCritical(), health.WithComponentType("component")}},
 	} {
 		if err := checker.Register(c.name, c.fn, c.opts...); err != nil {
 			return err
