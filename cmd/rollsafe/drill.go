@@ -96,6 +96,8 @@ const drillUsage = "rollsafe drill --flag KEY [--reason WHY] [--timeout D] [--fo
 // drillHooks are seams for tests: functions that run, when set, between
 // two phases, and a shorter time for the restore.
 type drillHooks struct {
+	// beforeKill runs once the flag is recorded, before the kill.
+	beforeKill func(ctx context.Context)
 	// afterKill runs once the kill is committed, before its wait.
 	afterKill func(ctx context.Context)
 	// beforeRestore runs after the kill's wait, before the restore.
@@ -365,6 +367,9 @@ func (d *drill) checkReleases(ctx context.Context) error {
 // so that what the restore puts back is what the kill replaced. When other
 // writes move the store in between, the flag is recorded again.
 func (d *drill) kill(e *env) error {
+	if d.hooks.beforeKill != nil {
+		d.hooks.beforeKill(e.ctx)
+	}
 	for try := 1; ; try++ {
 		base := d.rep.BaseRevision
 		res, err := d.store.Apply(e.ctx, flagstore.Change{Actor: drillActor, Reason: d.rep.Reason, Base: &base,
@@ -384,7 +389,7 @@ func (d *drill) kill(e *env) error {
 		case errors.Is(err, flagstore.ErrInvalidChange):
 			return cantRun("drill: %s", d.scrub(err.Error()))
 		case err != nil:
-			return cantRun("drill: kill flag %q: %s", d.key, d.scrub(err.Error()))
+			return d.killFailed(e, err)
 		case len(res.Keys) == 0:
 			return refused("drill: refused: flag %q is already %s: there is no kill to rehearse", d.key, flags.Disabled)
 		}
@@ -392,4 +397,25 @@ func (d *drill) kill(e *env) error {
 		d.rep.KillRevision = &res.Revision
 		return nil
 	}
+}
+
+// killFailed looks at a kill that failed for another reason than a
+// refusal (an interrupt, the database): a commit whose answer was lost has
+// killed the flag all the same, and then the drill goes on, to restore it.
+func (d *drill) killFailed(e *env, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), pingTimeout)
+	defer cancel()
+	recs, herr := d.store.History(ctx, flagstore.Filter{Key: d.key, Limit: 1})
+	switch {
+	case herr != nil:
+		return &drillError{code: exitCantRun,
+			msg: fmt.Sprintf("drill: kill flag %q: %s; whether the kill was written is unknown: the store does not answer", d.key, d.scrub(err.Error())),
+			extra: []string{fmt.Sprintf("drill: once it does, see rollsafe flags history %s; if the drill's kill is there, put the flag back with: %s",
+				shellQuote(d.key), d.reviveCommand())}}
+	case len(recs) == 1 && recs[0].Revision > d.rep.BaseRevision && recs[0].Actor == drillActor && recs[0].Reason == d.rep.Reason:
+		d.killedAt = time.Now() // late: the times measured from it are the shorter
+		d.rep.KillRevision = &recs[0].Revision
+		return nil
+	}
+	return cantRun("drill: kill flag %q: %s; nothing written", d.key, d.scrub(err.Error()))
 }

@@ -311,6 +311,21 @@ func TestDrillOnAFleet(t *testing.T) {
 				require.NotNil(t, in.FlagsRevision)
 				assert.GreaterOrEqual(t, *in.FlagsRevision, base+2, in.ID)
 			}
+
+			// Again, for people: progress, the table, the summary.
+			code, out, errOut = drillCLI(t, context.Background(), db, drillHooks{}, "--flag", drillFlag)
+			require.Equal(t, exitOK, code, errOut)
+			kill, restore := base+3, base+4
+			assert.Contains(t, out, fmt.Sprintf("%s killed at revision %d (drill: %s); waiting up to 5s for the fleet\n"+
+				"3 instances serve revision %d\n%s restored at revision %d; waiting up to 5s for the fleet\n3 instances serve revision %d\n",
+				drillFlag, kill, drillReason("rollback drill"), kill, drillFlag, restore, restore))
+			assert.Regexp(t, `(?m)^INSTANCE\s+ADDRESS\s+KILL\s+RESTORE$`, out)
+			for _, s := range fl {
+				assert.Regexp(t, `(?m)^`+s.id+`\s+`+regexp.QuoteMeta(s.address)+`\s+\d+ms\s+\d+ms$`, out)
+			}
+			assert.Regexp(t, `(?m)^slowest: kill \d+ms \(\w+\), restore \d+ms \(\w+\)$`, out)
+			assert.True(t, strings.HasSuffix(out, fmt.Sprintf("\noutcome: OK: every instance confirmed the kill and the restore; %s is back as it was (revision %d)\n", drillFlag, restore)), out)
+			assert.Equal(t, before, storedDefinition(t, db, drillFlag))
 		})
 	}
 }
@@ -555,6 +570,24 @@ func shellWords(t *testing.T, line string) []string {
 		words = append(words, w.String())
 	}
 	return words
+}
+
+// Interrupted before the kill is written: nothing is written, and the
+// drill says so.
+func TestDrillInterruptedBeforeTheKill(t *testing.T) {
+	db := testdb.NewSQLite(t)
+	startFleet(t, db, 1)
+	before := storedDefinition(t, db, drillFlag)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := drillHooks{beforeKill: func(context.Context) { cancel() }}
+
+	code, _, errOut := drillCLI(t, ctx, db, h, "--flag", drillFlag)
+	require.Equal(t, exitCantRun, code, errOut)
+	assert.Contains(t, errOut, `rollsafe: drill: kill flag "orders-summary-v2": `)
+	assert.Contains(t, errOut, "context canceled; nothing written\n")
+	assert.Equal(t, int64(1), storeRevision(t, db))
+	assert.Equal(t, before, storedDefinition(t, db, drillFlag))
 }
 
 // Refusals write nothing and exit 1, naming the flag and why.
