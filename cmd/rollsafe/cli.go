@@ -163,6 +163,7 @@ func commands() []command {
 		versionCommand(),
 		flagsCommand(),
 		releaseCommand(),
+		drillCommand(),
 	}
 }
 

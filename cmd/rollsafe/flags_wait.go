@@ -520,44 +520,62 @@ func waitFleet(e *env, cmd string, sf *storeFlags, db *sql.DB, d dialect.Dialect
 	if err != nil {
 		return cantWait(err)
 	}
+	var w *waitJSON
+	timedOut, err := followFleet(e.ctx, reg, timeout, func(ins []fleet.Instance) bool {
+		w = tally(ins, rev, since)
+		out.Wait = w
+		return len(w.Pending) == 0
+	})
+	switch {
+	case err != nil:
+		return cantWait(err)
+	case timedOut:
+		w.TimedOut = true
+		if !sf.json() {
+			printPending(e, w, rev, timeout)
+		}
+		e.errorf("flags %s: %s of %d did not confirm revision %d within %v", cmd,
+			plural(len(w.Pending), "instance", "instances"), w.Instances, rev, timeout)
+		return exitFailed
+	}
+	if !sf.json() {
+		switch w.Instances {
+		case 0:
+			fmt.Fprintln(e.stdout, "no live instances in the fleet registry: nothing to wait for")
+		case 1:
+			fmt.Fprintf(e.stdout, "the one instance serves revision %d after %.2fs\n", rev, w.Seconds)
+		default:
+			fmt.Fprintf(e.stdout, "all %d instances serve revision %d after %.2fs\n", w.Instances, rev, w.Seconds)
+		}
+	}
+	return exitOK
+}
+
+// followFleet reads the live instances of reg at once and then every
+// waitPoll, and gives each read to done, until done returns true (false,
+// nil), timeout passes (true, nil: the last read is what done saw last),
+// or the registry cannot be read or ctx ends (the error).
+func followFleet(ctx context.Context, reg *fleet.Registry, timeout time.Duration, done func([]fleet.Instance) bool) (timedOut bool, err error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(waitPoll)
 	defer tick.Stop()
 	for {
-		lctx, cancel := context.WithTimeout(e.ctx, pingTimeout)
+		lctx, cancel := context.WithTimeout(ctx, pingTimeout)
 		ins, err := reg.List(lctx)
 		cancel()
 		if err != nil {
-			return cantWait(err)
+			return false, err
 		}
-		w := tally(ins, rev, since)
-		out.Wait = w
-		if len(w.Pending) == 0 {
-			if !sf.json() {
-				switch w.Instances {
-				case 0:
-					fmt.Fprintln(e.stdout, "no live instances in the fleet registry: nothing to wait for")
-				case 1:
-					fmt.Fprintf(e.stdout, "the one instance serves revision %d after %.2fs\n", rev, w.Seconds)
-				default:
-					fmt.Fprintf(e.stdout, "all %d instances serve revision %d after %.2fs\n", w.Instances, rev, w.Seconds)
-				}
-			}
-			return exitOK
+		if done(ins) {
+			return false, nil
 		}
 		select {
 		case <-tick.C:
 		case <-deadline.C:
-			w.TimedOut = true
-			if !sf.json() {
-				printPending(e, w, rev, timeout)
-			}
-			e.errorf("flags %s: %s of %d did not confirm revision %d within %v", cmd,
-				plural(len(w.Pending), "instance", "instances"), w.Instances, rev, timeout)
-			return exitFailed
-		case <-e.ctx.Done():
-			return cantWait(fmt.Errorf("interrupted: %w", e.ctx.Err()))
+			return true, nil
+		case <-ctx.Done():
+			return false, fmt.Errorf("interrupted: %w", ctx.Err())
 		}
 	}
 }
