@@ -54,13 +54,9 @@ type instance struct {
 	crash   bool // it exited by itself
 }
 
-// startInstance starts one instance on a free port of 127.0.0.1, its log
-// in logDir. env holds what the instance reads from its environment.
-func startInstance(bin string, n int, args []string, env []string, logDir string) (*instance, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
+// startInstance starts one instance on addr, its log in logDir. env holds
+// what the instance reads from its environment.
+func startInstance(bin string, n int, addr string, args []string, env []string, logDir string) (*instance, error) {
 	in := &instance{name: "instance " + strconv.Itoa(n), addr: addr, base: "http://" + addr,
 		logPath: filepath.Join(logDir, fmt.Sprintf("instance-%d.log", n)), exited: make(chan struct{})}
 	logFile, err := os.Create(in.logPath)
@@ -85,14 +81,20 @@ func startInstance(bin string, n int, args []string, env []string, logDir string
 	return in, nil
 }
 
-// freeAddr returns an address of 127.0.0.1 that nothing listens on now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freeAddrs returns n distinct addresses of 127.0.0.1 that nothing listens
+// on now: each is held until all are chosen, or the system could hand one
+// port out twice.
+func freeAddrs(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs, nil
 }
 
 // waitReady polls /readyz until it answers 200, the process exits or ctx

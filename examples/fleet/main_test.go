@@ -127,10 +127,16 @@ func TestPanickingReleaseIsRolledBackWithNoCrash(t *testing.T) {
 	assert.Contains(t, out, "3 (none crashed)")
 }
 
-func TestOnPostgres(t *testing.T) {
-	dsn := testdb.New(t, dialect.Postgres).DSN
-	code, _, s := runFleet(t, "--fault", "error=0.5", "--dialect", "postgres", "--dsn", dsn)
-	checkRolledBack(t, code, s)
+// The same on the server databases: every instance on one database of
+// its own for the test.
+func TestOnServerDatabases(t *testing.T) {
+	for _, d := range []dialect.Dialect{dialect.Postgres, dialect.MySQL} {
+		t.Run(d.String(), func(t *testing.T) {
+			dsn := testdb.New(t, d).DSN
+			code, _, s := runFleet(t, "--fault", "error=0.5", "--dialect", d.String(), "--dsn", dsn)
+			checkRolledBack(t, code, s)
+		})
+	}
 }
 
 func TestBadFlagsCannotRun(t *testing.T) {

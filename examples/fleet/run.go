@@ -137,8 +137,12 @@ func (r *runner) setUp(ctx context.Context) error {
 
 	fmt.Fprintf(r.out, "starting %d instances of examples/service on %s (fault in the new code: %s)\n",
 		r.cfg.instances, r.cfg.dialect, r.cfg.fault)
-	for i := range r.cfg.instances {
-		in, err := startInstance(bin, i+1, args, env, r.logDir)
+	addrs, err := freeAddrs(r.cfg.instances)
+	if err != nil {
+		return err
+	}
+	for i, addr := range addrs {
+		in, err := startInstance(bin, i+1, addr, args, env, r.logDir)
 		if err != nil {
 			return err
 		}
@@ -223,23 +227,25 @@ func (r *runner) waitRevision(ctx context.Context, rev int64) error {
 	defer cancel()
 	t := time.NewTicker(25 * time.Millisecond)
 	defer t.Stop()
+	serving, listed := 0, 0
 	for {
-		list, err := r.registry.List(ctx)
-		if err != nil {
-			return err
-		}
-		behind := 0
-		for _, in := range list {
-			if in.FlagsRevision == nil || *in.FlagsRevision < rev {
-				behind++
+		if list, err := r.registry.List(ctx); err == nil {
+			serving, listed = 0, len(list)
+			for _, in := range list {
+				if in.FlagsRevision != nil && *in.FlagsRevision >= rev {
+					serving++
+				}
 			}
-		}
-		if behind == 0 && len(list) >= len(r.fleet) {
-			return nil
+			if serving >= len(r.fleet) {
+				return nil
+			}
+		} else if ctx.Err() == nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d instances do not serve flag revision %d: %w", behind, rev, ctx.Err())
+			return fmt.Errorf("after %s, %d of the %d instances serve flag revision %d (%d in the registry): %w",
+				readyTimeout, serving, len(r.fleet), rev, listed, ctx.Err())
 		case <-t.C:
 		}
 	}
