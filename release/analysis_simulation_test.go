@@ -293,3 +293,87 @@ func TestSimulationLatency(t *testing.T) {
 		assert.Equal(t, releases/2, len(times))
 	}
 }
+
+// The ceiling test on the canary alone, as the analysis runs it at a step
+// at 100%: false failures of canaries erring at exactly the ceiling over
+// many steps of 60 s, looked at every second at 100 calls a second (the
+// window, and the test, start again at each step: Alpha is per step); and
+// the calls it takes to fail a canary erring at 5% against a ceiling of
+// 1%, looked at every second at 10 calls a second. Beside it, on the same
+// calls, the normal mixture that the ceiling test replaced.
+func TestSimulationCeiling(t *testing.T) {
+	alphas := [2]float64{0.01, 0.001}
+	start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	const steps = 5000
+	for _, c := range []float64{0.01, 0.05} {
+		r := rand.New(rand.NewPCG(21, 1))
+		metric := release.ErrorRateMetric{MaxErrorRate: c, Alpha: alphas[0]}
+		var failed, oldFailed [2]int
+		for range steps {
+			w := release.Window{Flag: "f", CanaryOnly: true, From: start}
+			var hit, oldHit [2]bool
+			for sec := range simStepSec {
+				w.Canary.Add(simArm(r, simRate, c))
+				w.To = start.Add(time.Duration(sec+1) * time.Second)
+				m := release.MeasureErrorRate(metric, w, 0, w.To)
+				require.Equal(t, m.Statistic >= 1/alphas[0], m.Phase == release.PhaseFailed, m.Reason)
+				old := oldCeilingLog(float64(w.Canary.Errors), float64(w.Canary.Calls), c, release.DefaultMargin)
+				for i, a := range alphas {
+					hit[i] = hit[i] || m.Statistic >= 1/a
+					oldHit[i] = oldHit[i] || old >= math.Log(1/a)
+				}
+			}
+			for i := range alphas {
+				if hit[i] {
+					failed[i]++
+				}
+				if oldHit[i] {
+					oldFailed[i]++
+				}
+			}
+		}
+		for i, a := range alphas {
+			t.Logf("canary at the ceiling of %.0f%%, %d steps of %d s at %d calls/s, alpha %v: %d false failures (%.2f%%); the normal mixture: %d (%.2f%%)",
+				c*100, steps, simStepSec, simRate, a, failed[i], float64(failed[i])/steps*100, oldFailed[i], float64(oldFailed[i])/steps*100)
+			assert.LessOrEqual(t, float64(failed[i])/steps, a, "ceiling %v, alpha %v", c, a)
+		}
+	}
+
+	// Power: 5% against a ceiling of 1%, for at most five steps of 60 s.
+	const rate, c, perSec, releases = 0.05, 0.01, 10, 1000
+	r := rand.New(rand.NewPCG(22, 1))
+	metric := release.ErrorRateMetric{MaxErrorRate: c, Alpha: alphas[0]}
+	var calls, errs, oldCalls, oldErrs [2][]float64
+	for range releases {
+		w := release.Window{Flag: "f", CanaryOnly: true, From: start}
+		var done, oldDone [2]bool
+		for sec := 0; sec < 5*simStepSec && !(done[1] && oldDone[1]); sec++ {
+			w.Canary.Add(simArm(r, perSec, rate))
+			w.To = start.Add(time.Duration(sec+1) * time.Second)
+			m := release.MeasureErrorRate(metric, w, 0, w.To)
+			old := oldCeilingLog(float64(w.Canary.Errors), float64(w.Canary.Calls), c, release.DefaultMargin)
+			n, k := float64(w.Canary.Calls), float64(w.Canary.Errors)
+			for i, a := range alphas {
+				if !done[i] && m.Statistic >= 1/a {
+					done[i] = true
+					calls[i], errs[i] = append(calls[i], n), append(errs[i], k)
+				}
+				if !oldDone[i] && old >= math.Log(1/a) {
+					oldDone[i] = true
+					oldCalls[i], oldErrs[i] = append(oldCalls[i], n), append(oldErrs[i], k)
+				}
+			}
+		}
+	}
+	for i, a := range alphas {
+		for _, s := range [][]float64{calls[i], errs[i], oldCalls[i], oldErrs[i]} {
+			slices.Sort(s)
+		}
+		t.Logf("canary at 5%% against a ceiling of 1%%, %d calls/s, alpha %v: %d/%d failed, after %.0f calls median (p95 %.0f) and %.0f failed calls (p95 %.0f); the normal mixture: %d/%d, after %.0f calls (p95 %.0f) and %.0f failed calls (p95 %.0f)",
+			perSec, a, len(calls[i]), releases, quantile(calls[i], 0.5), quantile(calls[i], 0.95), quantile(errs[i], 0.5), quantile(errs[i], 0.95),
+			len(oldCalls[i]), releases, quantile(oldCalls[i], 0.5), quantile(oldCalls[i], 0.95), quantile(oldErrs[i], 0.5), quantile(oldErrs[i], 0.95))
+		assert.Len(t, calls[i], releases, "alpha %v: every release fails", a)
+		assert.Less(t, quantile(calls[i], 0.5), quantile(oldCalls[i], 0.5)/2, "alpha %v: fewer than half the calls of the normal mixture", a)
+		assert.LessOrEqual(t, quantile(errs[i], 0.95), 20.0, "alpha %v: at most 20 failed calls in 95%% of releases", a)
+	}
+}
