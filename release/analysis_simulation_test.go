@@ -304,7 +304,7 @@ func TestSimulationLatency(t *testing.T) {
 func TestSimulationCeiling(t *testing.T) {
 	alphas := [2]float64{0.01, 0.001}
 	start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-	const steps = 5000
+	const steps = 4000
 	for _, c := range []float64{0.01, 0.05} {
 		r := rand.New(rand.NewPCG(21, 1))
 		metric := release.ErrorRateMetric{MaxErrorRate: c, Alpha: alphas[0]}
