@@ -29,8 +29,15 @@ type watch struct {
 // --settle has passed, or --duration, or ctx ends; it returns what the run
 // saw. The instances still run when it returns.
 func (r *runner) drive(ctx context.Context) (*report, error) {
+	// The orders' ids are the callers': after the highest stored, so
+	// that runs on one database never collide (the column is a 32-bit
+	// INTEGER on PostgreSQL and MySQL).
+	var lastID int64
+	if err := r.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM orders").Scan(&lastID); err != nil {
+		return nil, fmt.Errorf("the highest order id: %w", err)
+	}
 	start := time.Now()
-	ld := newLoad(r.fleet, r.cfg.rps, start)
+	ld := newLoad(r.fleet, r.cfg.rps, start, lastID)
 	loadCtx, stopLoad := context.WithCancel(context.Background())
 	loadDone := make(chan struct{})
 	go func() {

@@ -53,16 +53,15 @@ type load struct {
 	results []result
 }
 
-func newLoad(fleet []*instance, rps int, start time.Time) *load {
+// newLoad returns the load; its writes take the ids after lastID.
+func newLoad(fleet []*instance, rps int, start time.Time, lastID int64) *load {
 	l := &load{
 		client: &http.Client{Timeout: reqTimeout, Transport: &http.Transport{
 			MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
 		}},
 		fleet: fleet, start: start, rps: rps,
 	}
-	// Ids unique across runs on one database: the run's start in
-	// milliseconds, then a counter.
-	l.nextID.Store(start.UnixMilli() * 1000)
+	l.nextID.Store(lastID)
 	return l
 }
 
