@@ -21,6 +21,7 @@ type watch struct {
 	trips     []trip
 	killed    *time.Duration
 	killedWho string
+	unclean   []string // instances that did not stop cleanly at the end
 	ended     time.Time // the release became terminal; zero while it runs
 	printed   int       // results already counted in a progress line
 }
@@ -82,10 +83,18 @@ loop:
 	}
 	stop()
 	end := time.Since(start)
-	// The last look, even after an interrupt.
+	// The last look, even after an interrupt; then every instance stops
+	// (an instance that does not stop cleanly is counted as crashed), and
+	// only then are the writes read back.
 	final, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r.follow(final, w)
+	for _, in := range r.fleet {
+		if err := in.stop(stopGrace); err != nil {
+			fmt.Fprintln(r.errOut, "fleet:", err)
+			w.unclean = append(w.unclean, in.name)
+		}
+	}
 	return r.report(final, w, ld.snapshot(), end)
 }
 

@@ -176,7 +176,8 @@ func TestFleetOld(t *testing.T) {
 		{at: 1250 * 1e6, instance: 1, path: "old", status: 200},
 		{at: 900 * 1e6, instance: 2, path: "old", status: 200},
 	}
-	assert.Equal(t, ms(1500), *fleetOld(rs, 3))
+	assert.Equal(t, ms(1500), *fleetOld(rs, []bool{false, false, false}))
 	rs = append(rs, result{at: 2000 * 1e6, instance: 2, path: "new", status: 500})
-	assert.Equal(t, ms(2000), *fleetOld(rs, 3), "no old answer after its last new one: from that one")
+	assert.Nil(t, fleetOld(rs, []bool{false, false, false}), "an instance running with no old answer after its last new one")
+	assert.Equal(t, ms(2000), *fleetOld(rs, []bool{false, false, true}), "one killed after its last new answer: from that one")
 }

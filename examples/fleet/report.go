@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/rollsafe/rollsafe/flags/flagstore"
 	"github.com/rollsafe/rollsafe/release"
 )
 
@@ -39,11 +39,13 @@ const (
 // report is what a run found.
 type report struct {
 	summary
-	outcome   string   // who decided the rollback and why
-	crashed   []string // instances that exited by themselves
-	trips     []trip
-	killedWho string
-	timeline  timeline
+	outcome    string   // who decided the rollback and why
+	crashed    []string // instances that exited by themselves, or did not stop cleanly
+	failedOld  int      // failed requests that the old path answered: it never fails
+	unanswered int      // requests without an answer, those to the killed instance left out
+	trips      []trip
+	killedWho  string
+	timeline   timeline
 }
 
 // report works the figures out from the results and the database.
@@ -57,10 +59,12 @@ func (r *runner) report(ctx context.Context, w *watch, results []result, end tim
 	case release.StateRolledBack:
 		rep.Verdict = verdictRolledBack
 	}
-	for _, in := range r.fleet {
-		if in.crashed() {
+	gone := make([]bool, len(r.fleet)) // killed by --chaos, or crashed
+	for i, in := range r.fleet {
+		if in.crashed() || slices.Contains(w.unclean, in.name) {
 			rep.crashed = append(rep.crashed, in.name)
 		}
+		gone[i] = in.crashed() || in.name == w.killedWho
 	}
 
 	var acked []int64
@@ -73,8 +77,13 @@ func (r *runner) report(ctx context.Context, w *watch, results []result, end tim
 		}
 		if !res.ok() {
 			rep.Failed++
-			if res.path == "new" {
+			switch {
+			case res.path == "new":
 				rep.FailedNew++
+			case res.path == "old":
+				rep.failedOld++
+			case r.fleet[res.instance].name != w.killedWho:
+				rep.unanswered++
 			}
 		}
 		if res.write && res.ok() {
@@ -92,14 +101,14 @@ func (r *runner) report(ctx context.Context, w *watch, results []result, end tim
 	rep.WritesLost = lost
 
 	if rep.Verdict == verdictRolledBack {
-		recs, err := r.store.History(ctx, flagstore.Filter{Before: w.status.Revision + 1, Limit: 1})
-		if err != nil {
-			return nil, fmt.Errorf("the rollback's flag store revision: %w", err)
+		// The ledger's rolled-back event is written once the rollback's
+		// store write has committed.
+		for _, ev := range w.events {
+			if ev.Kind == release.EventRolledBack {
+				rep.RollbackMs = ms(ev.At.Sub(w.start))
+			}
 		}
-		if len(recs) == 1 && recs[0].Revision == w.status.Revision {
-			rep.RollbackMs = ms(recs[0].Time.Sub(w.start))
-		}
-		rep.FleetOldMs = fleetOld(results, len(r.fleet))
+		rep.FleetOldMs = fleetOld(results, gone)
 	}
 	rep.timeline = r.timeline(w, results, end, rep)
 	return rep, nil
@@ -117,9 +126,12 @@ func ms(d time.Duration) *int64 { v := d.Milliseconds(); return &v }
 // fleetOld is the first moment from which every instance served only the
 // old path: for each instance, the first old-path request sent after its
 // last new-path one (an instance that never served the new path counts
-// from 0; one that answered nothing after it, from that last one); the
-// latest of those.
-func fleetOld(results []result, instances int) *int64 {
+// from 0; one that is gone, killed or crashed, from its last new-path
+// one); the latest of those. nil when an instance still running never
+// answered from the old path after its last new-path answer: the fleet was
+// not seen on the old path.
+func fleetOld(results []result, gone []bool) *int64 {
+	instances := len(gone)
 	lastNew := make([]time.Duration, instances)
 	seenNew := make([]bool, instances)
 	for _, res := range results {
@@ -140,8 +152,10 @@ func fleetOld(results []result, instances int) *int64 {
 		switch {
 		case found[i]:
 			at = max(at, from[i])
-		case seenNew[i]:
+		case seenNew[i] && gone[i]:
 			at = max(at, lastNew[i])
+		case seenNew[i]:
+			return nil
 		}
 	}
 	return ms(at)
@@ -218,6 +232,14 @@ func (rep *report) behaved() (bool, string) {
 		return false, strings.Join(rep.crashed, ", ") + " crashed"
 	case rep.WritesLost > 0:
 		return false, fmt.Sprintf("%d acknowledged writes are not in the database", rep.WritesLost)
+	case rep.failedOld > 0:
+		return false, fmt.Sprintf("%d requests failed on the old path, which never fails", rep.failedOld)
+	case rep.unanswered > 0:
+		return false, fmt.Sprintf("%d requests got no answer from an instance that was not killed", rep.unanswered)
+	case rep.Requests > 0 && rep.WritesAcked == 0:
+		return false, "no write was acknowledged"
+	case kind == faultNone && rep.FailedNew > 0:
+		return false, fmt.Sprintf("a good release failed %d requests on the new path", rep.FailedNew)
 	case kind == faultNone && rep.Verdict != verdictPromoted:
 		return false, "a good release was not promoted (" + rep.Verdict + ")"
 	case kind != faultNone && rep.Verdict != verdictRolledBack:
@@ -231,7 +253,9 @@ func (rep *report) behaved() (bool, string) {
 func (r *runner) finish(rep *report) int {
 	ok, why := rep.behaved()
 	tw := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
-	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, args...)...) }
+	row := func(k, format string, args ...any) {
+		fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, args...)...)
+	}
 	fmt.Fprintln(r.out, "\nsummary")
 	row("fault", "%s", rep.Fault)
 	crashed := "none crashed"
@@ -273,7 +297,9 @@ func (r *runner) finish(rep *report) int {
 	if r.cfg.chart != "" {
 		if err := drawChart(rep.timeline, r.cfg.chart); err != nil {
 			fmt.Fprintln(r.errOut, "fleet: chart:", err)
-			code = exitCantRun
+			if code == exitOK {
+				code = exitCantRun // a finding of the run stays its exit status
+			}
 		} else {
 			fmt.Fprintf(r.out, "chart: %s\n", r.cfg.chart)
 		}
@@ -300,4 +326,3 @@ func msText(at, since *int64) string {
 	}
 	return s
 }
-

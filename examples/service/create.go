@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 
 	"github.com/open-feature/go-sdk/openfeature"
@@ -28,12 +29,19 @@ type order struct {
 type stored struct {
 	order
 	replay bool // the same order was stored before; nothing was written
+	// refused is the caller's mistake that stored nothing (an unknown
+	// customer, a taken id). It is a result, not an error of the path: a
+	// caller sending bad orders must not trip the breaker for everyone.
+	refused error
 }
 
 // Limits of POST /orders.
 const (
 	maxOrderBody = 4 << 10
 	maxNoteLen   = 500 // the column's size
+	// maxOrderID is the largest id the column holds on every database:
+	// INTEGER is 32 bits on PostgreSQL and MySQL.
+	maxOrderID = math.MaxInt32
 )
 
 // errUnknownCustomer: the order names a customer that does not exist.
@@ -66,10 +74,10 @@ func (o *orders) handleCreate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Code-Path", path)
 	var taken *takenError
 	switch {
-	case errors.Is(err, errUnknownCustomer):
-		http.Error(w, fmt.Sprintf("order %d: customer %d: %v", in.ID, in.Customer, err), http.StatusUnprocessableEntity)
+	case errors.Is(created.refused, errUnknownCustomer):
+		http.Error(w, fmt.Sprintf("order %d: customer %d: %v", in.ID, in.Customer, created.refused), http.StatusUnprocessableEntity)
 		return
-	case errors.As(err, &taken):
+	case errors.As(created.refused, &taken):
 		http.Error(w, taken.Error(), http.StatusConflict)
 		return
 	case err != nil:
@@ -96,8 +104,8 @@ func decodeOrder(w http.ResponseWriter, r *http.Request) (order, error) {
 		return in, errors.New("order: one JSON object expected, more follows it")
 	}
 	switch {
-	case in.ID <= 0:
-		return in, fmt.Errorf("order: id %d: give a positive id, unique per order", in.ID)
+	case in.ID <= 0 || in.ID > maxOrderID:
+		return in, fmt.Errorf("order: id %d: give an id from 1 to %d, unique per order", in.ID, maxOrderID)
 	case in.Customer <= 0:
 		return in, fmt.Errorf("order %d: customer %d: give a customer id", in.ID, in.Customer)
 	case in.TotalCents < 0:
@@ -120,7 +128,7 @@ func (o *orders) createV2(ctx context.Context, in order) (stored, error) {
 	if n, err := res.RowsAffected(); err != nil {
 		return stored{}, err
 	} else if n == 0 {
-		return stored{}, errUnknownCustomer
+		return stored{refused: errUnknownCustomer}, nil
 	}
 	return stored{order: in}, nil
 }
@@ -136,7 +144,7 @@ func (o *orders) createV1(ctx context.Context, in order) (stored, error) {
 	var one int
 	switch err := tx.QueryRowContext(ctx, o.dialect.Rebind("SELECT 1 FROM customers WHERE id = ?"), in.Customer).Scan(&one); {
 	case errors.Is(err, sql.ErrNoRows):
-		return stored{}, errUnknownCustomer
+		return stored{refused: errUnknownCustomer}, nil
 	case err != nil:
 		return stored{}, err
 	}
@@ -169,7 +177,7 @@ func (o *orders) existing(ctx context.Context, in order, insertErr error) (store
 	}
 	got.Note = note.String
 	if got != in {
-		return stored{}, &takenError{id: in.ID}
+		return stored{refused: &takenError{id: in.ID}}, nil
 	}
 	return stored{order: got, replay: true}, nil
 }

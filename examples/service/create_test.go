@@ -118,7 +118,8 @@ func TestCreateOrderOnServerDatabases(t *testing.T) {
 func TestCreateOrderRefusesBadBodies(t *testing.T) {
 	base := readyBase(t, "--db", filepath.Join(t.TempDir(), "orders.db"))
 	for _, c := range []struct{ body, want string }{
-		{`{"id": 0, "customer": 1, "totalCents": 1}`, "order: id 0: give a positive id"},
+		{`{"id": 0, "customer": 1, "totalCents": 1}`, "order: id 0: give an id from 1 to 2147483647"},
+		{`{"id": 2147483648, "customer": 1, "totalCents": 1}`, "order: id 2147483648: give an id from 1 to 2147483647"},
 		{`{"id": 5, "customer": 0, "totalCents": 1}`, "order 5: customer 0: give a customer id"},
 		{`{"id": 5, "customer": 1, "totalCents": -1}`, "order 5: totalCents -1 is negative"},
 		{`{"id": 5, "customer": 1, "totalCents": 1, "price": 3}`, `unknown field "price"`},
@@ -214,4 +215,21 @@ func TestParseFault(t *testing.T) {
 	_, err := parseConfig([]string{"--demo-fault", "error=2"}, &stderr)
 	require.Error(t, err)
 	assert.Contains(t, stderr.String()+err.Error(), `fault "error=2"`)
+}
+
+// Refusals are the caller's mistakes, not failures of the code path: a
+// caller sending unknown customers does not open the breaker for everyone.
+func TestRefusedOrdersDoNotTripTheBreaker(t *testing.T) {
+	base := readyBase(t, "--db", filepath.Join(t.TempDir(), "orders.db"), "--flags", flagFile(t, "on"))
+	for i := range 10 {
+		status, path, _ := post(t, base, "u", fmt.Sprintf(`{"id": %d, "customer": 99, "totalCents": 5}`, 600+i))
+		require.Equal(t, http.StatusUnprocessableEntity, status)
+		require.Equal(t, "new", path)
+	}
+	status, path, body := post(t, base, "u", `{"id": 700, "customer": 1, "totalCents": 5}`)
+	assert.Equal(t, http.StatusCreated, status, body)
+	assert.Equal(t, "new", path, "the breaker stayed closed")
+	resp, health := get(t, base+"/healthz")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "pass", healthStatus(t, health), string(health))
 }
