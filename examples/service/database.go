@@ -18,6 +18,10 @@ import (
 	"github.com/rollsafe/rollsafe/dialect"
 )
 
+// maxOpenConns bounds each instance's pool of database connections;
+// requests beyond it wait for one.
+const maxOpenConns = 16
+
 // openDB opens and pings the service's database: the SQLite file of --db
 // (a new one in tmp without it), or the PostgreSQL or MySQL server of --dsn.
 // The DSN is never logged, and its password is cut from the driver's errors.
@@ -53,6 +57,12 @@ func openDB(ctx context.Context, cfg config, tmp string, logger *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("database %s %s: %w", cfg.dialect, name, scrub(err, password))
 	}
+	// The database's connection limit is the whole fleet's (MySQL allows 151
+	// by default, PostgreSQL 100): an unbounded pool lets a burst of slow
+	// requests on a few instances take them all, and then every instance,
+	// its flag store and its heartbeat included, is refused.
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
