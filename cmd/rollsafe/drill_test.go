@@ -21,11 +21,11 @@ import (
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
-// A drill on a healthy fleet: every instance confirms the kill and the
-// restore, the flag's row is byte for byte what it was, and the history
-// holds the drill's two changes.
+// A drill on a healthy fleet, on each database (MariaDB as mysql): every
+// instance confirms the kill and the restore, the flag's row is byte for
+// byte what it was, and the history holds the drill's two changes.
 func TestDrillOnAFleet(t *testing.T) {
-	for _, d := range []dialect.Dialect{dialect.SQLite, dialect.Postgres} {
+	for _, d := range []dialect.Dialect{dialect.SQLite, dialect.Postgres, dialect.MySQL} {
 		t.Run(d.String(), func(t *testing.T) {
 			db := testdb.New(t, d)
 			fl := startFleet(t, db, 3)
