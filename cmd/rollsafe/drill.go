@@ -50,8 +50,10 @@ const drillUsage = "rollsafe drill --flag KEY [--reason WHY] [--timeout D] [--fo
 	"  1. records the flag's definition (its flagd JSON) and the store's revision;\n" +
 	"  2. kills it (state DISABLED) in one store write, actor \"drill\", the reason\n" +
 	"     followed by who ran it: \"rollback drill (by alice)\";\n" +
-	"  3. waits until every live instance in the fleet registry (rollsafe_instances,\n" +
-	"     a heartbeat within its TTL) serves the kill's revision or a later one;\n" +
+	"  3. waits until every instance live in the fleet registry (rollsafe_instances,\n" +
+	"     a heartbeat within its TTL) right after the kill, or seen since, serves the\n" +
+	"     kill's revision or a later one. One that leaves the registry first has not\n" +
+	"     confirmed: it may serve the unkilled flag still while its heartbeats lapse;\n" +
 	"  4. puts the recorded definition back, byte for byte, in one write based on\n" +
 	"     the kill's revision (compare-and-swap). The revision is the store's, not\n" +
 	"     the flag's: before the write, and again each time the write finds that\n" +
@@ -64,12 +66,14 @@ const drillUsage = "rollsafe drill --flag KEY [--reason WHY] [--timeout D] [--fo
 	"  6. reports, per instance (id, address), the time from each write's commit to\n" +
 	"     the registry read that showed the instance serving it (read every 25ms),\n" +
 	"     the slowest of each, and the instances that never confirmed.\n\n" +
-	"Each wait lasts at most --timeout. Whatever happens once the kill is committed\n" +
-	"(a wait that times out, SIGINT or SIGTERM, a registry that cannot be read), the\n" +
-	"drill still restores the flag, on a context of its own: a database that fails\n" +
-	"is tried again for up to 30s, and a second interrupt does not stop it. Only a\n" +
-	"change of the flag by someone else stops it. If the restore fails, the drill\n" +
-	"says so on stderr: the flag's state, and the command that puts it back.\n\n" +
+	"Each wait lasts at most --timeout from its write's commit, and no read of the\n" +
+	"registry outlasts it: a confirmation read later is none. Whatever happens once\n" +
+	"the kill is committed (a wait that times out, SIGINT or SIGTERM, a registry that\n" +
+	"cannot be read), the drill still restores the flag, on a context of its own: a\n" +
+	"database that fails is tried again for up to 30s, and a second interrupt does\n" +
+	"not stop it. Only a change of the flag by someone else stops it. If the restore\n" +
+	"fails, the drill says so on stderr: the flag's state, and the command that puts\n" +
+	"it back.\n\n" +
 	"Refused before anything is written (exit 1): a flag the store does not hold, a\n" +
 	"flag whose definition is invalid, a flag already DISABLED (nothing to rehearse),\n" +
 	"a flag that a release not over moves (a release owns its flags and would undo\n" +
@@ -82,16 +86,19 @@ const drillUsage = "rollsafe drill --flag KEY [--reason WHY] [--timeout D] [--fo
 	"\"address\", \"killMs\", \"restoreMs\" (null when unconfirmed), \"gone\": true when it\n" +
 	"left the registry before confirming}], \"slowestKillMs\", \"slowestRestoreMs\"\n" +
 	"(null when none confirmed), \"unconfirmed\": [{\"id\", \"address\", \"phase\": \"kill\" or\n" +
-	"\"restore\", \"serves\": the revision it reports, null for none}], \"changedBy\":\n" +
-	"[{\"revision\", \"time\", \"actor\", \"reason\", \"releaseId\"}] (when someone else\n" +
-	"changed the flag), \"restored\": bool, \"restoreCommand\" (when the restore\n" +
-	"failed), \"ok\": bool, \"error\" (a refusal, an interrupt, a failure), \"exitCode\"}.\n" +
+	"\"restore\", \"serves\": the revision it reports (last reported, when gone), null\n" +
+	"for none, \"gone\": true when it left the registry without confirming}],\n" +
+	"\"changedBy\": [{\"revision\", \"time\", \"actor\", \"reason\", \"releaseId\"}] (when\n" +
+	"someone else changed the flag), \"restored\": bool, \"restoreCommand\" (when the\n" +
+	"restore failed), \"restoreNote\" (when restoreCommand reads $ROLLSAFE_DSN, which\n" +
+	"--dsn gave instead: set it first, as the note says), \"ok\": bool, \"error\" (a\n" +
+	"refusal, an interrupt, a failure), \"exitCode\"}.\n" +
 	"Markdown output is the record a team keeps of its drill.\n\n" +
 	"Exit codes: 0 every instance confirmed both writes and the flag is back; 1 an\n" +
-	"instance did not confirm a write within --timeout, someone else changed the\n" +
-	"flag, or a refusal; 2 could not run (bad usage, a database that does not\n" +
-	"answer), or could not finish (interrupted, the registry unreadable, the\n" +
-	"restore failed)."
+	"instance did not confirm a write within --timeout (or left the registry\n" +
+	"without confirming it), someone else changed the flag, or a refusal; 2 could\n" +
+	"not run (bad usage, a database that does not answer), or could not finish\n" +
+	"(interrupted, the registry unreadable, the restore failed)."
 
 // drillHooks are seams for tests: functions that run, when set, between
 // two phases, and a shorter time for the restore.
@@ -410,12 +417,20 @@ func (d *drill) killFailed(e *env, err error) error {
 	case herr != nil:
 		return &drillError{code: exitCantRun,
 			msg: fmt.Sprintf("drill: kill flag %q: %s; whether the kill was written is unknown: the store does not answer", d.key, d.scrub(err.Error())),
-			extra: []string{fmt.Sprintf("drill: once it does, see rollsafe flags history %s; if the drill's kill is there, put the flag back with: %s",
-				shellQuote(d.key), d.reviveCommand())}}
+			extra: d.withReviveNote(fmt.Sprintf("drill: once it does, see rollsafe flags history %s; if the drill's kill is there, put the flag back with: %s",
+				shellQuote(d.key), d.reviveCommand()))}
 	case len(recs) == 1 && recs[0].Revision > d.rep.BaseRevision && recs[0].Actor == drillActor && recs[0].Reason == d.rep.Reason:
 		d.killedAt = time.Now() // late: the times measured from it are the shorter
 		d.rep.KillRevision = &recs[0].Revision
 		return nil
 	}
 	return cantRun("drill: kill flag %q: %s; nothing written", d.key, d.scrub(err.Error()))
+}
+
+// withReviveNote returns line, followed by reviveNote when there is one.
+func (d *drill) withReviveNote(line string) []string {
+	if note := d.reviveNote(); note != "" {
+		return []string{line, "drill: " + note}
+	}
+	return []string{line}
 }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollsafe/rollsafe/dialect"
@@ -171,22 +172,30 @@ func startFleet(t *testing.T, db *testdb.DB, n int) []*service {
 
 	reg, err := fleet.NewRegistry(context.Background(), db.DB, db.Dialect)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
+	// The condition runs on a goroutine of its own: it reports through c,
+	// never by stopping the test.
+	ids := make([]string, n)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		ins, err := reg.List(context.Background())
-		require.NoError(t, err)
+		if !assert.NoError(c, err, "read the registry") {
+			return
+		}
 		byAddr := map[string]fleet.Instance{}
 		for _, in := range ins {
 			byAddr[in.Address] = in
 		}
-		for _, s := range fleetOut {
+		for i, s := range fleetOut {
 			in, ok := byAddr[s.address]
-			if !ok || !in.Ready || in.FlagsRevision == nil {
-				return false
+			if !assert.True(c, ok && in.Ready && in.FlagsRevision != nil, "instance %d (%s) listed ready, serving flags", i, s.address) {
+				return
 			}
-			s.id = in.ID
+			ids[i] = in.ID
 		}
-		return len(ins) == n
+		assert.Len(c, ins, n, "the registry lists the fleet and nothing else")
 	}, 30*time.Second, 20*time.Millisecond, "the registry lists every instance ready and serving flags")
+	for i, s := range fleetOut {
+		s.id = ids[i]
+	}
 	return fleetOut
 }
 

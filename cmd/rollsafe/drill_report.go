@@ -32,6 +32,7 @@ type drillReport struct {
 	ChangedBy        []drillChange    `json:"changedBy,omitempty"`
 	Restored         bool             `json:"restored"`
 	RestoreCommand   string           `json:"restoreCommand,omitempty"`
+	RestoreNote      string           `json:"restoreNote,omitempty"`
 	OK               bool             `json:"ok"`
 	Error            string           `json:"error,omitempty"`
 	ExitCode         int              `json:"exitCode"`
@@ -45,7 +46,8 @@ type drillInstance struct {
 	KillMs    *int64 `json:"killMs"`
 	RestoreMs *int64 `json:"restoreMs"`
 	// Gone: it left the registry before confirming (stopped, or its
-	// heartbeats lapsed); it is not counted as unconfirmed.
+	// heartbeats lapsed, while it may serve its last flag set still); it
+	// is unconfirmed.
 	Gone bool `json:"gone,omitempty"`
 }
 
@@ -61,8 +63,11 @@ type drillPending struct {
 	ID      string `json:"id"`
 	Address string `json:"address"`
 	Phase   string `json:"phase"`
-	// Serves is the revision it reports; nil when it reports none.
+	// Serves is the revision it reports (last reported, when Gone); nil
+	// when it reports none.
 	Serves *int64 `json:"serves"`
+	// Gone: it left the registry without confirming.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // drillChange is a change of the flag by someone else during the drill.
@@ -86,6 +91,31 @@ func (r *drillReport) slowest(phase string) (*int64, *drillInstance) {
 		}
 	}
 	return ms, who
+}
+
+// goneIn reports whether di left the registry without confirming phase.
+// After an interrupted wait no entry of Unconfirmed says which: then it is
+// the first phase it did not confirm.
+func (r *drillReport) goneIn(di *drillInstance, phase string) bool {
+	if !di.Gone {
+		return false
+	}
+	listed := false
+	for _, p := range r.Unconfirmed {
+		if p.ID == di.ID && p.Gone {
+			if p.Phase == phase {
+				return true
+			}
+			listed = true
+		}
+	}
+	if listed {
+		return false
+	}
+	if di.KillMs == nil {
+		return phase == phaseKill
+	}
+	return phase == phaseRestore && di.RestoreMs == nil
 }
 
 // finish settles the exit code from err (why the drill ended early) and
@@ -138,9 +168,18 @@ func (d *drill) finish(e *env, err error) int {
 func (d *drill) pendingList() string {
 	var parts []string
 	for _, p := range d.rep.Unconfirmed {
-		parts = append(parts, fmt.Sprintf("the %s by %s (%s), which serves %s", p.Phase, p.ID, p.Address, revText(p.Serves)))
+		parts = append(parts, fmt.Sprintf("the %s by %s (%s), which %s", p.Phase, p.ID, p.Address, servesText(p)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// servesText says what an unconfirmed instance serves, or served when it
+// left the registry.
+func servesText(p drillPending) string {
+	if p.Gone {
+		return "left the registry, last seen serving " + revText(p.Serves)
+	}
+	return "serves " + revText(p.Serves)
 }
 
 func msText(ms *int64) string {
@@ -172,12 +211,25 @@ func (d *drill) outcome() string {
 	case len(r.ChangedBy) > 0:
 		return "STOPPED: someone else changed the flag during the drill; the drill left it as they did"
 	case !r.Restored:
+		if r.RestoreNote != "" {
+			return "THE FLAG IS STILL KILLED: the restore failed; put it back with: " + r.RestoreCommand + " (" + r.RestoreNote + ")"
+		}
 		return "THE FLAG IS STILL KILLED: the restore failed; put it back with: " + r.RestoreCommand
 	case r.Error != "":
 		return fmt.Sprintf("restored at revision %d, but the drill did not finish: %s", *r.RestoreRevision, strings.TrimPrefix(r.Error, "drill: "))
 	default:
-		return fmt.Sprintf("FAILED: %s not confirmed within %s; the flag is restored (revision %d)",
-			plural(len(r.Unconfirmed), "write was", "writes were"), r.Timeout, *r.RestoreRevision)
+		gone := 0
+		for _, p := range r.Unconfirmed {
+			if p.Gone {
+				gone++
+			}
+		}
+		left := ""
+		if gone > 0 {
+			left = fmt.Sprintf(" (%d by an instance that left the registry)", gone)
+		}
+		return fmt.Sprintf("FAILED: %s not confirmed within %s%s; the flag is restored (revision %d)",
+			plural(len(r.Unconfirmed), "write was", "writes were"), r.Timeout, left, *r.RestoreRevision)
 	}
 }
 
@@ -207,7 +259,7 @@ func (d *drill) text(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "slowest: kill %s, restore %s\n", d.slowestText(phaseKill), d.slowestText(phaseRestore))
 	for _, p := range r.Unconfirmed {
-		fmt.Fprintf(w, "unconfirmed: %s (%s) did not confirm the %s within %s; it serves %s\n", p.ID, p.Address, p.Phase, r.Timeout, revText(p.Serves))
+		fmt.Fprintf(w, "unconfirmed: %s (%s) did not confirm the %s within %s; it %s\n", p.ID, p.Address, p.Phase, r.Timeout, servesText(p))
 	}
 	for _, c := range r.ChangedBy {
 		fmt.Fprintf(w, "changed by %s at %s: revision %d (%s)\n", c.Actor, changeTime(c), c.Revision, oneLine(c.Reason))
@@ -252,11 +304,14 @@ func (d *drill) markdown(w io.Writer) error {
 	if len(r.Instances) > 0 {
 		b.WriteString("\n| Instance | Address | Kill confirmed | Restore confirmed |\n|---|---|---:|---:|\n")
 		for _, di := range r.Instances {
-			restore := msText(di.RestoreMs)
-			if di.Gone {
+			kill, restore := msText(di.KillMs), msText(di.RestoreMs)
+			if r.goneIn(di, phaseKill) {
+				kill += " (left the registry)"
+			}
+			if r.goneIn(di, phaseRestore) {
 				restore += " (left the registry)"
 			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", mdCode(di.ID), mdText(di.Address), msText(di.KillMs), restore)
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", mdCode(di.ID), mdText(di.Address), kill, restore)
 		}
 		fmt.Fprintf(&b, "\n**Slowest:** kill %s, restore %s\n", d.slowestText(phaseKill), d.slowestText(phaseRestore))
 		b.WriteString("\n**Unconfirmed:**")
@@ -265,7 +320,7 @@ func (d *drill) markdown(w io.Writer) error {
 		} else {
 			b.WriteString("\n\n")
 			for _, p := range r.Unconfirmed {
-				fmt.Fprintf(&b, "- `%s` (%s): the %s, within %s; it serves %s\n", mdCode(p.ID), mdText(p.Address), p.Phase, r.Timeout, revText(p.Serves))
+				fmt.Fprintf(&b, "- `%s` (%s): the %s, within %s; it %s\n", mdCode(p.ID), mdText(p.Address), p.Phase, r.Timeout, servesText(p))
 			}
 		}
 	}

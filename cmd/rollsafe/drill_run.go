@@ -30,11 +30,14 @@ const (
 // (instances that did not confirm are in the report, not an error).
 func (d *drill) rehearse(e *env) error {
 	killRev := *d.rep.KillRevision
+	kill, waitErr := d.begin(e, phaseKill, killRev, d.killedAt)
 	d.progress(e, "%s killed at revision %d (%s: %s); waiting up to %v for the fleet\n", d.key, killRev, drillActor, d.rep.Reason, d.timeout)
 	if d.hooks.afterKill != nil {
 		d.hooks.afterKill(e.ctx)
 	}
-	waitErr := d.wait(e, phaseKill, killRev, d.killedAt)
+	if waitErr == nil {
+		waitErr = d.wait(e, kill)
+	}
 	if d.hooks.beforeRestore != nil {
 		d.hooks.beforeRestore(e.ctx)
 	}
@@ -59,71 +62,124 @@ func (d *drill) rehearse(e *env) error {
 	if waitErr != nil {
 		return cantRun("%v; the flag is restored at revision %d, whose confirmation by the fleet was not awaited", waitErr, restoreRev)
 	}
+	restore, err := d.begin(e, phaseRestore, restoreRev, d.restoredAt)
+	if err != nil {
+		return err
+	}
 	d.progress(e, "%s restored at revision %d; waiting up to %v for the fleet\n", d.key, restoreRev, d.timeout)
-	return d.wait(e, phaseRestore, restoreRev, d.restoredAt)
+	return d.wait(e, restore)
 }
 
-// wait follows the fleet until every live instance serves rev or later, at
-// most --timeout, and records each instance's time since since. The
-// instances that did not confirm go to the report; the error says why the
-// wait ended early (an interrupt, a registry that cannot be read).
-func (d *drill) wait(e *env, phase string, rev int64, since time.Time) error {
-	inPhase := map[string]bool{}
-	var last []fleet.Instance
-	_, err := followFleet(e.ctx, d.reg, d.timeout, func(ins []fleet.Instance) bool {
-		now := time.Now()
-		last = ins
-		all := true
-		for _, in := range ins {
-			di := d.instance(in)
-			inPhase[in.ID] = true
-			ms := di.phaseMs(phase)
-			if *ms != nil {
-				continue
-			}
-			if in.FlagsRevision != nil && *in.FlagsRevision >= rev {
-				*ms = new(now.Sub(since).Milliseconds())
-				continue
-			}
-			all = false
-		}
-		return all
-	})
-	live := map[string]fleet.Instance{}
-	for _, in := range last {
-		live[in.ID] = in
+// drillPhase is one of the two waits: the write it follows and the
+// instances it counts.
+type drillPhase struct {
+	name  string
+	rev   int64
+	since time.Time // the write's commit
+	// in holds the instances the phase counts: those live right after
+	// the write, and those seen since. One that leaves the registry stays
+	// counted: it may serve its last flag set still, heartbeats lapsed.
+	in map[string]bool
+	// last is each instance as the latest read that listed it showed it;
+	// live holds the ids of the latest read.
+	last map[string]fleet.Instance
+	live map[string]bool
+}
+
+// begin reads the registry right after a write: the instances live then
+// are the phase's, whether or not they stay.
+func (d *drill) begin(e *env, name string, rev int64, since time.Time) (*drillPhase, error) {
+	ph := &drillPhase{name: name, rev: rev, since: since, in: map[string]bool{}, last: map[string]fleet.Instance{}}
+	ctx, cancel := context.WithTimeout(e.ctx, pingTimeout)
+	defer cancel()
+	ins, err := d.reg.List(ctx)
+	if err != nil {
+		return ph, d.waitFailed(e, ph, err)
 	}
-	confirmed, pending := 0, 0
+	d.observe(ph, ins, time.Now())
+	return ph, nil
+}
+
+// observe records a registry read of ins made at now, and reports whether
+// every instance of the phase has confirmed. A confirmation read after
+// --timeout is none.
+func (d *drill) observe(ph *drillPhase, ins []fleet.Instance, now time.Time) bool {
+	ph.live = map[string]bool{}
+	took := now.Sub(ph.since)
+	for _, in := range ins {
+		ph.in[in.ID], ph.live[in.ID], ph.last[in.ID] = true, true, in
+		ms := d.instance(in).phaseMs(ph.name)
+		if *ms == nil && in.FlagsRevision != nil && *in.FlagsRevision >= ph.rev && took <= d.timeout {
+			*ms = new(took.Milliseconds())
+		}
+	}
+	return d.observeDone(ph)
+}
+
+// wait follows the fleet until every instance of the phase serves its
+// revision or later, at most --timeout after the write, and records each
+// instance's time. The instances that did not confirm go to the report;
+// the error says why the wait ended early (an interrupt, a registry that
+// cannot be read).
+func (d *drill) wait(e *env, ph *drillPhase) error {
+	var err error
+	if left := d.timeout - time.Since(ph.since); left > 0 && !d.observeDone(ph) {
+		_, err = followFleet(e.ctx, d.reg, left, func(ins []fleet.Instance) bool {
+			return d.observe(ph, ins, time.Now())
+		})
+	}
+	confirmed, pending, gone := 0, 0, 0
 	for _, di := range d.rep.Instances {
-		if !inPhase[di.ID] {
+		if !ph.in[di.ID] {
 			continue
 		}
-		if *di.phaseMs(phase) != nil {
+		if *di.phaseMs(ph.name) != nil {
 			confirmed++
 			continue
 		}
-		in, ok := live[di.ID]
-		if !ok {
-			di.Gone = true // it left the registry: it serves nothing any more
-			continue
-		}
 		pending++
+		p := drillPending{ID: di.ID, Address: di.Address, Phase: ph.name, Serves: ph.last[di.ID].FlagsRevision}
+		if !ph.live[di.ID] {
+			di.Gone, p.Gone = true, true
+			gone++
+		}
 		if err == nil {
 			// It had the whole of --timeout; after an interrupt it had not.
-			d.rep.Unconfirmed = append(d.rep.Unconfirmed, drillPending{ID: in.ID, Address: in.Address, Phase: phase, Serves: in.FlagsRevision})
+			d.rep.Unconfirmed = append(d.rep.Unconfirmed, p)
 		}
 	}
 	switch {
-	case err != nil && e.ctx.Err() != nil:
-		return cantRun("drill: interrupted (%v) while waiting for the fleet to confirm the %s (revision %d)", context.Cause(e.ctx), phase, rev)
 	case err != nil:
-		return cantRun("drill: waiting for the fleet to confirm the %s (revision %d) failed: %s", phase, rev, d.scrub(err.Error()))
+		return d.waitFailed(e, ph, err)
 	case pending > 0:
-		d.progress(e, "%d of %d instances serve revision %d; %d did not within %v\n", confirmed, confirmed+pending, rev, pending, d.timeout)
+		left := ""
+		if gone > 0 {
+			left = fmt.Sprintf(" (%d left the registry)", gone)
+		}
+		d.progress(e, "%d of %d instances serve revision %d; %d did not within %v%s\n", confirmed, confirmed+pending, ph.rev, pending, d.timeout, left)
 	default:
-		d.progress(e, "%s serve revision %d\n", plural(confirmed, "instance", "instances"), rev)
+		d.progress(e, "%s serve revision %d\n", plural(confirmed, "instance", "instances"), ph.rev)
 	}
 	return nil
+}
+
+// observeDone reports whether every instance of the phase confirmed it
+// already.
+func (d *drill) observeDone(ph *drillPhase) bool {
+	for id := range ph.in {
+		if *d.seen[id].phaseMs(ph.name) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// waitFailed is the error of a registry read of the phase that failed.
+func (d *drill) waitFailed(e *env, ph *drillPhase, err error) error {
+	if e.ctx.Err() != nil {
+		return cantRun("drill: interrupted (%v) while waiting for the fleet to confirm the %s (revision %d)", context.Cause(e.ctx), ph.name, ph.rev)
+	}
+	return cantRun("drill: waiting for the fleet to confirm the %s (revision %d) failed: %s", ph.name, ph.rev, d.scrub(err.Error()))
 }
 
 // instance returns the report's entry for in, adding it the first time.
@@ -144,7 +200,14 @@ func (d *drill) instance(in fleet.Instance) *drillInstance {
 func (d *drill) restore(e *env, ctx context.Context) error {
 	base := *d.rep.KillRevision
 	for conflicts := 0; ; {
-		changes, err := d.changedSince(ctx)
+		changes, own, err := d.changedSince(ctx)
+		if err == nil && own != nil {
+			// A write whose commit answer was lost (or came late) is there.
+			d.restoredAt = time.Now() // late: the times measured from it are the shorter
+			d.rep.RestoreRevision, d.rep.Restored = &own.Revision, true
+			d.progress(e, "%s is restored already, at revision %d: by this drill's own write, whose answer was lost\n", d.key, own.Revision)
+			return nil
+		}
 		if err == nil && len(changes) > 0 {
 			d.rep.ChangedBy = changes
 			return d.changedByOthers(changes[len(changes)-1])
@@ -203,13 +266,17 @@ func pause(ctx context.Context, d time.Duration) bool {
 }
 
 // changedSince returns the changes of the flag after the kill, oldest
-// first. A flag changed outside rollsafe is in no record: it is found by
-// comparing the flag with what the kill wrote.
-func (d *drill) changedSince(ctx context.Context) ([]drillChange, error) {
+// first, or, when the latest is this drill's own restore (a write whose
+// answer was lost), its record. A flag changed outside rollsafe is in no
+// record: it is found by comparing the flag with what the kill wrote.
+func (d *drill) changedSince(ctx context.Context) ([]drillChange, *flagstore.Record, error) {
 	killRev := *d.rep.KillRevision
 	recs, err := d.store.History(ctx, flagstore.Filter{Key: d.key, Limit: drillHistoryLimit})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if len(recs) > 0 && d.ownRestore(recs[0]) {
+		return nil, &recs[0], nil
 	}
 	var out []drillChange
 	for _, r := range recs {
@@ -219,46 +286,65 @@ func (d *drill) changedSince(ctx context.Context) ([]drillChange, error) {
 	}
 	slices.Reverse(out)
 	if len(out) > 0 {
-		return out, nil
+		return out, nil, nil
 	}
 	if d.killed == nil {
 		kill, err := d.store.History(ctx, flagstore.Filter{Key: d.key, Before: killRev + 1, Limit: 1})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(kill) != 1 || kill[0].Revision != killRev {
-			return nil, fmt.Errorf("the record of the drill's kill (revision %d) is missing", killRev)
+			return nil, nil, fmt.Errorf("the record of the drill's kill (revision %d) is missing", killRev)
 		}
 		def, ok := flagIn(kill[0].After, d.key)
 		if !ok {
-			return nil, fmt.Errorf("the record of the drill's kill (revision %d) does not hold flag %q", killRev, d.key)
+			return nil, nil, fmt.Errorf("the record of the drill's kill (revision %d) does not hold flag %q", killRev, d.key)
 		}
 		d.killed = def
 	}
 	var b bytes.Buffer
 	rev, err := d.store.Export(ctx, &b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if now, ok := flagIn(b.Bytes(), d.key); !ok || !bytes.Equal(now, d.killed) {
 		return []drillChange{{Revision: rev, Actor: "(outside rollsafe, no record)",
-			Reason: "the flag's row is not what the kill wrote"}}, nil
+			Reason: "the flag's row is not what the kill wrote"}}, nil, nil
 	}
-	return nil, nil
+	return nil, nil, nil
+}
+
+// ownRestore reports whether r is this drill's restore: its actor and
+// reason, after the kill, putting back the recorded definition.
+func (d *drill) ownRestore(r flagstore.Record) bool {
+	if r.Revision <= *d.rep.KillRevision || r.Actor != drillActor || r.Reason != d.rep.Reason {
+		return false
+	}
+	after, ok := flagIn(r.After, d.key)
+	return ok && bytes.Equal(after, d.rep.Definition)
 }
 
 // restoreFailed is the loud error of a restore that could not be written:
 // the flag's state, the command that puts it back, and what it was.
 func (d *drill) restoreFailed(err error) error {
 	cmd := d.reviveCommand()
-	d.rep.RestoreCommand = cmd
+	d.rep.RestoreCommand, d.rep.RestoreNote = cmd, d.reviveNote()
+	extra := append(d.withReviveNote("drill: put it back with: "+cmd), fmt.Sprintf("drill: its definition before the drill (revision %d): %s", d.rep.BaseRevision, d.rep.Definition))
 	return &drillError{code: exitCantRun,
 		msg: fmt.Sprintf("drill: THE RESTORE FAILED: flag %q IS STILL KILLED (state %s since revision %d, this drill's kill): %s",
 			d.key, flags.Disabled, *d.rep.KillRevision, d.scrub(err.Error())),
-		extra: []string{
-			"drill: put it back with: " + cmd,
-			fmt.Sprintf("drill: its definition before the drill (revision %d): %s", d.rep.BaseRevision, d.rep.Definition),
-		}}
+		extra: extra}
+}
+
+// reviveNote is what to do before running reviveCommand when the command
+// reads the DSN from $ROLLSAFE_DSN although this drill was given it with
+// --dsn (it holds a password): the variable may be unset, or hold another.
+func (d *drill) reviveNote() string {
+	if *d.dsnFlag == "" || dsn.Redact(d.dsn) == d.dsn {
+		return ""
+	}
+	return fmt.Sprintf("first set %s to the DSN given to --dsn (%s, its password left out here): the command reads it from there",
+		envDSN, dsn.Redact(d.dsn))
 }
 
 // reviveCommand is the command line that switches the flag back on. The

@@ -21,11 +21,11 @@ import (
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
-// A drill on a healthy fleet: every instance confirms the kill and the
-// restore, the flag's row is byte for byte what it was, and the history
-// holds the drill's two changes.
+// A drill on a healthy fleet, on each database (MariaDB as mysql): every
+// instance confirms the kill and the restore, the flag's row is byte for
+// byte what it was, and the history holds the drill's two changes.
 func TestDrillOnAFleet(t *testing.T) {
-	for _, d := range []dialect.Dialect{dialect.SQLite, dialect.Postgres} {
+	for _, d := range []dialect.Dialect{dialect.SQLite, dialect.Postgres, dialect.MySQL} {
 		t.Run(d.String(), func(t *testing.T) {
 			db := testdb.New(t, d)
 			fl := startFleet(t, db, 3)
@@ -427,7 +427,8 @@ func TestDrillUsage(t *testing.T) {
 }
 
 // The command that puts a flag back quotes what a shell would split, and
-// never carries a password.
+// never carries a password; when it reads the DSN from $ROLLSAFE_DSN,
+// which the drill did not read it from, the drill says to set it first.
 func TestDrillReviveCommand(t *testing.T) {
 	for _, s := range []string{"plain", "a b", "it's", "$HOME", `back\slash`, ""} {
 		assert.Equal(t, []string{s}, shellWords(t, shellQuote(s)), s)
@@ -435,20 +436,36 @@ func TestDrillReviveCommand(t *testing.T) {
 	for _, tc := range []struct {
 		name, flagDSN, dsn string
 		d                  dialect.Dialect
-		want               string
+		want, note         string
 	}{
 		{"sqlite path", "/var/lib/orders.db", "/var/lib/orders.db", dialect.SQLite,
-			"rollsafe flags revive 'my flag' --reason 'restore after a failed rollback drill' --dialect sqlite --dsn /var/lib/orders.db"},
+			"rollsafe flags revive 'my flag' --reason 'restore after a failed rollback drill' --dialect sqlite --dsn /var/lib/orders.db", ""},
 		{"no secret", "postgres://app@db:5432/orders", "postgres://app@db:5432/orders", dialect.Postgres,
-			"rollsafe flags revive 'my flag' --reason 'restore after a failed rollback drill' --dialect postgres --dsn postgres://app@db:5432/orders"},
+			"rollsafe flags revive 'my flag' --reason 'restore after a failed rollback drill' --dialect postgres --dsn postgres://app@db:5432/orders", ""},
 		{"a password", "postgres://app:s3cr3t@db:5432/orders", "postgres://app:s3cr3t@db:5432/orders", dialect.Postgres,
-			`rollsafe flags revive 'my flag' --reason 'restore after a failed rollback drill' --dialect postgres --dsn "$ROLLSAFE_DSN"`},
+			`rollsafe flags revive 'my flag' --reason 'restore after a failed rollback drill' --dialect postgres --dsn "$ROLLSAFE_DSN"`,
+			"first set ROLLSAFE_DSN to the DSN given to --dsn (postgres://app:xxxxx@db:5432/orders, its password left out here): the command reads it from there"},
 		{"from the environment", "", "app:s3cr3t@tcp(db:3306)/orders", dialect.MySQL,
-			"rollsafe flags revive 'my flag' --reason 'restore after a failed rollback drill' --dialect mysql"},
+			"rollsafe flags revive 'my flag' --reason 'restore after a failed rollback drill' --dialect mysql", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &drill{key: "my flag", dsnFlag: &tc.flagDSN, dsn: tc.dsn, d: tc.d}
+			d := &drill{key: "my flag", dsnFlag: &tc.flagDSN, dsn: tc.dsn, d: tc.d, rep: drillReport{KillRevision: new(int64(2))}}
 			assert.Equal(t, tc.want, d.reviveCommand())
+
+			var de *drillError
+			require.ErrorAs(t, d.restoreFailed(errors.New("database is gone")), &de)
+			require.NotEmpty(t, de.extra)
+			assert.Equal(t, "drill: put it back with: "+tc.want, de.extra[0])
+			assert.Equal(t, tc.note, d.rep.RestoreNote)
+			if tc.note == "" {
+				assert.Len(t, de.extra, 2, "the command and the definition")
+				assert.NotContains(t, d.outcome(), "ROLLSAFE_DSN to")
+				return
+			}
+			require.Len(t, de.extra, 3)
+			assert.Equal(t, "drill: "+tc.note, de.extra[1])
+			assert.NotContains(t, strings.Join(de.extra, "\n"), "s3cr3t")
+			assert.Contains(t, d.outcome(), "put it back with: "+tc.want+" ("+tc.note+")")
 		})
 	}
 }

@@ -529,6 +529,8 @@ func waitFleet(e *env, cmd string, sf *storeFlags, db *sql.DB, d dialect.Dialect
 	switch {
 	case err != nil:
 		return cantWait(err)
+	case timedOut && w == nil:
+		return cantWait(fmt.Errorf("the fleet registry gave no answer within --timeout %v", timeout))
 	case timedOut:
 		w.TimedOut = true
 		if !sf.json() {
@@ -553,21 +555,34 @@ func waitFleet(e *env, cmd string, sf *storeFlags, db *sql.DB, d dialect.Dialect
 
 // followFleet reads the live instances of reg at once and then every
 // waitPoll, and gives each read to done, until done returns true (false,
-// nil), timeout passes (true, nil: the last read is what done saw last),
-// or the registry cannot be read or ctx ends (the error).
+// nil), timeout passes (true, nil: the last read is what done saw last,
+// and done may have seen none), or the registry cannot be read or ctx ends
+// (the error). No read outlasts the timeout, and a read that comes back
+// after it is not given to done: a confirmation after the timeout is none.
 func followFleet(ctx context.Context, reg *fleet.Registry, timeout time.Duration, done func([]fleet.Instance) bool) (timedOut bool, err error) {
+	end := time.Now().Add(timeout)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(waitPoll)
 	defer tick.Stop()
 	for {
-		lctx, cancel := context.WithTimeout(ctx, pingTimeout)
+		budget := min(pingTimeout, time.Until(end))
+		if budget <= 0 {
+			return true, nil
+		}
+		lctx, cancel := context.WithTimeout(ctx, budget)
 		ins, err := reg.List(lctx)
 		cancel()
-		if err != nil {
+		over := !time.Now().Before(end)
+		switch {
+		case err != nil && ctx.Err() == nil && budget < pingTimeout && over:
+			// Cut by the timeout, not refused by the registry.
+			return true, nil
+		case err != nil:
 			return false, err
-		}
-		if done(ins) {
+		case over:
+			return true, nil
+		case done(ins):
 			return false, nil
 		}
 		select {
