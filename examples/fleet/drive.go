@@ -21,7 +21,7 @@ type watch struct {
 	trips     []trip
 	killed    *time.Duration
 	killedWho string
-	unclean   []string // instances that did not stop cleanly at the end
+	unclean   []string  // instances that did not stop cleanly at the end
 	ended     time.Time // the release became terminal; zero while it runs
 	printed   int       // results already counted in a progress line
 }
