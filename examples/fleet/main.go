@@ -52,8 +52,10 @@
 // instance takes the lease and carries on.
 //
 // Exit status: 0 when the run went as the fault requires (none: promoted,
-// no rollback; any fault: rolled back), with no instance crashed and no
-// write lost; 1 otherwise; 2 when it could not run.
+// no rollback; any fault: rolled back), with no instance crashed or
+// stopped uncleanly, no write lost, no failure of the old path, no request
+// left unanswered by an instance that was not killed, and some write
+// acknowledged; 1 otherwise; 2 when it could not run.
 package main
 
 import (
