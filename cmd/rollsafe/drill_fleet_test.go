@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +26,7 @@ import (
 	"github.com/rollsafe/rollsafe/dialect"
 	"github.com/rollsafe/rollsafe/flags/flagstore"
 	"github.com/rollsafe/rollsafe/fleet"
+	"github.com/rollsafe/rollsafe/internal/gobuild"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
@@ -53,23 +53,13 @@ func TestMain(m *testing.M) {
 func serviceBinary(t *testing.T) string {
 	t.Helper()
 	serviceBuild.once.Do(func() {
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			if goTool, err = exec.LookPath("go"); err != nil {
-				serviceBuild.err = fmt.Errorf("no go tool in GOROOT or PATH: %w", err)
-				return
-			}
-		}
 		dir, err := os.MkdirTemp("", "rollsafe-drill-test-")
 		if err != nil {
 			serviceBuild.err = err
 			return
 		}
 		serviceBuild.dir, serviceBuild.path = dir, filepath.Join(dir, "service")
-		out, err := exec.Command(goTool, "build", "-o", serviceBuild.path, "github.com/rollsafe/rollsafe/examples/service").CombinedOutput()
-		if err != nil {
-			serviceBuild.err = fmt.Errorf("go build examples/service: %w\n%s", err, out)
-		}
+		serviceBuild.err = gobuild.Build(context.Background(), "github.com/rollsafe/rollsafe/examples/service", serviceBuild.path)
 	})
 	require.NoError(t, serviceBuild.err)
 	return serviceBuild.path

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,12 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rollsafe/rollsafe/internal/gobuild"
 )
 
 // servicePackage is what the command builds when --service is not given.
@@ -26,16 +26,8 @@ const servicePackage = "github.com/rollsafe/rollsafe/examples/service"
 // module the command runs in.
 func buildService(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "service")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go" // a binary built elsewhere: the one on PATH
-	}
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, servicePackage)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build %s (run from the rollsafe module, or give a built one with --service): %w\n%s",
-			servicePackage, err, strings.TrimSpace(out.String()))
+	if err := gobuild.Build(ctx, servicePackage, bin); err != nil {
+		return "", fmt.Errorf("%w\n(run from the rollsafe module, or give a built one with --service)", err)
 	}
 	return bin, nil
 }
