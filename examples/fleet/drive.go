@@ -21,9 +21,10 @@ type watch struct {
 	trips     []trip
 	killed    *time.Duration
 	killedWho string
-	unclean   []string  // instances that did not stop cleanly at the end
-	ended     time.Time // the release became terminal; zero while it runs
-	printed   int       // results already counted in a progress line
+	unclean   []string          // instances that did not stop cleanly at the end
+	names     map[string]string // registry id → the run's name, as of the last look
+	ended     time.Time         // the release became terminal; zero while it runs
+	printed   int               // results already counted in a progress line
 }
 
 // drive runs the load and the release until the release is over and
@@ -110,11 +111,11 @@ func (r *runner) follow(ctx context.Context, w *watch) {
 	if err != nil {
 		fmt.Fprintln(r.errOut, "fleet: release history:", err)
 	}
-	names := r.instanceNames(ctx)
+	w.names = r.instanceNames(ctx)
 	for _, ev := range evs {
 		w.lastEvent = ev.ID
 		w.events = append(w.events, ev)
-		if line := describe(ev, names); line != "" {
+		if line := describe(ev, w.names); line != "" {
 			fmt.Fprintf(r.out, "%s  release: %s\n", stamp(ev.At.Sub(w.start)), line)
 		}
 	}
@@ -169,15 +170,14 @@ func (r *runner) chaos(ctx context.Context, w *watch, ld *load) {
 	if r.cfg.chaos == "" || w.killed != nil || w.status.State.Terminal() {
 		return
 	}
-	failedNew := slices.ContainsFunc(ld.snapshot(), func(res result) bool { return res.path == "new" && !res.ok() })
-	if !failedNew && w.status.Step < chaosStep {
+	if !ld.failedNew.Load() && w.status.Step < chaosStep {
 		return
 	}
 	driver, err := r.ctl.Driver(ctx)
 	if err != nil || driver == "" {
 		return // no holder this moment: the next look
 	}
-	name := r.instanceNames(ctx)[driver]
+	name := w.names[driver]
 	for _, in := range r.fleet {
 		if in.name != name || !in.alive() {
 			continue

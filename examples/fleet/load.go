@@ -48,6 +48,8 @@ type load struct {
 	rps    int
 	nextID atomic.Int64
 	next   atomic.Uint64 // round robin
+	// failedNew is set once a call of the new path has failed.
+	failedNew atomic.Bool
 
 	mu      sync.Mutex
 	results []result
@@ -83,6 +85,9 @@ func (l *load) run(ctx context.Context) {
 		wg.Go(func() {
 			defer func() { <-pending }()
 			r := l.send()
+			if r.path == "new" && !r.ok() {
+				l.failedNew.Store(true)
+			}
 			l.mu.Lock()
 			l.results = append(l.results, r)
 			l.mu.Unlock()

@@ -91,6 +91,7 @@ type config struct {
 	instances int
 	rps       int
 	fault     string
+	kind      faultKind // what fault is
 	duration  time.Duration
 	json      bool
 	chart     string
@@ -151,8 +152,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	case c.dialect != dialect.SQLite && c.dsn == "":
 		return c, fmt.Errorf("--dialect %s needs --dsn (or $ORDERS_DSN)", c.dialect)
 	}
-	if _, err := parseFault(c.fault); err != nil {
+	kind, err := parseFault(c.fault)
+	if err != nil {
 		return c, fmt.Errorf("--fault: %w", err)
 	}
+	c.kind = kind
 	return c, nil
 }

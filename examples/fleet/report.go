@@ -39,6 +39,7 @@ const (
 // report is what a run found.
 type report struct {
 	summary
+	kind       faultKind
 	outcome    string   // who decided the rollback and why
 	crashed    []string // instances that exited by themselves, or did not stop cleanly
 	failedOld  int      // failed requests that the old path answered: it never fails
@@ -50,8 +51,8 @@ type report struct {
 
 // report works the figures out from the results and the database.
 func (r *runner) report(ctx context.Context, w *watch, results []result, end time.Duration) (*report, error) {
-	kind, _ := parseFault(r.cfg.fault)
-	rep := &report{summary: summary{Fault: r.cfg.fault, Instances: len(r.fleet), Requests: len(results), Verdict: verdictRunning},
+	kind := r.cfg.kind
+	rep := &report{kind: kind, summary: summary{Fault: r.cfg.fault, Instances: len(r.fleet), Requests: len(results), Verdict: verdictRunning},
 		outcome: w.status.Outcome, trips: w.trips, killedWho: w.killedWho}
 	switch w.status.State {
 	case release.StatePromoted:
@@ -226,7 +227,7 @@ func (r *runner) timeline(w *watch, results []result, end time.Duration, rep *re
 
 // behaved says whether the run went as its fault requires.
 func (rep *report) behaved() (bool, string) {
-	kind, _ := parseFault(rep.Fault)
+	kind := rep.kind
 	switch {
 	case len(rep.crashed) > 0:
 		return false, strings.Join(rep.crashed, ", ") + " crashed"
