@@ -119,13 +119,37 @@ func (c *Controller) flagHolder(ctx context.Context, p *Plan) error {
 
 func (c *Controller) flagHolderTx(ctx context.Context, q dbtx.Execer, p *Plan) error {
 	for _, f := range p.Flags {
-		var holder string
-		err := q.QueryRowContext(ctx, c.d.Rebind(`SELECT release_id FROM `+tableReleaseFlags+` WHERE flag_key = ?`), f.Key).Scan(&holder)
-		if err == nil {
+		if holder, err := c.holderOf(ctx, q, f.Key); err == nil && holder != "" {
 			return &FlagInUseError{Flag: f.Key, Release: holder}
 		}
 	}
 	return nil
+}
+
+// FlagHolder returns the id of the release not over that moves the flag
+// key, or "" when none does. Someone about to change a flag by hand (a
+// drill, a kill) asks first: the release owns its flags until it ends and
+// would write its weights back.
+func (c *Controller) FlagHolder(ctx context.Context, key string) (string, error) {
+	if err := c.ensure(ctx); err != nil {
+		return "", err
+	}
+	holder, err := c.holderOf(ctx, c.db, key)
+	if err != nil {
+		return "", fmt.Errorf("release: the release of flag %q: %w", key, err)
+	}
+	return holder, nil
+}
+
+// holderOf reads the release that holds key in tableReleaseFlags; "" for
+// none.
+func (c *Controller) holderOf(ctx context.Context, q dbtx.Execer, key string) (string, error) {
+	var holder string
+	err := q.QueryRowContext(ctx, c.d.Rebind(`SELECT release_id FROM `+tableReleaseFlags+` WHERE flag_key = ?`), key).Scan(&holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return holder, err
 }
 
 // act applies a person's change to the release id: change edits a copy of

@@ -352,20 +352,16 @@ func (d *drill) checkReleases(ctx context.Context) error {
 	if err != nil {
 		return cantRun("drill: %v", err)
 	}
-	rs, err := c.List(ctx)
+	id, err := c.FlagHolder(ctx, d.key)
+	if err == nil && id != "" {
+		var st release.Status
+		if st, err = c.Status(ctx, id); err == nil {
+			return refused("drill: refused: flag %q is moved by release %q, which is %s: the release owns the flag and would undo the kill; "+
+				"drill it once the release is over (rollsafe release status %s)", d.key, id, st.State, id)
+		}
+	}
 	if err != nil {
 		return cantRun("drill: read the releases: %s", d.scrub(strings.TrimPrefix(err.Error(), "release: ")))
-	}
-	for _, r := range rs {
-		if r.State.Terminal() || r.Plan == nil {
-			continue
-		}
-		for _, f := range r.Plan.Flags {
-			if f.Key == d.key {
-				return refused("drill: refused: flag %q is moved by release %q, which is %s: the release owns the flag and would undo the kill; "+
-					"drill it once the release is over (rollsafe release status %s)", d.key, r.ID, r.State, r.ID)
-			}
-		}
 	}
 	return nil
 }
