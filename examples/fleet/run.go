@@ -135,6 +135,17 @@ func (r *runner) setUp(ctx context.Context) error {
 		env, source = []string{"ORDERS_DSN=" + r.cfg.dsn}, r.cfg.dsn
 	}
 
+	// The database is opened, and pinged, before any instance is started:
+	// on SQLite the ping makes the file and turns it to WAL, a change that
+	// takes the file's exclusive lock without waiting for it, so instances
+	// that each made the change at once could find the file locked.
+	if r.db, err = sql.Open(r.cfg.dialect.Driver(), source); err != nil {
+		return err
+	}
+	if err := r.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("database %s: %w", r.cfg.dialect, err)
+	}
+
 	fmt.Fprintf(r.out, "starting %d instances of examples/service on %s (fault in the new code: %s)\n",
 		r.cfg.instances, r.cfg.dialect, r.cfg.fault)
 	addrs, err := freeAddrs(r.cfg.instances)
@@ -157,9 +168,6 @@ func (r *runner) setUp(ctx context.Context) error {
 		fmt.Fprintf(r.out, "  %s ready at %s (log %s)\n", in.name, in.base, in.logPath)
 	}
 
-	if r.db, err = sql.Open(r.cfg.dialect.Driver(), source); err != nil {
-		return err
-	}
 	if r.store, err = flagstore.New(r.db, r.cfg.dialect); err != nil {
 		return err
 	}

@@ -65,12 +65,31 @@ func openDB(ctx context.Context, cfg config, tmp string, logger *slog.Logger) (*
 	db.SetMaxIdleConns(maxOpenConns)
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
+	if err := ping(pingCtx, db); err != nil {
 		_ = db.Close() // the ping's error is the one to report
 		return nil, fmt.Errorf("database %s %s: %w", cfg.dialect, name, scrub(err, password))
 	}
 	logger.Info("database opened", "dialect", cfg.dialect, "database", name)
 	return db, nil
+}
+
+// ping pings db until it answers, ctx ends or it fails for another reason
+// than a locked SQLite file: the first connection to a new file turns it
+// to WAL, which takes the file's exclusive lock without waiting on the
+// busy timeout, so instances started together on one new file can find it
+// locked for a moment.
+func ping(ctx context.Context, db *sql.DB) error {
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // scrub returns err with password cut from its text; errors.Is and As
