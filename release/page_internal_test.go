@@ -1,0 +1,93 @@
+package release
+
+import (
+	"context"
+	"encoding/xml"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollsafe/rollsafe/internal/testdb"
+)
+
+// The chart of a release rolled back on its error rate holds both arms'
+// lines, its step changes and the rollback, and is well-formed SVG with
+// nothing a CSP without inline style would drop.
+func TestChartOfARolledBackRelease(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t))
+	ctx := context.Background()
+	p := testPlan("bad", 10, 50, 100)
+	_, err := h.c.Start(ctx, p, "alice")
+	require.NoError(t, err)
+	h.tick(h.c, time.Second)
+	h.traffic(p, 6, 0.01, 0.01)
+	h.traffic(p, 30, 0.5, 0.01)
+	st, err := h.c.Status(ctx, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, StateRolledBack, st.State)
+	evs, err := h.c.History(ctx, p.ID, HistoryFilter{})
+	require.NoError(t, err)
+
+	svg := drawChart(MetricErrorRate, evs)
+	assert.Equal(t, 4, strings.Count(svg, "<polyline"), "new and old of each of the plan's two flags")
+	assert.Contains(t, svg, ">step 1<")
+	assert.Contains(t, svg, ">step 2<")
+	assert.Contains(t, svg, ">rollback<")
+	assert.NotContains(t, svg, "<style")
+	assert.NotContains(t, svg, "style=")
+	d := xml.NewDecoder(strings.NewReader(svg))
+	for {
+		_, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err, "the chart is well-formed XML")
+	}
+}
+
+func TestNiceTicks(t *testing.T) {
+	for top, want := range map[float64][]float64{
+		0: {0, 0.25, 0.5, 0.75, 1}, 0.3: {0, 0.1, 0.2, 0.30000000000000004}, 1: {0, 0.25, 0.5, 0.75, 1},
+		7: {0, 2, 4, 6, 8}, 50: {0, 20, 40, 60}, 99: {0, 25, 50, 75, 100}, 1234: {0, 500, 1000, 1500},
+	} {
+		ticks, got := niceTicks(top)
+		assert.Equal(t, want, ticks, "top %v", top)
+		assert.Equal(t, ticks[len(ticks)-1], got)
+		assert.GreaterOrEqual(t, got, top)
+	}
+}
+
+// The feed runs while a page listens and stops with the last one.
+func TestFeedRunsOnlyWhileAPageListens(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t))
+	f := newFeed(h.c, h.store, 100*time.Millisecond)
+	a, _, _, _ := f.subscribe()
+	b, _, _, _ := f.subscribe()
+	v := <-a
+	assert.Positive(t, v.Flags, "the first versions are sent once read")
+	f.mu.Lock()
+	done := f.done
+	running := f.cancel != nil
+	f.mu.Unlock()
+	require.True(t, running)
+	f.unsubscribe(a)
+	select {
+	case <-done:
+		t.Fatal("the feed stopped while a page still listened")
+	default:
+	}
+	f.unsubscribe(b)
+	select {
+	case <-done:
+	default:
+		t.Fatal("the feed runs on after the last page left")
+	}
+	c, _, known, _ := f.subscribe()
+	assert.False(t, known, "a feed started again reads again before it says anything")
+	<-c
+	f.unsubscribe(c)
+}
