@@ -64,8 +64,8 @@ func (p *Page) chartFail(w http.ResponseWriter, r *http.Request, id string, err 
 
 // chart geometry, in SVG user units.
 const (
-	chartW, chartH                       = 640, 220
-	padLeft, padRight, padTop, padBottom = 56, 12, 24, 30
+	chartW, chartH                       = 640, 246
+	padLeft, padRight, padTop, padBottom = 56, 12, 52, 30
 )
 
 // chartLook holds the presentation attributes of each kind of line: the
@@ -168,6 +168,8 @@ func drawChart(metric string, evs []Event) string {
 	if !end.After(start) {
 		end = start.Add(time.Second)
 	}
+	// Room after the last event, so that a mark there shows.
+	end = end.Add(end.Sub(start) / 25)
 	top := 0.0
 	for _, s := range series {
 		for _, pt := range s.pts {
@@ -190,20 +192,29 @@ func drawChart(metric string, evs []Event) string {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(t), chartH-padBottom+14, sinceLabel(t.Sub(start)))
 	}
 	for _, m := range marks {
-		fmt.Fprintf(&b, `<line %s x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text x="%.1f" y="%d" font-size="10">%s</text>`,
-			chartLook[m.class], x(m.t), x(m.t), padTop, chartH-padBottom, x(m.t)+2, padTop+8, html.EscapeString(m.label))
+		// A label that would run off the right edge goes left of its line.
+		lx, anchor := x(m.t)+2, "start"
+		if lx > chartW-padRight-60 {
+			lx, anchor = x(m.t)-2, "end"
+		}
+		fmt.Fprintf(&b, `<line %s x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text x="%.1f" y="%d" font-size="10" text-anchor="%s">%s</text>`,
+			chartLook[m.class], x(m.t), x(m.t), padTop, chartH-padBottom, lx, padTop+8, anchor, html.EscapeString(m.label))
 	}
 	sort.SliceStable(order, func(i, j int) bool { return order[i] < order[j] })
-	for i, name := range order {
+	lx, ly := padLeft, 28
+	for _, name := range order {
 		s := series[name]
 		pts := make([]string, len(s.pts))
 		for j, pt := range s.pts {
 			pts[j] = fmt.Sprintf("%.1f,%.1f", x(pt.t), y(pt.v))
 		}
 		fmt.Fprintf(&b, `<polyline %s fill="none" points="%s"><title>%s</title></polyline>`, chartLook[s.class], strings.Join(pts, " "), html.EscapeString(name))
-		lx := chartW - padRight - 90
-		ly := padTop + 4 + 14*i
+		// The legend is a row under the title, two when it is long.
+		if w := 20 + 7*len(name); lx+w > chartW-padRight && lx > padLeft {
+			lx, ly = padLeft, ly+12
+		}
 		fmt.Fprintf(&b, `<line %s x1="%d" x2="%d" y1="%d" y2="%d"/><text x="%d" y="%d">%s</text>`, chartLook[s.class], lx, lx+16, ly, ly, lx+20, ly+4, html.EscapeString(name))
+		lx += 20 + 7*len(name) + 16
 	}
 	b.WriteString(`</svg>`)
 	return b.String()

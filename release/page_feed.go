@@ -209,13 +209,14 @@ func (c *Controller) lastEventID(ctx context.Context) (int64, error) {
 	return *id, nil
 }
 
-// keepAlive is how often an idle stream sends a comment, so that proxies
-// do not cut it.
+// keepAlive is how often an idle stream sends a "ping" event, so that
+// proxies do not cut it and the page knows it is alive.
 const keepAlive = 15 * time.Second
 
 // serveEvents streams the versions as server-sent events named "versions"
 // (the data is a JSON object of them), one when the stream opens and one
-// at each change, to a caller that may read the releases or the flags.
+// at each change, with a "ping" every [keepAlive] between, to a caller
+// that may read the releases or the flags.
 func (p *Page) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if !p.allowed(r, ActionList, "") && !p.allowedFlag(r, flagstore.ActionList, "") {
 		httpjson.Write(w, http.StatusForbidden, errorBody{Error: "release: page: you may read neither the releases nor the flags"})
@@ -259,7 +260,7 @@ func (p *Page) serveEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+			if _, err := fmt.Fprint(w, "event: ping\ndata: {}\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}
 		}

@@ -18,7 +18,8 @@ type Status struct {
 	// weights were written. Steps is how many the plan has.
 	Step  int `json:"step"`
 	Steps int `json:"steps"`
-	// Weights are the canary percentages of the plan's flags now.
+	// Weights are the canary percentages of the plan's flags now: those of
+	// the step, and 0 once the release is rolled back.
 	Weights map[string]int `json:"weights"`
 	// AwaitingApproval is set when the current step waits for a promote.
 	AwaitingApproval bool      `json:"awaitingApproval,omitempty"`
@@ -74,6 +75,10 @@ func (c *Controller) status(ctx context.Context, r *record, driver string) (Stat
 		StepStarted: r.StepStarted, Started: r.Started, StartedBy: r.StartedBy, Updated: r.Updated, Ended: r.Ended,
 		Outcome: r.Outcome, Revision: r.Revision, Driver: driver, Plan: r.Plan.Redacted(),
 		Verdict: Judge(r.Plan, r.Step, ms), Latest: latest(ms, r.Step),
+	}
+	if r.State == StateRolledBack {
+		// The flags are back on their baselines: no canary is served.
+		s.Weights = stepWeights(r.Plan, -1)
 	}
 	s.AwaitingApproval = !r.State.Terminal() && r.awaitingApproval()
 	return s, nil

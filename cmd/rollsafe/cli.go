@@ -164,6 +164,7 @@ func commands() []command {
 		flagsCommand(),
 		releaseCommand(),
 		drillCommand(),
+		serveCommand(),
 	}
 }
 

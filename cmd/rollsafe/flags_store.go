@@ -60,7 +60,7 @@ func (sf *storeFlags) scrub(msg string) string { return dsn.Scrub(msg, sf.dsn) }
 // printed why and returns exit code 2.
 func (sf *storeFlags) open(e *env, cmd string, create bool) (*sql.DB, *flagstore.Store, int) {
 	fail := func(format string, a ...any) (*sql.DB, *flagstore.Store, int) {
-		e.errorf("%s %s: %s", sf.group, cmd, sf.scrub(fmt.Sprintf(format, a...)))
+		e.errorf("%s: %s", strings.TrimSpace(sf.group+" "+cmd), sf.scrub(fmt.Sprintf(format, a...)))
 		return nil, nil, exitCantRun
 	}
 	sf.dsn = e.dsn(*sf.dsnFlag)

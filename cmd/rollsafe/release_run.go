@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rollsafe/rollsafe/dialect"
+	"github.com/rollsafe/rollsafe/flags/flagstore"
 	"github.com/rollsafe/rollsafe/fleet"
 	"github.com/rollsafe/rollsafe/migrate"
 	"github.com/rollsafe/rollsafe/release"
@@ -54,17 +55,23 @@ func (rf *releaseFlags) controller(e *env, cmd string) (*sql.DB, dialect.Dialect
 	if code != exitOK {
 		return nil, 0, nil, code
 	}
+	return rf.controllerOn(e, "release "+cmd, db, store)
+}
+
+// controllerOn is controller on a database already open; it closes db
+// when it fails. what names the command in messages.
+func (rf *releaseFlags) controllerOn(e *env, what string, db *sql.DB, store *flagstore.Store) (*sql.DB, dialect.Dialect, *release.Controller, int) {
 	d := store.Dialect()
 	reg, err := fleet.NewRegistry(e.ctx, db, d)
 	if err != nil {
 		_ = db.Close() // the registry error is what matters
-		e.errorf("release %s: %s", cmd, rf.scrub(err.Error()))
+		e.errorf("%s: %s", what, rf.scrub(err.Error()))
 		return nil, 0, nil, exitCantRun
 	}
 	c, err := release.NewController(db, d, store, reg, release.WithInstanceID("rollsafe-cli"))
 	if err != nil {
 		_ = db.Close()
-		e.errorf("release %s: %v", cmd, err)
+		e.errorf("%s: %v", what, err)
 		return nil, 0, nil, exitCantRun
 	}
 	return db, d, c, exitOK

@@ -102,6 +102,8 @@ type config struct {
 	plan      string // a release plan file; empty: the embedded release.yaml
 	logs      string // where the instances' logs go; empty: a temporary directory
 	settle    time.Duration
+	ui        bool   // serve the page of the releases and flags
+	uiAddr    string // where
 }
 
 // Limits of the flags.
@@ -127,6 +129,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.plan, "plan", "", "the release plan `file` (default: the embedded release.yaml)")
 	fs.StringVar(&c.logs, "logs", "", "write each instance's log into this `directory` and keep it (default: a temporary one, removed)")
 	fs.DurationVar(&c.settle, "settle", 10*time.Second, "how long the load goes on once the release is promoted or rolled back")
+	fs.BoolVar(&c.ui, "ui", false, "serve the page of the releases and flags while the run lasts (at --ui-addr)")
+	fs.StringVar(&c.uiAddr, "ui-addr", "127.0.0.1:8099", "`host:port` of the page of --ui")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

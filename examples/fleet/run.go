@@ -89,6 +89,7 @@ type runner struct {
 	registry *fleet.Registry
 	ctl      *release.Controller
 	client   *http.Client
+	ui       *uiServer // the page of --ui; nil without
 }
 
 // setUp builds and starts the fleet, opens its database and ships the
@@ -122,6 +123,7 @@ func (r *runner) setUp(ctx context.Context) error {
 		path := filepath.Join(tmp, "orders.db")
 		args = append(args, "--db", path)
 		source = "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+		fmt.Fprintf(r.out, "the database: SQLite file %s\n", path)
 	case dialect.MySQL:
 		mc, err := mysql.ParseDSN(r.cfg.dsn)
 		if err != nil {
@@ -176,6 +178,12 @@ func (r *runner) setUp(ctx context.Context) error {
 	}
 	if r.ctl, err = release.NewController(r.db, r.cfg.dialect, r.store, r.registry, release.WithInstanceID(actor)); err != nil {
 		return err
+	}
+	if r.cfg.ui {
+		if r.ui, err = serveUI(r.cfg.uiAddr, r.ctl, r.store); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "the page of the releases and flags: %s\n", r.ui.url)
 	}
 	return r.shipDark(ctx)
 }
@@ -261,6 +269,7 @@ func (r *runner) waitRevision(ctx context.Context, rev int64) error {
 
 // close removes what the run made, its instances first.
 func (r *runner) close() {
+	r.ui.close()
 	for _, in := range r.fleet {
 		if err := in.stop(stopGrace); err != nil {
 			fmt.Fprintln(r.errOut, "fleet:", err)

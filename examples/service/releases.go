@@ -27,6 +27,8 @@ import (
 //	rollsafe release status orders-summary-v2 --watch --dialect sqlite --dsn /tmp/orders.db
 type releases struct {
 	controller *release.Controller
+	store      *flagstore.Store
+	page       *release.Page
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 }
@@ -55,7 +57,7 @@ func startReleases(cfg config, db *sql.DB, source flags.Source, registry *fleet.
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &releases{controller: controller, cancel: cancel}
+	r := &releases{controller: controller, store: store, cancel: cancel}
 	for _, run := range []func(context.Context) error{recorder.Run, controller.Run} {
 		r.wg.Go(func() {
 			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -77,9 +79,11 @@ func (r *releases) stop() {
 }
 
 // mount serves the releases at /releases (status, events, start, promote,
-// pause, resume, abort): every request needs the token of
-// $ORDERS_ADMIN_TOKEN (Authorization: Bearer TOKEN) or, without one set,
-// comes from this host.
+// pause, resume, abort) and the page of the releases and flags at /admin/:
+// every request needs the token of $ORDERS_ADMIN_TOKEN (Authorization:
+// Bearer TOKEN) or, without one set, comes from this host. A browser
+// sends no such header by itself: with a token set, the page is for a
+// proxy in front that adds it.
 func (r *releases) mount(mux *http.ServeMux, token string) error {
 	if r == nil {
 		return nil
@@ -90,7 +94,22 @@ func (r *releases) mount(mux *http.ServeMux, token string) error {
 	}
 	mux.Handle("/releases", h)
 	mux.Handle("/releases/", h)
+	auth := adminAuthorizer(token)
+	r.page, err = release.NewPage(r.controller, r.store, auth,
+		func(req *http.Request, _ flagstore.Action, _ string) (string, error) { return auth(req, "", "") },
+		release.WithPageTitle("orders: releases and flags"))
+	if err != nil {
+		return err
+	}
+	r.page.Mount(mux, "/admin")
 	return nil
+}
+
+// closePage ends the page's live streams, which never end by themselves.
+func (r *releases) closePage() {
+	if r != nil && r.page != nil {
+		_ = r.page.Close()
+	}
 }
 
 // adminAuthorizer lets a caller act as "admin" with the token, or as

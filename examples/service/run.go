@@ -222,6 +222,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger, started chan<-
 	// Event streams never end by themselves: end them as the server shuts
 	// down, or the graceful shutdown would wait for them.
 	srv.RegisterOnShutdown(func() { _ = ofrepH.Close() })
+	srv.RegisterOnShutdown(rel.closePage)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())

@@ -42,6 +42,13 @@
     return v === undefined || v === null ? "–" : String(v);
   }
   const terminal = (s) => s === "Promoted" || s === "RolledBack";
+  const stepOf = (n) => (n < 0 ? "–" : n + 1);
+  // metricName names a metric, with the quantile of a latency.
+  function metricName(r, m) {
+    if (m.metric !== "latency") return m.metric;
+    const q = (r.plan && r.plan.analysis && r.plan.analysis.latency && r.plan.analysis.latency.quantile) || 0.99;
+    return `latency p${+(q * 100).toFixed(1)}`;
+  }
 
   // ---- releases
 
@@ -92,10 +99,15 @@
 
     // The verdict and the latest measurement of each metric.
     const v = r.verdict || {};
-    card.append(el("p", { class: "verdict", "data-role": "verdict" }, "Verdict so far: ", el("strong", {}, v.Outcome || "–"), v.Reason ? " — " + v.Reason : ""));
+    if (terminal(r.state)) {
+      card.append(el("p", { class: "verdict", "data-role": "verdict" }, "Outcome: ", el("strong", {}, r.state),
+        r.outcome ? " — " + r.outcome : "", ` (ended ${when(r.ended)})`));
+    } else {
+      card.append(el("p", { class: "verdict", "data-role": "verdict" }, "Verdict so far: ", el("strong", {}, v.Outcome || "–"), v.Reason ? " — " + v.Reason : ""));
+    }
     if (r.latest && r.latest.length) {
       card.append(table(["metric", "flag", "phase", "new", "old", "new calls", "old calls", "why"], r.latest.map((m) =>
-        el("tr", {}, el("td", {}, m.metric), el("td", {}, m.flag || ""), el("td", {}, el("span", { class: "badge " + m.phase }, m.phase)),
+        el("tr", {}, el("td", {}, metricName(r, m)), el("td", {}, m.flag || ""), el("td", {}, el("span", { class: "badge " + m.phase }, m.phase)),
           el("td", {}, value(m, m.canary)), el("td", {}, value(m, m.baseline)), el("td", {}, m.canaryCalls), el("td", {}, m.baselineCalls),
           el("td", {}, m.reason))), { class: "latest" }));
     }
@@ -106,7 +118,7 @@
     for (const metric of ["error-rate", "latency"]) {
       charts.append(el("img", {
         src: `api/charts/${encodeURIComponent(r.id)}/${metric}.svg?attempt=${r.attempt}&v=${state.versions.releases}`,
-        alt: `${metric} of ${r.id} over time, new and old code paths`, width: 640, height: 220,
+        alt: `${metric} of ${r.id} over time, new and old code paths`, width: 640, height: 246,
       }));
     }
     card.append(charts);
@@ -122,17 +134,17 @@
     if (people.length) {
       card.append(el("h4", {}, "Decisions"));
       card.append(table(["when", "who", "what", "step", "why"], people.map((e) =>
-        el("tr", { "data-kind": e.kind }, el("td", {}, when(e.at)), el("td", {}, e.actor), el("td", {}, e.kind), el("td", {}, e.step + 1), el("td", {}, e.reason || ""))), { class: "decisions" }));
+        el("tr", { "data-kind": e.kind }, el("td", {}, when(e.at)), el("td", {}, e.actor), el("td", {}, e.kind), el("td", {}, stepOf(e.step)), el("td", {}, e.reason || ""))), { class: "decisions" }));
     }
     const trail = r.events.filter((e) => e.kind !== "measurement").slice(-30).reverse();
     card.append(el("details", {}, el("summary", {}, "Ledger (latest 30 events)"),
       table(["when", "event", "who", "step", "weights", "why"], trail.map((e) =>
-        el("tr", { "data-kind": e.kind }, el("td", {}, when(e.at)), el("td", {}, e.kind), el("td", {}, e.actor), el("td", {}, e.step + 1),
+        el("tr", { "data-kind": e.kind }, el("td", {}, when(e.at)), el("td", {}, e.kind), el("td", {}, e.actor), el("td", {}, stepOf(e.step)),
           el("td", {}, e.weightsAfter ? Object.entries(e.weightsAfter).map(([k, w]) => `${k} ${w}%`).join(", ") : ""), el("td", {}, e.reason || ""))))));
     const ms = r.events.filter((e) => e.measurement).map((e) => e.measurement).reverse();
     card.append(el("details", {}, el("summary", {}, `Measurements (${ms.length})`),
       table(["when", "step", "metric", "flag", "phase", "new", "old", "new calls", "old calls"], ms.map((m) =>
-        el("tr", {}, el("td", {}, when(m.at)), el("td", {}, m.step + 1), el("td", {}, m.metric), el("td", {}, m.flag || ""),
+        el("tr", {}, el("td", {}, when(m.at)), el("td", {}, stepOf(m.step)), el("td", {}, metricName(r, m)), el("td", {}, m.flag || ""),
           el("td", {}, m.phase), el("td", {}, value(m, m.canary)), el("td", {}, value(m, m.baseline)), el("td", {}, m.canaryCalls), el("td", {}, m.baselineCalls))))));
     return card;
   }
@@ -380,6 +392,10 @@
           if (res.ok) {
             state = await res.json();
             draw();
+            if (es && es.readyState === EventSource.OPEN) {
+              badge.textContent = "live";
+              badge.className = "live on";
+            }
           }
         } catch {
           badge.textContent = "offline";
@@ -399,34 +415,47 @@
     return v.flags !== s.flags || v.releases !== s.releases || v.instances !== s.instances;
   }
 
+  // The stream is this page's own to restart: on an error it is closed
+  // and opened again after a pause that doubles up to 30 s, and one that
+  // has said nothing (not even its ping) for 40 s is taken as dead.
+  let es = null;
   let retry = 1000;
+  let heard = 0;
+  let opened = false;
   function connect() {
-    const es = new EventSource("api/events");
-    let opened = false;
-    es.addEventListener("open", () => {
+    es = new EventSource("api/events");
+    const stream = es;
+    stream.addEventListener("open", () => {
       badge.textContent = "live";
       badge.className = "live on";
       retry = 1000;
+      heard = Date.now();
       // A stream that opens again may have missed changes: read them.
       if (opened) refresh();
       opened = true;
     });
-    es.addEventListener("versions", (ev) => {
+    stream.addEventListener("versions", (ev) => {
+      heard = Date.now();
       if (differs(JSON.parse(ev.data))) refresh();
     });
-    es.addEventListener("error", () => {
-      badge.textContent = "reconnecting";
-      badge.className = "live off";
-      if (es.readyState === EventSource.CLOSED) {
-        // Refused or failed outright: the browser gives up, this does not.
-        setTimeout(() => {
-          refresh();
-          connect();
-        }, retry);
-        retry = Math.min(retry * 2, 30000);
-      }
+    stream.addEventListener("ping", () => {
+      heard = Date.now();
+    });
+    stream.addEventListener("error", () => {
+      if (stream !== es) return;
+      restart();
     });
   }
+  function restart() {
+    es.close();
+    badge.textContent = "reconnecting";
+    badge.className = "live off";
+    setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 30000);
+  }
+  setInterval(() => {
+    if (es && es.readyState === EventSource.OPEN && Date.now() - heard > 40000) restart();
+  }, 5000);
 
   setInterval(() => {
     for (const td of document.querySelectorAll("[data-since]")) td.textContent = ago(td.dataset.since);
