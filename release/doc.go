@@ -75,4 +75,16 @@
 // rollsafe release validate, start, status (--watch), promote, pause,
 // resume, abort, history, runbook and rollback are thin commands over
 // this package.
+//
+// [NewPage] is a web page over a Controller and a flag store, to mount on
+// any mux ([Page.Mount]): the current release with its steps, weights,
+// measurements, verdict and charts, the past ones, every flag with its
+// split and audit trail, every live instance with the flag revision it
+// serves. It updates live over server-sent events, and offers the
+// actions (promote, pause, resume, abort; kill, revive, set weights) its
+// authorizers allow, each asking for a reason. It is embedded whole (no
+// build step, no CDN), every response carries a strict
+// Content-Security-Policy ([PageCSP]) and every write a CSRF token; a
+// caller an authorizer refuses sees nothing of what it guards. rollsafe
+// serve serves it for a whole fleet from outside the services.
 package release

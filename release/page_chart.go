@@ -68,13 +68,11 @@ const (
 	padLeft, padRight, padTop, padBottom = 56, 12, 52, 30
 )
 
-// chartLook holds the presentation attributes of each kind of line: the
+// chartLook holds the presentation attributes of the axes and marks: the
 // chart is served under the page's CSP, which allows no style element.
 var chartLook = map[string]string{
 	"axis":     `stroke="#888"`,
 	"grid":     `stroke="#ddd"`,
-	"new":      `stroke="#d9480f" stroke-width="2"`,
-	"old":      `stroke="#1c7ed6" stroke-width="2"`,
 	"step":     `stroke="#868e96" stroke-dasharray="3 3"`,
 	"rollback": `stroke="#c92a2a" stroke-width="2"`,
 	"promoted": `stroke="#2b8a3e" stroke-width="2"`,
@@ -86,10 +84,15 @@ type chartPoint struct {
 }
 
 type chartSeries struct {
-	name  string
-	class string
-	pts   []chartPoint
+	name string
+	look string // the line's presentation attributes
+	pts  []chartPoint
 }
+
+// chartHues are the colours of the flags' lines, in the order the flags
+// are first measured; a flag's new code path is a solid line, its old one
+// dashed.
+var chartHues = []string{"#d9480f", "#1c7ed6", "#2b8a3e", "#7048e8", "#c2255c", "#0b7285"}
 
 type chartMark struct {
 	t     time.Time
@@ -103,13 +106,13 @@ func drawChart(metric string, evs []Event) string {
 	series := map[string]*chartSeries{}
 	var order []string
 	var marks []chartMark
-	add := func(name, class string, t time.Time, v *float64) {
+	add := func(name, look string, t time.Time, v *float64) {
 		if v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
 			return
 		}
 		s, ok := series[name]
 		if !ok {
-			s = &chartSeries{name: name, class: class}
+			s = &chartSeries{name: name, look: look}
 			series[name] = s
 			order = append(order, name)
 		}
@@ -121,10 +124,12 @@ func drawChart(metric string, evs []Event) string {
 		}
 		s.pts = append(s.pts, chartPoint{t, val})
 	}
-	flagsSeen := map[string]bool{}
+	hue := map[string]string{}
 	for _, e := range evs {
 		if m := e.Measurement; e.Kind == EventMeasurement && m != nil && m.Metric == metric {
-			flagsSeen[m.Flag] = true
+			if _, ok := hue[m.Flag]; !ok {
+				hue[m.Flag] = chartHues[len(hue)%len(chartHues)]
+			}
 		}
 	}
 	var start, end time.Time
@@ -140,11 +145,11 @@ func drawChart(metric string, evs []Event) string {
 				continue
 			}
 			prefix := ""
-			if len(flagsSeen) > 1 {
+			if len(hue) > 1 {
 				prefix = m.Flag + " "
 			}
-			add(prefix+"new", "new", m.At, m.Canary)
-			add(prefix+"old", "old", m.At, m.Baseline)
+			add(prefix+"new", fmt.Sprintf(`stroke="%s" stroke-width="2"`, hue[m.Flag]), m.At, m.Canary)
+			add(prefix+"old", fmt.Sprintf(`stroke="%s" stroke-width="2" stroke-dasharray="6 3"`, hue[m.Flag]), m.At, m.Baseline)
 		case EventStep:
 			marks = append(marks, chartMark{e.At, fmt.Sprintf("step %d", e.Step+1), "step"})
 		case EventRollback:
@@ -160,7 +165,7 @@ func drawChart(metric string, evs []Event) string {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" font-family="system-ui, sans-serif" font-size="11" fill="#333">`, chartW, chartH, chartW, chartH)
-	fmt.Fprintf(&b, `<text x="%d" y="14" font-weight="bold">%s (%s), new and old code paths</text>`, padLeft, title, unit)
+	fmt.Fprintf(&b, `<text x="%d" y="14" font-weight="bold">%s (%s): new code path solid, old dashed</text>`, padLeft, title, unit)
 	if len(order) == 0 {
 		fmt.Fprintf(&b, `<text x="%d" y="%d">no %s measurement yet</text></svg>`, chartW/2-70, chartH/2, title)
 		return b.String()
@@ -208,12 +213,12 @@ func drawChart(metric string, evs []Event) string {
 		for j, pt := range s.pts {
 			pts[j] = fmt.Sprintf("%.1f,%.1f", x(pt.t), y(pt.v))
 		}
-		fmt.Fprintf(&b, `<polyline %s fill="none" points="%s"><title>%s</title></polyline>`, chartLook[s.class], strings.Join(pts, " "), html.EscapeString(name))
+		fmt.Fprintf(&b, `<polyline %s fill="none" points="%s"><title>%s</title></polyline>`, s.look, strings.Join(pts, " "), html.EscapeString(name))
 		// The legend is a row under the title, two when it is long.
 		if w := 20 + 7*len(name); lx+w > chartW-padRight && lx > padLeft {
 			lx, ly = padLeft, ly+12
 		}
-		fmt.Fprintf(&b, `<line %s x1="%d" x2="%d" y1="%d" y2="%d"/><text x="%d" y="%d">%s</text>`, chartLook[s.class], lx, lx+16, ly, ly, lx+20, ly+4, html.EscapeString(name))
+		fmt.Fprintf(&b, `<line %s x1="%d" x2="%d" y1="%d" y2="%d"/><text x="%d" y="%d">%s</text>`, s.look, lx, lx+16, ly, ly, lx+20, ly+4, html.EscapeString(name))
 		lx += 20 + 7*len(name) + 16
 	}
 	b.WriteString(`</svg>`)

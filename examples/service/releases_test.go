@@ -1,10 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollsafe/rollsafe/release"
 )
 
 func TestAdminAuthorizer(t *testing.T) {
@@ -41,4 +46,29 @@ func TestAdminAuthorizer(t *testing.T) {
 	r.Header.Set("Authorization", "Bearer wrong")
 	_, err = withToken(r, "list", "")
 	assert.Error(t, err)
+}
+
+// The service serves the page of its releases and flags at /admin/, to
+// the callers of this host, with the actions they may take.
+func TestServiceServesThePageOfItsReleasesAndFlags(t *testing.T) {
+	base, _, _ := service(t)
+	resp, body := get(t, base+"/admin/")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	assert.Equal(t, release.PageCSP, resp.Header.Get("Content-Security-Policy"))
+	assert.Contains(t, string(body), "orders: releases and flags")
+
+	resp, body = get(t, base+"/admin/api/state")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var st struct {
+		Flags struct {
+			Can map[string][]string `json:"can"`
+		} `json:"flags"`
+		Instances []struct {
+			Service string `json:"service"`
+		} `json:"instances"`
+	}
+	require.NoError(t, json.Unmarshal(body, &st))
+	assert.ElementsMatch(t, []string{"kill", "revive", "weights"}, st.Flags.Can["orders-summary-v2"])
+	require.Len(t, st.Instances, 1, "the service itself, from the registry")
+	assert.Equal(t, "orders", st.Instances[0].Service)
 }

@@ -83,8 +83,7 @@
       r.awaitingApproval ? el("span", { class: "badge Paused" }, "awaiting approval") : null));
     if (r.plan && r.plan.description) card.append(el("p", {}, r.plan.description));
     card.append(el("p", { class: "meta" },
-      `attempt ${r.attempt} · started ${when(r.started)} by ${r.startedBy} · driven by ${r.driver || "no instance"} · flag store revision ${r.revision}`,
-      r.outcome ? ` · ${r.outcome}` : ""));
+      `attempt ${r.attempt} · started ${when(r.started)} by ${r.startedBy} · driven by ${r.driver || "no instance"} · flag store revision ${r.revision}`));
 
     // The plan's steps, the current one marked.
     const steps = el("ol", { class: "steps" });
