@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rollsafe/rollsafe/flags/flagstore"
+	"github.com/rollsafe/rollsafe/internal/localhost"
 	"github.com/rollsafe/rollsafe/release"
 )
 
@@ -147,30 +148,11 @@ func (s *server) decide(r *http.Request, write bool) (string, error) {
 		if actor == "" {
 			return "", errors.New("no " + s.userHeader + " header: who are you?")
 		}
-	} else if !fromThisHost(r) {
+	} else if !localhost.Request(r) {
 		return "", errors.New("only callers on this host (rollsafe serve --user-header for a proxy in front)")
 	}
 	if write && s.readOnly {
 		return "", errReadOnly
 	}
 	return actor, nil
-}
-
-// fromThisHost says whether r comes from a loopback address and names
-// this host: a page of another site whose name resolves to 127.0.0.1
-// (DNS rebinding) sends that name, and is refused.
-func fromThisHost(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil || !net.ParseIP(host).IsLoopback() {
-		return false
-	}
-	name, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		name = r.Host
-	}
-	if name == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(name, "[]"))
-	return ip != nil && ip.IsLoopback()
 }

@@ -7,10 +7,10 @@ import (
 	"net"
 	"net/http"
 	"os/user"
-	"strings"
 	"time"
 
 	"github.com/rollsafe/rollsafe/flags/flagstore"
+	"github.com/rollsafe/rollsafe/internal/localhost"
 	"github.com/rollsafe/rollsafe/release"
 )
 
@@ -30,7 +30,7 @@ func serveUI(addr string, c *release.Controller, store *flagstore.Store) (*uiSer
 		who = u.Username
 	}
 	local := func(r *http.Request) (string, error) {
-		if !fromThisHost(r) {
+		if !localhost.Request(r) {
 			return "", errors.New("only callers on this host")
 		}
 		return who, nil
@@ -62,19 +62,4 @@ func (u *uiServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = u.srv.Shutdown(ctx) // a client still reading at the deadline is cut off
-}
-
-// fromThisHost says whether r comes from a loopback address and names this
-// host (not a name of another site that resolves to 127.0.0.1).
-func fromThisHost(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil || !net.ParseIP(host).IsLoopback() {
-		return false
-	}
-	name, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		name = r.Host
-	}
-	ip := net.ParseIP(strings.Trim(name, "[]"))
-	return name == "localhost" || ip != nil && ip.IsLoopback()
 }

@@ -1,0 +1,29 @@
+// Package localhost says whether an HTTP request comes from this host, for
+// the pages and admin routes that serve only the people on it.
+package localhost
+
+import (
+	"net"
+	"net/http"
+	"strings"
+)
+
+// Request says whether r comes from a loopback address and names this host
+// in its Host header: a page of another site whose own name resolves to
+// 127.0.0.1 (DNS rebinding) sends that name, and is refused.
+func Request(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil || !isLoopback(host) {
+		return false
+	}
+	name, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		name = r.Host
+	}
+	return name == "localhost" || isLoopback(name)
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
