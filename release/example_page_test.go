@@ -57,7 +57,10 @@ func ExampleNewPage() {
 	}
 	defer page.Close()
 	mux := http.NewServeMux()
-	page.Mount(mux, "/admin")
+	if err := page.Mount(mux, "/admin"); err != nil {
+		fmt.Println(err)
+		return
+	}
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

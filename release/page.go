@@ -81,8 +81,10 @@ const csrfCookie = "rollsafe_page"
 // pages: one watch of the store (its poll, or the store's [flagstore.Notifier])
 // and one look at the release ledger and the registry per poll interval
 // ([WithPagePollInterval]), shared by every open page, running only while
-// a page is open. A page whose stream drops reconnects, then reads the
-// state again.
+// a page is open; and every page is served one snapshot of the state
+// until those versions change, or 2 s pass. Each stream carries only the
+// versions of what its caller may read. A page whose stream drops
+// reconnects, then reads the state again.
 type Page struct {
 	c              *Controller
 	store          *flagstore.Store
@@ -91,7 +93,11 @@ type Page struct {
 	cfg            pageConfig
 	mux            *http.ServeMux
 	index          *template.Template
+	assets         fs.FS
 	feed           *feed
+
+	snapMu sync.Mutex
+	last   *snapshot // the latest snapshot read whole
 }
 
 // PageOption configures a [Page].
@@ -196,15 +202,14 @@ func NewPage(c *Controller, store *flagstore.Store, authorize Authorizer, author
 	if err != nil {
 		return nil, fmt.Errorf("release: page: %w", err)
 	}
-	assets, err := fs.Sub(webFiles, "web/assets")
-	if err != nil {
+	if p.assets, err = fs.Sub(webFiles, "web/assets"); err != nil {
 		return nil, fmt.Errorf("release: page: %w", err)
 	}
 	p.feed = newFeed(c, store, p.cfg.poll)
 
 	p.mux = http.NewServeMux()
 	p.mux.HandleFunc("GET /{$}", p.serveIndex)
-	p.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets)))
+	p.mux.HandleFunc("GET /assets/{file}", p.serveAsset)
 	p.mux.HandleFunc("GET /api/state", p.serveState)
 	p.mux.HandleFunc("GET /api/events", p.serveEvents)
 	p.mux.HandleFunc("GET /api/charts/{id}/{chart}", p.serveChart)
@@ -221,6 +226,11 @@ func NewPage(c *Controller, store *flagstore.Store, authorize Authorizer, author
 // ServeHTTP serves the page and its API, with [PageCSP] and the headers
 // that keep it out of frames and caches.
 func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setHeaders(w, r)
+	p.mux.ServeHTTP(w, r)
+}
+
+func setHeaders(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", PageCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -231,20 +241,40 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, "/assets/") {
 		h.Set("Cache-Control", "no-store")
 	}
-	p.mux.ServeHTTP(w, r)
+}
+
+// serveAsset serves one embedded file; there is no listing of them.
+func (p *Page) serveAsset(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	if fi, err := fs.Stat(p.assets, name); err != nil || fi.IsDir() {
+		http.NotFound(w, r)
+		return
+	}
+	http.ServeFileFS(w, r, p.assets, name)
 }
 
 // Mount serves the page under prefix on mux ("/admin" serves it at
-// /admin/, and /admin redirects there); an empty prefix mounts it at the
-// root. mux is any router with the Handle method of [http.ServeMux].
-func (p *Page) Mount(mux interface{ Handle(string, http.Handler) }, prefix string) {
-	prefix = strings.TrimSuffix(prefix, "/")
+// /admin/, and /admin redirects there); an empty prefix or "/" mounts it
+// at the root. mux is any router with the Handle method of
+// [http.ServeMux]. A prefix must be a path: it starts with "/" and holds
+// no space, "{" or "}" (no method, host or wildcard of a ServeMux
+// pattern).
+func (p *Page) Mount(mux interface{ Handle(string, http.Handler) }, prefix string) error {
+	if prefix != "" && (!strings.HasPrefix(prefix, "/") || strings.ContainsAny(prefix, " \t{}")) {
+		return fmt.Errorf("release: page: mount prefix %q: give a path such as /admin", prefix)
+	}
+	prefix = strings.TrimRight(prefix, "/")
 	if prefix == "" {
 		mux.Handle("/", p)
-		return
+		return nil
 	}
 	mux.Handle(prefix+"/", http.StripPrefix(prefix, p))
-	mux.Handle(prefix, http.RedirectHandler(prefix+"/", http.StatusSeeOther))
+	redirect := http.RedirectHandler(prefix+"/", http.StatusSeeOther)
+	mux.Handle(prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setHeaders(w, r)
+		redirect.ServeHTTP(w, r)
+	}))
+	return nil
 }
 
 // Close ends the page's live streams and the feed behind them; the page
@@ -323,7 +353,7 @@ type indexData struct {
 var indexPool = sync.Pool{New: func() any { return new(strings.Builder) }}
 
 func (p *Page) serveIndex(w http.ResponseWriter, r *http.Request) {
-	st := p.state(r)
+	st := p.state(r, p.reads(r))
 	b, err := json.Marshal(st)
 	if err != nil {
 		p.fail(w, r, "draw the page", err)
@@ -341,13 +371,16 @@ func (p *Page) serveIndex(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(sb.String()))
 }
 
+// serveState answers the state the caller may see: 403 when it may read
+// nothing, 200 otherwise, with "problems" naming the sections that could
+// not be read.
 func (p *Page) serveState(w http.ResponseWriter, r *http.Request) {
-	st := p.state(r)
-	if st.Releases == nil && st.Flags == nil {
+	can := p.reads(r)
+	if !can.releases && !can.flags {
 		httpjson.Write(w, http.StatusForbidden, errorBody{Error: "release: page: you may read neither the releases nor the flags"})
 		return
 	}
-	httpjson.Write(w, http.StatusOK, st)
+	httpjson.Write(w, http.StatusOK, p.state(r, can))
 }
 
 func (p *Page) fail(w http.ResponseWriter, r *http.Request, op string, err error) {

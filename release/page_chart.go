@@ -110,17 +110,18 @@ func drawChart(metric string, evs []Event) string {
 		if v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
 			return
 		}
+		val := *v * 1000 // a latency in ms
+		if metric == MetricErrorRate {
+			val = *v * 100
+		}
+		if math.IsInf(val, 0) {
+			return // beyond what a chart can draw
+		}
 		s, ok := series[name]
 		if !ok {
 			s = &chartSeries{name: name, look: look}
 			series[name] = s
 			order = append(order, name)
-		}
-		val := *v
-		if metric == MetricErrorRate {
-			val *= 100
-		} else {
-			val *= 1000
 		}
 		s.pts = append(s.pts, chartPoint{t, val})
 	}

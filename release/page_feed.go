@@ -41,6 +41,7 @@ type feed struct {
 	now    versions
 	read   int  // the parts of now read since the feed started
 	known  bool // every part of now has been read since the feed started
+	gen    int  // which run of the feed may publish: a run that was stopped may still be ending
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the running feed's goroutines end
 	closed chan struct{} // closed by close, and made anew when a page listens after it
@@ -50,10 +51,12 @@ func newFeed(c *Controller, store *flagstore.Store, poll time.Duration) *feed {
 	return &feed{c: c, store: store, poll: poll, subs: map[chan versions]struct{}{}, closed: make(chan struct{})}
 }
 
-func (f *feed) current() versions {
+// versionsKnown returns the versions, and whether the running feed has
+// read them whole.
+func (f *feed) versionsKnown() (versions, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.now
+	return f.now, f.known && f.cancel != nil
 }
 
 // subscribe returns a channel that receives the versions whenever they
@@ -66,8 +69,9 @@ func (f *feed) subscribe() (ch chan versions, now versions, known bool, closed <
 	f.subs[ch] = struct{}{}
 	if f.cancel == nil {
 		ctx, cancel := context.WithCancel(context.Background())
+		f.gen++
 		f.cancel, f.read, f.known, f.done = cancel, 0, false, make(chan struct{})
-		go f.run(ctx, f.done)
+		go f.run(ctx, f.gen, f.done)
 	}
 	select {
 	case <-f.closed:
@@ -111,10 +115,14 @@ const (
 )
 
 // publish updates a part of the versions and sends them to every page
-// when they changed and every part has been read.
-func (f *feed) publish(part int, update func(*versions)) {
+// when they changed and every part has been read. A run of the feed that
+// is no longer the current one publishes nothing.
+func (f *feed) publish(gen, part int, update func(*versions)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if gen != f.gen || f.cancel == nil {
+		return
+	}
 	next := f.now
 	update(&next)
 	f.read |= part
@@ -132,22 +140,26 @@ func (f *feed) publish(part int, update func(*versions)) {
 	}
 }
 
-func (f *feed) run(ctx context.Context, done chan struct{}) {
+func (f *feed) run(ctx context.Context, gen int, done chan struct{}) {
 	defer close(done)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// The watch reads the store once at its start, then on every change.
+	// A failed read counts as read, the revision unchanged: the releases'
+	// versions still go out while the store cannot be read.
 	wg.Go(func() {
 		_ = f.store.Watch(ctx, func(set *flags.Set, err error) {
-			if err == nil && set != nil {
-				f.publish(partFlags, func(v *versions) { v.Flags = set.Revision() })
-			}
+			f.publish(gen, partFlags, func(v *versions) {
+				if err == nil && set != nil {
+					v.Flags = set.Revision()
+				}
+			})
 		})
 	})
 	t := time.NewTicker(f.poll)
 	defer t.Stop()
 	for {
-		f.look(ctx)
+		f.look(ctx, gen)
 		select {
 		case <-ctx.Done():
 			return
@@ -158,7 +170,7 @@ func (f *feed) run(ctx context.Context, done chan struct{}) {
 
 // look reads the ledger's latest event and sums up the registry; a failed
 // read keeps the last versions (the page shows what it has) and is logged.
-func (f *feed) look(ctx context.Context) {
+func (f *feed) look(ctx context.Context, gen int) {
 	id, err := f.c.lastEventID(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -191,7 +203,7 @@ func (f *feed) look(ctx context.Context) {
 		}
 		sum = fmt.Sprintf("%d-%x", len(lines), h.Sum64())
 	}
-	f.publish(partLook, func(v *versions) { v.Releases, v.Instances = id, sum })
+	f.publish(gen, partLook, func(v *versions) { v.Releases, v.Instances = id, sum })
 }
 
 // lastEventID is the id of the ledger's latest event, 0 when it is empty.
@@ -218,33 +230,36 @@ const keepAlive = 15 * time.Second
 // at each change, with a "ping" every [keepAlive] between, to a caller
 // that may read the releases or the flags.
 func (p *Page) serveEvents(w http.ResponseWriter, r *http.Request) {
-	if !p.allowed(r, ActionList, "") && !p.allowedFlag(r, flagstore.ActionList, "") {
+	can := p.reads(r)
+	if !can.releases && !can.flags {
 		httpjson.Write(w, http.StatusForbidden, errorBody{Error: "release: page: you may read neither the releases nor the flags"})
 		return
 	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout; not every writer can say so
 	ch, now, known, closed := p.feed.subscribe()
 	defer p.feed.unsubscribe(ch)
 
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	send := func(v versions) error {
-		b, _ := json.Marshal(v) // versions always marshal
-		if _, err := fmt.Fprintf(w, "event: versions\ndata: %s\n\n", b); err != nil {
+	rc := http.NewResponseController(w)
+	// Each write has its deadline: a stream outlives the server's write
+	// timeout, and a client that stops reading is cut off. Not every
+	// writer can set one; those keep the server's.
+	write := func(format string, args ...any) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
 			return err
 		}
 		return rc.Flush()
 	}
-	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+	send := func(v versions) error {
+		b, _ := json.Marshal(v.visible(can)) // versions always marshal
+		return write("event: versions\ndata: %s\n\n", b)
+	}
+	if err := write("retry: 2000\n\n"); err != nil {
 		return
 	}
-	if known {
-		if send(now) != nil {
-			return
-		}
-	} else if rc.Flush() != nil {
+	if known && send(now) != nil {
 		return
 	}
 	tick := time.NewTicker(keepAlive)
@@ -260,9 +275,12 @@ func (p *Page) serveEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-tick.C:
-			if _, err := fmt.Fprint(w, "event: ping\ndata: {}\n\n"); err != nil || rc.Flush() != nil {
+			if write("event: ping\ndata: {}\n\n") != nil {
 				return
 			}
 		}
 	}
 }
+
+// streamWriteTimeout is the longest one write to an event stream may take.
+const streamWriteTimeout = 10 * time.Second

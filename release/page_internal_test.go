@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollsafe/rollsafe/flags"
+	"github.com/rollsafe/rollsafe/flags/flagstore"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
@@ -90,4 +93,31 @@ func TestFeedRunsOnlyWhileAPageListens(t *testing.T) {
 	assert.False(t, known, "a feed started again reads again before it says anything")
 	<-c
 	f.unsubscribe(c)
+}
+
+// While the versions stay the same, every page is served one snapshot:
+// a change costs the database one read whatever the number of pages.
+func TestPagesShareASnapshotUntilTheVersionsChange(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t))
+	allow := func(*http.Request, Action, string) (string, error) { return "ops", nil }
+	p, err := NewPage(h.c, h.store, allow, func(*http.Request, flagstore.Action, string) (string, error) { return "ops", nil })
+	require.NoError(t, err)
+	ctx := context.Background()
+	assert.NotSame(t, p.snap(ctx), p.snap(ctx), "no feed runs: each read is fresh")
+
+	ch, _, _, _ := p.feed.subscribe()
+	defer p.feed.unsubscribe(ch)
+	v := <-ch
+	first := p.snap(ctx)
+	assert.Same(t, first, p.snap(ctx))
+	assert.Equal(t, v, first.v)
+
+	res, err := h.store.Apply(ctx, flagstore.Change{Actor: "ops", Reason: "off", Edits: []flagstore.Edit{flagstore.SetState("checkout-v2", flags.Disabled)}})
+	require.NoError(t, err)
+	for v.Flags < res.Revision {
+		v = <-ch
+	}
+	next := p.snap(ctx)
+	assert.NotSame(t, first, next)
+	assert.Equal(t, res.Revision, next.set.Revision())
 }

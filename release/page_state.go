@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
+	"github.com/rollsafe/rollsafe/flags"
 	"github.com/rollsafe/rollsafe/flags/flagstore"
 )
 
@@ -70,94 +72,216 @@ func (p *Page) allowedFlag(r *http.Request, a flagstore.Action, key string) bool
 	return err == nil
 }
 
-// state reads what r's caller may see.
-func (p *Page) state(r *http.Request) pageState {
-	ctx := r.Context()
-	st := pageState{Generated: p.c.cfg.now().UTC(), Versions: p.feed.current()}
-	problem := func(section string, err error) {
-		p.c.cfg.logger.ErrorContext(ctx, "release: page: read failed", "section", section, "err", err)
-		st.Problems = append(st.Problems, section)
+// snapshotTTL is the longest a snapshot serves while the versions stay
+// the same: the heartbeats' times move without changing them.
+const snapshotTTL = 2 * time.Second
+
+// snapshot is what the page reads from the database for every caller;
+// each caller sees the part its authorizers allow. One snapshot serves
+// every open page until the versions change (or [snapshotTTL] passes),
+// so that a change costs the database one read whatever the number of
+// pages open.
+type snapshot struct {
+	at    time.Time
+	v     versions
+	known bool // v is the feed's, read before the snapshot
+
+	releases []Status
+	events   map[string][]Event // of the releases not over and the latest that is
+	set      *flags.Set
+	doc      json.RawMessage
+	history  []flagstore.Record
+	more     bool
+	members  []pageMember
+	// failed names the sections that could not be read; a snapshot with
+	// one is not kept.
+	failed []string
+}
+
+// snap returns a snapshot that is as new as the feed's versions, reading
+// one when the last is older; callers wait for a read under way.
+func (p *Page) snap(ctx context.Context) *snapshot {
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
+	v, known := p.feed.versionsKnown()
+	now := p.c.cfg.now()
+	if s := p.last; s != nil && known && s.known && s.v == v && now.Sub(s.at) < snapshotTTL {
+		return s
 	}
-	if p.allowed(r, ActionList, "") {
-		rels, err := p.releases(ctx, r)
-		if err != nil {
-			problem("releases", err)
-		} else {
-			st.Releases = rels
+	s := &snapshot{at: now, v: v, known: known, events: map[string][]Event{}}
+	fail := func(section string, err error) {
+		p.c.cfg.logger.ErrorContext(ctx, "release: page: read failed", "section", section, "err", err)
+		s.failed = append(s.failed, section)
+	}
+	if err := p.readReleases(ctx, s); err != nil {
+		fail("releases", err)
+	}
+	if p.c.instances != nil {
+		if err := p.readMembers(ctx, s); err != nil {
+			fail("instances", err)
 		}
-		if p.c.instances != nil {
-			ms, err := p.members(ctx)
-			if err != nil {
-				problem("instances", err)
-			} else {
-				st.Instances = ms
+	}
+	if err := p.readFlags(ctx, s); err != nil {
+		fail("flags", err)
+	}
+	if len(s.failed) == 0 {
+		p.last = s
+	}
+	return s
+}
+
+func (p *Page) readReleases(ctx context.Context, s *snapshot) error {
+	list, err := p.c.List(ctx)
+	if err != nil {
+		return err
+	}
+	s.releases = list
+	latestDone := false
+	// The list holds the releases not over first, then the newest.
+	for _, st := range list {
+		if !st.State.Terminal() || !latestDone {
+			if s.events[st.ID], err = p.c.events(ctx, st.ID, st.Attempt, 0); err != nil {
+				return err
 			}
 		}
+		latestDone = latestDone || st.State.Terminal()
 	}
-	if p.allowedFlag(r, flagstore.ActionList, "") {
-		fl, err := p.flags(ctx, r)
-		if err != nil {
-			problem("flags", err)
+	return nil
+}
+
+func (p *Page) readFlags(ctx context.Context, s *snapshot) error {
+	set, err := p.store.Current(ctx)
+	if err != nil {
+		return err
+	}
+	if s.doc, err = json.Marshal(set); err != nil {
+		return err
+	}
+	recs, err := p.store.History(ctx, flagstore.Filter{Limit: p.cfg.history + 1})
+	if err != nil {
+		return err
+	}
+	s.set, s.more, s.history = set, len(recs) > p.cfg.history, recs[:min(len(recs), p.cfg.history)]
+	return nil
+}
+
+func (p *Page) readMembers(ctx context.Context, s *snapshot) error {
+	ins, err := p.c.instances.List(ctx)
+	if err != nil {
+		return err
+	}
+	s.members = make([]pageMember, 0, len(ins))
+	for _, in := range ins {
+		s.members = append(s.members, pageMember{
+			ID: in.ID, Address: in.Address, Service: in.Service, Version: in.Version, ReleaseID: in.ReleaseID,
+			Ready: in.Ready, Detail: in.Detail, FlagsRevision: in.FlagsRevision,
+			RegisteredAt: in.RegisteredAt, LastSeen: in.LastSeen,
+		})
+	}
+	return nil
+}
+
+// reads says which sections r's caller may read.
+type reads struct{ releases, flags, history bool }
+
+func (p *Page) reads(r *http.Request) reads {
+	return reads{
+		releases: p.allowed(r, ActionList, ""),
+		flags:    p.allowedFlag(r, flagstore.ActionList, ""),
+		history:  p.allowedFlag(r, flagstore.ActionHistory, ""),
+	}
+}
+
+// visible is v with the parts the caller may not read zeroed: the
+// versions say when something changed, and how much.
+func (v versions) visible(can reads) versions {
+	if !can.releases {
+		v.Releases, v.Instances = 0, ""
+	}
+	if !can.flags {
+		v.Flags = 0
+	}
+	return v
+}
+
+// state is what r's caller may see of the latest snapshot.
+func (p *Page) state(r *http.Request, can reads) pageState {
+	st := pageState{Generated: p.c.cfg.now().UTC()}
+	if !can.releases && !can.flags {
+		return st
+	}
+	s := p.snap(r.Context())
+	st.Versions = s.v.visible(can)
+	failed := func(section string) bool { return slices.Contains(s.failed, section) }
+	if can.releases {
+		for _, section := range []string{"releases", "instances"} {
+			if failed(section) {
+				st.Problems = append(st.Problems, section)
+			}
+		}
+		if !failed("releases") {
+			st.Releases = p.releasesFor(r, s)
+		}
+		if p.c.instances != nil && !failed("instances") {
+			st.Instances = s.members
+		}
+	}
+	if can.flags {
+		if failed("flags") {
+			st.Problems = append(st.Problems, "flags")
 		} else {
-			st.Flags = fl
+			st.Flags = p.flagsFor(r, s, can.history)
 		}
 	}
 	return st
 }
 
-func (p *Page) releases(ctx context.Context, r *http.Request) ([]pageRelease, error) {
-	list, err := p.c.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]pageRelease, 0, len(list))
-	latestDone := false
-	for _, s := range list {
-		pr := pageRelease{Status: s, Can: []Action{}}
-		for _, a := range s.actions() {
-			if p.allowed(r, a, s.ID) {
-				pr.Can = append(pr.Can, a)
+func (p *Page) releasesFor(r *http.Request, s *snapshot) []pageRelease {
+	out := make([]pageRelease, 0, len(s.releases))
+	for _, st := range s.releases {
+		pr := pageRelease{Status: st, Can: []Action{}}
+		for _, a := range st.actions() {
+			actor, err := p.authorize(r, a, st.ID)
+			if err != nil {
+				continue
 			}
-		}
-		// The list holds the releases not over first, then the newest.
-		if (!s.State.Terminal() || !latestDone) && p.allowed(r, ActionRead, s.ID) {
-			if pr.Events, err = p.c.events(ctx, s.ID, s.Attempt, 0); err != nil {
-				return nil, err
+			if a == ActionPromote && len(st.Plan.Approval.Promoters) > 0 && !slices.Contains(st.Plan.Approval.Promoters, actor) {
+				continue // the release would refuse this actor's promote
 			}
+			pr.Can = append(pr.Can, a)
 		}
-		latestDone = latestDone || s.State.Terminal()
+		if evs, ok := s.events[st.ID]; ok && p.allowed(r, ActionRead, st.ID) {
+			pr.Events = evs
+		}
 		out = append(out, pr)
 	}
-	return out, nil
+	return out
 }
 
-// actions are the actions that apply to a release in its state.
+// actions are the actions that apply to a release in its state: promote
+// once the first step is written.
 func (s Status) actions() []Action {
+	var out []Action
+	if s.Step >= 0 && (s.State == StateProgressing || s.State == StatePaused) {
+		out = append(out, ActionPromote)
+	}
 	switch s.State {
 	case StateProgressing:
-		return []Action{ActionPromote, ActionPause, ActionAbort}
+		out = append(out, ActionPause, ActionAbort)
 	case StatePaused:
-		return []Action{ActionPromote, ActionResume, ActionAbort}
+		out = append(out, ActionResume, ActionAbort)
 	case StateRollingBack:
-		return []Action{ActionAbort}
+		out = append(out, ActionAbort)
 	}
-	return nil
+	return out
 }
 
-func (p *Page) flags(ctx context.Context, r *http.Request) (*pageFlags, error) {
-	set, err := p.store.Current(ctx)
-	if err != nil {
-		return nil, err
-	}
-	doc, err := json.Marshal(set)
-	if err != nil {
-		return nil, err
-	}
-	fl := &pageFlags{Revision: set.Revision(), Document: doc, Can: map[string][]flagstore.Action{}}
-	for _, pr := range set.Problems() {
+func (p *Page) flagsFor(r *http.Request, s *snapshot, history bool) *pageFlags {
+	fl := &pageFlags{Revision: s.set.Revision(), Document: s.doc, Can: map[string][]flagstore.Action{}}
+	for _, pr := range s.set.Problems() {
 		fl.Invalid = append(fl.Invalid, pr.String())
 	}
-	for _, key := range set.Keys() {
+	for _, key := range s.set.Keys() {
 		can := []flagstore.Action{}
 		for _, a := range []flagstore.Action{flagstore.ActionKill, flagstore.ActionRevive, flagstore.ActionWeights} {
 			if p.allowedFlag(r, a, key) {
@@ -166,29 +290,8 @@ func (p *Page) flags(ctx context.Context, r *http.Request) (*pageFlags, error) {
 		}
 		fl.Can[key] = can
 	}
-	if p.allowedFlag(r, flagstore.ActionHistory, "") {
-		recs, err := p.store.History(ctx, flagstore.Filter{Limit: p.cfg.history + 1})
-		if err != nil {
-			return nil, err
-		}
-		fl.More = len(recs) > p.cfg.history
-		fl.History = recs[:min(len(recs), p.cfg.history)]
+	if history {
+		fl.History, fl.More = s.history, s.more
 	}
-	return fl, nil
-}
-
-func (p *Page) members(ctx context.Context) ([]pageMember, error) {
-	ins, err := p.c.instances.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]pageMember, 0, len(ins))
-	for _, in := range ins {
-		out = append(out, pageMember{
-			ID: in.ID, Address: in.Address, Service: in.Service, Version: in.Version, ReleaseID: in.ReleaseID,
-			Ready: in.Ready, Detail: in.Detail, FlagsRevision: in.FlagsRevision,
-			RegisteredAt: in.RegisteredAt, LastSeen: in.LastSeen,
-		})
-	}
-	return out, nil
+	return fl
 }

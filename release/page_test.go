@@ -35,11 +35,24 @@ type pageFixture struct {
 	srv   *httptest.Server
 }
 
-// flagsByHeader is byHeader for the flag store.
+// releasesByHeader is byHeader, with "flags-only", who may do nothing
+// with the releases.
+func releasesByHeader(r *http.Request, a release.Action, id string) (string, error) {
+	if r.Header.Get("X-Actor") == "flags-only" {
+		return "", errors.New("flags-only may not read the releases")
+	}
+	return byHeader(r, a, id)
+}
+
+// flagsByHeader is byHeader for the flag store, with "no-flags", who may
+// do nothing with the flags.
 func flagsByHeader(r *http.Request, a flagstore.Action, _ string) (string, error) {
 	actor := r.Header.Get("X-Actor")
 	if actor == "" {
 		return "", errors.New("who are you?")
+	}
+	if actor == "no-flags" {
+		return "", errors.New("no-flags may not read the flags")
 	}
 	if actor == "reader" && a != flagstore.ActionList && a != flagstore.ActionRead && a != flagstore.ActionHistory {
 		return "", errors.New("reader may not " + string(a))
@@ -61,10 +74,10 @@ func newPageFixture(t *testing.T, opts ...release.PageOption) *pageFixture {
 	require.NoError(t, err)
 	c, err := release.NewController(db.DB, dialect.SQLite, store, reg)
 	require.NoError(t, err)
-	page, err := release.NewPage(c, store, byHeader, flagsByHeader, opts...)
+	page, err := release.NewPage(c, store, releasesByHeader, flagsByHeader, opts...)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
-	page.Mount(mux, "/admin")
+	require.NoError(t, page.Mount(mux, "/admin"))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { _ = page.Close() })
@@ -155,6 +168,68 @@ func TestPageEveryResponseHasTheCSP(t *testing.T) {
 	r.Body.Close()
 	assert.Equal(t, http.StatusSeeOther, r.StatusCode)
 	assert.Equal(t, "/admin/", r.Header.Get("Location"))
+	assert.Equal(t, release.PageCSP, r.Header.Get("Content-Security-Policy"), "the redirect too")
+
+	// The assets are files, never a listing, and nothing redirects out of
+	// the prefix.
+	for _, path := range []string{"/admin/assets", "/admin/assets/", "/admin/assets/nothing.js"} {
+		r, err := noFollow.Get(f.srv.URL + path)
+		require.NoError(t, err)
+		r.Body.Close()
+		assert.Equal(t, http.StatusNotFound, r.StatusCode, path)
+		assert.Equal(t, release.PageCSP, r.Header.Get("Content-Security-Policy"), path)
+	}
+}
+
+func TestPageMountRefusesAPrefixThatIsNoPath(t *testing.T) {
+	f := newPageFixture(t)
+	for _, prefix := range []string{"admin", "GET /admin", "/admin/{x}", "/ad min"} {
+		err := f.page.Mount(http.NewServeMux(), prefix)
+		assert.ErrorContains(t, err, "mount prefix", prefix)
+	}
+	for _, prefix := range []string{"", "/", "/admin/", "/ops/page"} {
+		assert.NoError(t, f.page.Mount(http.NewServeMux(), prefix), prefix)
+	}
+}
+
+// A caller that may read the releases but not the flags sees no flag, and
+// not even the store's revision; one that may read only the flags sees
+// no release, no instance and not the ledger's position.
+func TestPagePartlyAuthorizedCallersSeeTheirPartOnly(t *testing.T) {
+	f := newPageFixture(t, release.WithPagePollInterval(100*time.Millisecond))
+	_, err := f.c.Start(context.Background(), mustPlan(t), "alice")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// The releases only.
+	b := f.browser(t, "no-flags")
+	s := b.events(ctx)
+	v := s.next()
+	assert.Zero(t, v.Flags)
+	assert.Positive(t, v.Releases)
+	assert.NotEmpty(t, v.Instances)
+	st := b.state()
+	assert.Nil(t, st["flags"])
+	assert.NotEmpty(t, st["releases"])
+	assert.Zero(t, st["versions"].(map[string]any)["flags"])
+	s.body.Close()
+
+	// The flags only.
+	b = f.browser(t, "flags-only")
+	s = b.events(ctx)
+	v = s.next()
+	assert.Positive(t, v.Flags)
+	assert.Zero(t, v.Releases)
+	assert.Empty(t, v.Instances)
+	st = b.state()
+	assert.Nil(t, st["releases"])
+	assert.Nil(t, st["instances"])
+	assert.NotNil(t, st["flags"])
+	_, html := b.do("GET", "/", nil, "")
+	assert.NotContains(t, html, "pay-1")
+	assert.NotContains(t, html, "127.0.0.1:9")
+	s.body.Close()
 }
 
 func TestPageOpensOnTheWholeState(t *testing.T) {
@@ -168,7 +243,7 @@ func TestPageOpensOnTheWholeState(t *testing.T) {
 	rel := rels[0].(map[string]any)
 	assert.Equal(t, "pay-1", rel["id"])
 	assert.Equal(t, "Progressing", rel["state"])
-	assert.ElementsMatch(t, []any{"promote", "pause", "abort"}, rel["can"])
+	assert.ElementsMatch(t, []any{"pause", "abort"}, rel["can"], "no promote before the first step is written")
 	assert.NotEmpty(t, rel["events"], "the running release comes with its ledger")
 
 	fl := st["flags"].(map[string]any)

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 	"github.com/rollsafe/rollsafe/release"
 )
 
-const serveUsage = "rollsafe serve [--addr 127.0.0.1:8099] [--read-only] [--actor WHO | --user-header NAME] --dialect D --dsn DSN\n\n" +
+const serveUsage = "rollsafe serve [--addr 127.0.0.1:8099] [--read-only] [--actor WHO | --user-header NAME [--host NAME,...]] --dialect D --dsn DSN\n\n" +
 	"Serves the page of the fleet's releases and flags at http://ADDR/ until SIGINT or\n" +
 	"SIGTERM: the current release (its steps, weights, measurements, verdict and\n" +
 	"charts), the past ones, every flag with its split and audit trail, every live\n" +
@@ -34,7 +36,9 @@ const serveUsage = "rollsafe serve [--addr 127.0.0.1:8099] [--read-only] [--acto
 	"  - with --user-header NAME, every caller whose request carries the header, as\n" +
 	"    the user it names: for an authenticating proxy in front that sets it (and\n" +
 	"    strips it from what its clients send). Bind --addr where only the proxy\n" +
-	"    reaches;\n" +
+	"    reaches. The Host header must still name this host, or one of --host (the\n" +
+	"    names the proxy is reached by): a page of another site that reaches the\n" +
+	"    address by a name of its own is refused;\n" +
 	"  - --read-only refuses every write: the page shows no action at all.\n\n" +
 	"The database holds the fleet's tables (rollsafe_flags, rollsafe_releases,\n" +
 	"rollsafe_instances): the page creates none of them before they are needed. The\n" +
@@ -54,6 +58,7 @@ func serveCommand() command {
 			fs.BoolVar(&s.readOnly, "read-only", false, "refuse every write: the page shows, and offers no action")
 			fs.StringVar(&s.actor, "actor", "", "who the writes of callers on this host are recorded under (default: the OS user, or $USER)")
 			fs.StringVar(&s.userHeader, "user-header", "", "trust the request header `NAME` for who the caller is (set by an authenticating proxy in front)")
+			fs.StringVar(&s.hosts, "host", "", "with --user-header, the host `NAMES` (comma-separated) the page may be reached by, besides this host's")
 			return func(e *env, args []string) int {
 				if len(args) != 0 {
 					e.errorf("serve: unexpected argument %q", args[0])
@@ -67,8 +72,8 @@ func serveCommand() command {
 
 type server struct {
 	*storeFlags
-	addr, actor, userHeader string
-	readOnly                bool
+	addr, actor, userHeader, hosts string
+	readOnly                       bool
 }
 
 // errReadOnly refuses the writes of a --read-only page.
@@ -77,6 +82,10 @@ var errReadOnly = errors.New("this page is read-only (rollsafe serve --read-only
 func (s *server) run(e *env) int {
 	if s.userHeader != "" && s.actor != "" {
 		e.errorf("serve: --actor and --user-header: the actor is either the one given or the one the header names, not both")
+		return exitCantRun
+	}
+	if s.hosts != "" && s.userHeader == "" {
+		e.errorf("serve: --host is for --user-header: without it only callers on this host are served")
 		return exitCantRun
 	}
 	if s.userHeader == "" && s.actor == "" && !s.readOnly {
@@ -112,7 +121,10 @@ func (s *server) run(e *env) int {
 		return exitCantRun
 	}
 	mux := http.NewServeMux()
-	page.Mount(mux, "")
+	if err := page.Mount(mux, ""); err != nil {
+		e.errorf("serve: %v", err)
+		return exitCantRun
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	srv.RegisterOnShutdown(func() { _ = page.Close() })
 	served := make(chan error, 1)
@@ -144,6 +156,9 @@ func (s *server) authorize(r *http.Request, a release.Action, _ string) (string,
 func (s *server) decide(r *http.Request, write bool) (string, error) {
 	actor := s.actor
 	if s.userHeader != "" {
+		if name := localhost.HostName(r); !localhost.Name(name) && (name == "" || !slices.Contains(strings.Split(s.hosts, ","), name)) {
+			return "", errors.New("the page is not served by the name " + strconv.Quote(name) + " (rollsafe serve --host)")
+		}
 		actor = strings.TrimSpace(r.Header.Get(s.userHeader))
 		if actor == "" {
 			return "", errors.New("no " + s.userHeader + " header: who are you?")

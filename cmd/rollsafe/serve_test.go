@@ -146,6 +146,34 @@ func TestServeBehindAnAuthenticatingProxy(t *testing.T) {
 	recs, err := r.store.History(context.Background(), flagstore.Filter{Key: "search-v2", Limit: 1})
 	require.NoError(t, err)
 	assert.Equal(t, "bob", recs[0].Actor, "the write is recorded under the proxy's user")
+
+	// A page of another site reaching the address by its own name (DNS
+	// rebinding) sends the header it likes, and is refused all the same.
+	req, err := http.NewRequest("GET", url+"api/state", nil)
+	require.NoError(t, err)
+	req.Host = "evil.example:8099"
+	req.Header.Set("X-Forwarded-User", "mallory")
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+	assert.NotContains(t, string(b), "search-v2")
+}
+
+func TestServeBehindAProxyByItsName(t *testing.T) {
+	r := newReleaseDB(t, testdb.NewSQLite(t))
+	url := startServe(t, r, "--user-header", "X-Forwarded-User", "--host", "flags.corp.example,ops.corp.example")
+	for host, want := range map[string]int{"ops.corp.example": http.StatusOK, "ops.corp.example:443": http.StatusOK, "evil.example": http.StatusForbidden} {
+		req, err := http.NewRequest("GET", url+"api/state", nil)
+		require.NoError(t, err)
+		req.Host = host
+		req.Header.Set("X-Forwarded-User", "bob")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, want, res.StatusCode, host)
+	}
 }
 
 // A page of another site reaching 127.0.0.1 by a name of its own (DNS
@@ -170,6 +198,7 @@ func TestServeUsage(t *testing.T) {
 		"no database":     {"serve"},
 		"bad address":     {"serve", "--dialect", "sqlite", "--dsn", r.DSN, "--addr", "127.0.0.1:99999"},
 		"two actors":      {"serve", "--dialect", "sqlite", "--dsn", r.DSN, "--actor", "a", "--user-header", "X-User"},
+		"host alone":      {"serve", "--dialect", "sqlite", "--dsn", r.DSN, "--host", "ops.example"},
 		"an argument":     {"serve", "extra"},
 		"no such file":    {"serve", "--dialect", "sqlite", "--dsn", t.TempDir() + "/none.db"},
 		"unknown dialect": {"serve", "--dialect", "oracle", "--dsn", "x"},

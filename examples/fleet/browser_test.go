@@ -39,7 +39,8 @@ const (
 
 // The page of a running fleet in headless Chromium: a release advances a
 // step, is aborted from the page with a reason (the rollback, the decision
-// and the audit record show), a flag killed from the page reaches every
+// and the audit record show), a weights dialog left open while someone else
+// changes the flag fails with a conflict, a flag killed from the page reaches every
 // instance, changes made outside reach the page, the page reconnects after
 // its feed drops, and a read-only page has no action button. The figures
 // (first paint with 50 instances and 1,000 audit records, a store change
@@ -195,7 +196,8 @@ func serve(t *testing.T, ctx context.Context, rollsafe, db string, args ...strin
 
 // seedPageDatabase makes a SQLite file holding what a big fleet's page
 // shows: 50 live instances (kept live until the test ends), 1,000 records
-// in the flags' audit trail and a release in progress.
+// in the flags' audit trail (the newest a change of the set's metadata
+// alone) and a release in progress.
 func seedPageDatabase(t *testing.T, ctx context.Context) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "seeded.db")
@@ -209,11 +211,19 @@ func seedPageDatabase(t *testing.T, ctx context.Context) string {
 	_, err = store.Import(ctx, seed, flagstore.Change{Actor: "seed", Reason: "the example's flags"})
 	require.NoError(t, err)
 	states := []flags.State{flags.Disabled, flags.Enabled}
-	for i := range 999 {
+	for i := range 998 {
 		_, err := store.Apply(ctx, flagstore.Change{Actor: fmt.Sprintf("user-%d", i%7), Reason: fmt.Sprintf("change %d", i),
 			Edits: []flagstore.Edit{flagstore.SetState("orders-summary-v2", states[i%2])}})
 		require.NoError(t, err)
 	}
+	// The newest record changes the set's metadata alone: it names no flag.
+	var doc strings.Builder
+	_, err = store.Export(ctx, &doc)
+	require.NoError(t, err)
+	withMeta := `{"metadata": {"team": "orders"}, ` + strings.TrimPrefix(strings.TrimSpace(doc.String()), "{")
+	res, err := store.Import(ctx, []byte(withMeta), flagstore.Change{Actor: "seed", Reason: "name the team"})
+	require.NoError(t, err)
+	require.Empty(t, res.Keys, "a change of the metadata alone")
 	rev, err := store.Revision(ctx)
 	require.NoError(t, err)
 	reg, err := fleet.NewRegistry(ctx, db, dialect.SQLite)

@@ -47,7 +47,9 @@ func serveUI(addr string, c *release.Controller, store *flagstore.Store) (*uiSer
 		return nil, fmt.Errorf("--ui-addr %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	page.Mount(mux, "")
+	if err := page.Mount(mux, ""); err != nil {
+		return nil, err
+	}
 	u := &uiServer{url: "http://" + ln.Addr().String() + "/", page: page,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	u.srv.RegisterOnShutdown(func() { _ = page.Close() })

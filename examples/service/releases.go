@@ -101,8 +101,7 @@ func (r *releases) mount(mux *http.ServeMux, token string) error {
 	if err != nil {
 		return err
 	}
-	r.page.Mount(mux, "/admin")
-	return nil
+	return r.page.Mount(mux, "/admin")
 }
 
 // closePage ends the page's live streams, which never end by themselves.

@@ -331,6 +331,9 @@ func (s *Store) historyPage(ctx context.Context, q string, args []any, key strin
 		if err := json.Unmarshal([]byte(keys), &r.Keys); err != nil {
 			return nil, 0, fmt.Errorf("flagstore: history: the record of revision %d is damaged: keys: %w", r.Revision, err)
 		}
+		if r.Keys == nil {
+			r.Keys = []string{} // written as null by earlier releases for a change of the shared rules alone
+		}
 		if key != "" && !slices.Contains(r.Keys, key) {
 			continue
 		}

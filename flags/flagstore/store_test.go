@@ -186,3 +186,26 @@ func TestApplyRefusesAndWritesNothing(t *testing.T) {
 		assert.Equal(t, flagstore.ConflictError{Base: 0, Current: 1}, *conflict)
 	})
 }
+
+// A change of the set's metadata alone names no flag: its record's keys
+// are an empty list, never null, in Go and in JSON.
+func TestChangeOfTheSharedPartsAloneNamesNoFlag(t *testing.T) {
+	s := newStore(t, testdb.NewSQLite(t))
+	ctx := context.Background()
+	_, err := s.Import(ctx, []byte(seedFile), flagstore.Change{Actor: "ci", Reason: "seed"})
+	require.NoError(t, err)
+	withMetadata := `{"metadata": {"team": "orders"},` + seedFile[1:]
+	res, err := s.Import(ctx, []byte(withMetadata), flagstore.Change{Actor: "ci", Reason: "name the team"})
+	require.NoError(t, err)
+	assert.NotNil(t, res.Keys)
+	assert.Empty(t, res.Keys)
+	recs, err := s.History(ctx, flagstore.Filter{Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, "name the team", recs[0].Reason)
+	require.NotNil(t, recs[0].Keys)
+	assert.Empty(t, recs[0].Keys)
+	b, err := json.Marshal(recs[0])
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"keys":[]`)
+}

@@ -172,6 +172,9 @@ func (s *Store) writeOnce(ctx context.Context, c Change, edit func(*contents) (*
 			return Result{}, fmt.Errorf("flagstore: write the shared rules: %w", err)
 		}
 	}
+	if keys == nil {
+		keys = []string{} // a change of the shared rules alone: its record names no flag, as [] rather than null
+	}
 	keysJSON, err := json.Marshal(keys)
 	if err != nil {
 		return Result{}, fmt.Errorf("flagstore: encode the changed keys: %w", err)

@@ -16,10 +16,21 @@ func Request(r *http.Request) bool {
 	if err != nil || !isLoopback(host) {
 		return false
 	}
+	return Name(HostName(r))
+}
+
+// HostName is the host name of r's Host header, without its port.
+func HostName(r *http.Request) string {
 	name, _, err := net.SplitHostPort(r.Host)
 	if err != nil {
-		name = r.Host
+		return r.Host
 	}
+	return name
+}
+
+// Name says whether a host name names this host: localhost or a loopback
+// address.
+func Name(name string) bool {
 	return name == "localhost" || isLoopback(name)
 }
 

@@ -65,7 +65,7 @@
     }
     const past = [];
     for (const r of state.releases) {
-      if (r.events) body.append(drawRelease(r));
+      if (!terminal(r.state) || r.events) body.append(drawRelease(r));
       if (terminal(r.state)) past.push(r);
     }
     if (past.length) {
@@ -129,18 +129,19 @@
     if (r.can.length) card.append(acts);
 
     // Who did what, then every measurement.
-    const people = r.events.filter((e) => e.actor !== "analysis" && ["started", "promote", "paused", "resumed", "rollback"].includes(e.kind));
+    const events = r.events || [];
+    const people = events.filter((e) => e.actor !== "analysis" && ["started", "promote", "paused", "resumed", "rollback"].includes(e.kind));
     if (people.length) {
       card.append(el("h4", {}, "Decisions"));
       card.append(table(["when", "who", "what", "step", "why"], people.map((e) =>
         el("tr", { "data-kind": e.kind }, el("td", {}, when(e.at)), el("td", {}, e.actor), el("td", {}, e.kind), el("td", {}, stepOf(e.step)), el("td", {}, e.reason || ""))), { class: "decisions" }));
     }
-    const trail = r.events.filter((e) => e.kind !== "measurement").slice(-30).reverse();
+    const trail = events.filter((e) => e.kind !== "measurement").slice(-30).reverse();
     card.append(el("details", {}, el("summary", {}, "Ledger (latest 30 events)"),
       table(["when", "event", "who", "step", "weights", "why"], trail.map((e) =>
         el("tr", { "data-kind": e.kind }, el("td", {}, when(e.at)), el("td", {}, e.kind), el("td", {}, e.actor), el("td", {}, stepOf(e.step)),
           el("td", {}, e.weightsAfter ? Object.entries(e.weightsAfter).map(([k, w]) => `${k} ${w}%`).join(", ") : ""), el("td", {}, e.reason || ""))))));
-    const ms = r.events.filter((e) => e.measurement).map((e) => e.measurement).reverse();
+    const ms = events.filter((e) => e.measurement).map((e) => e.measurement).reverse();
     card.append(el("details", {}, el("summary", {}, `Measurements (${ms.length})`),
       table(["when", "step", "metric", "flag", "phase", "new", "old", "new calls", "old calls"], ms.map((m) =>
         el("tr", {}, el("td", {}, when(m.at)), el("td", {}, stepOf(m.step)), el("td", {}, metricName(r, m)), el("td", {}, m.flag || ""),
@@ -171,7 +172,7 @@
   function changedAt() {
     const at = {};
     for (const rec of [...(state.flags.history || []), ...older]) {
-      for (const k of rec.keys) if (!(k in at) || rec.revision > at[k]) at[k] = rec.revision;
+      for (const k of rec.keys || []) if (!(k in at) || rec.revision > at[k]) at[k] = rec.revision;
     }
     return at;
   }
@@ -265,22 +266,29 @@
     body.append(table(["revision", "when", "who", "why", "release", "change"], recs.map((rec) =>
       el("tr", { "data-revision": rec.revision }, el("td", {}, rec.revision), el("td", {}, when(rec.time)), el("td", {}, rec.actor),
         el("td", {}, rec.reason), el("td", {}, rec.releaseId || ""),
-        el("td", {}, rec.keys.map((k) => el("div", {}, el("code", {}, k), " ", summary(rec, k)))))), { class: "audit" }));
+        el("td", {}, (rec.keys || []).length ? rec.keys.map((k) => el("div", {}, el("code", {}, k), " ", summary(rec, k))) : "the shared rules or metadata"))), { class: "audit" }));
     const more = older.length ? olderMore : state.flags.more;
     if (more) {
       body.append(el("button", { type: "button", id: "older", onclick: loadOlder }, "Show older"));
     }
   }
 
-  async function loadOlder() {
+  async function loadOlder(ev) {
+    const button = ev.target;
+    button.disabled = true;
     const recs = [...state.flags.history, ...older];
     const before = recs.length ? recs[recs.length - 1].revision : 0;
-    const res = await fetch(`api/history?before=${before}&limit=100`, { cache: "no-store" });
-    if (!res.ok) return;
-    const got = (await res.json()).records;
-    older = [...older, ...got];
-    olderMore = got.length === 100;
-    drawAudit();
+    try {
+      const res = await fetch(`api/history?before=${before}&limit=100`, { cache: "no-store" });
+      if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+      const got = (await res.json()).records;
+      older = [...older, ...got];
+      olderMore = got.length === 100;
+      drawAudit();
+    } catch (e) {
+      button.disabled = false;
+      button.after(el("span", { class: "error" }, " The older records could not be read: " + e.message));
+    }
   }
 
   function sectionNote(what) {
@@ -288,10 +296,14 @@
   }
 
   function draw() {
-    drawReleases();
-    drawFlags();
-    drawInstances();
-    drawAudit();
+    for (const [section, fn] of [["releases", drawReleases], ["flags", drawFlags], ["instances", drawInstances], ["audit", drawAudit]]) {
+      try {
+        fn();
+      } catch (e) {
+        document.querySelector(`#${section} .body`).replaceChildren(el("p", { class: "error" }, `This section could not be drawn: ${e.message}`));
+        console.error(e);
+      }
+    }
     document.body.dataset.flagsRevision = state.flags ? state.flags.revision : "";
     document.body.dataset.releasesVersion = state.versions.releases;
   }
@@ -362,8 +374,11 @@
   function flagAction(key, a, d, s) {
     const path = `api/flags/${encodeURIComponent(key)}`;
     if (a === "weights") {
-      ask(`set the weights of ${key}`, "The order of the variants decides the buckets; it is kept.", s, (reason, weights) =>
-        ["PUT", path + "/weights", { reason, weights, baseRevision: state.flags.revision }]);
+      // The weights shown are those of this revision: a change made by
+      // someone else meanwhile makes the write fail (409), not vanish.
+      const base = state.flags.revision;
+      ask(`set the weights of ${key}`, `The order of the variants decides the buckets; it is kept. (Revision ${base}.)`, s, (reason, weights) =>
+        ["PUT", path + "/weights", { reason, weights, baseRevision: base }]);
       return;
     }
     const what = a === "kill" ? `Kill ${key} everywhere: every instance serves its default variant, off.` : `Revive ${key}: it is evaluated as defined again.`;
@@ -390,6 +405,10 @@
           const res = await fetch("api/state", { cache: "no-store" });
           if (res.ok) {
             state = await res.json();
+            // The newest records moved on: older ones are loaded again on
+            // request, so that the trail has no gap.
+            older = [];
+            olderMore = false;
             draw();
             if (es && es.readyState === EventSource.OPEN) {
               badge.textContent = "live";
@@ -460,6 +479,8 @@
     for (const td of document.querySelectorAll("[data-since]")) td.textContent = ago(td.dataset.since);
   }, 5000);
 
-  draw();
+  // The stream first, so that a page that fails to draw still follows
+  // the changes, and draws again at the next.
   connect();
+  draw();
 })();

@@ -111,6 +111,8 @@ try {
   const audit = await seeded.locator("#audit tr[data-revision]").count();
   check(instances === 50, `the seeded page shows ${instances} instances, not 50`);
   check(audit === 100, `the seeded page opens on ${audit} audit records, not 100`);
+  const shared = await seeded.locator('#audit tr[data-revision]', { hasText: "the shared rules or metadata" }).count();
+  check(shared === 1, `the change of the metadata alone shows ${shared} times, not once`);
   await seeded.click("#older");
   await seeded.waitForFunction(() => document.querySelectorAll("#audit tr[data-revision]").length === 200);
   await shot(seeded, "1-seeded");
@@ -145,7 +147,36 @@ try {
   say({ step: "aborted", reason });
   await shot(page, "4-release-aborted");
 
-  // 4. Kill a flag from the page: every instance's revision catches up.
+  // 4. Set a flag's weights from the page. A change made by someone else
+  // while the dialog was open makes the write fail, never overwrites it.
+  const create = 'tr[data-key="orders-create-v2"]';
+  const setWeights = async (on, off) => {
+    await page.fill('#act-weights input[data-variant="on"]', String(on));
+    await page.fill('#act-weights input[data-variant="off"]', String(off));
+  };
+  await page.click(`${create} button[data-action="weights"]`);
+  await page.waitForSelector("#act[open]");
+  await setWeights(10, 90);
+  await run(env("ROLLSAFE"), ["flags", "weights", "orders-create-v2", "off=50", "on=50", "--dialect", "sqlite",
+    "--dsn", env("ROLLSAFE_DSN"), "--reason", "browser test: weights from the CLI", "--actor", "browser-test"]);
+  await page.waitForFunction((c) => document.querySelector(c).textContent.includes("off 50 / on 50"), create, { timeout: 10000 });
+  await page.fill("#act-reason", "browser test: weights from a stale dialog");
+  await page.click("#act-confirm");
+  await page.waitForFunction(() => document.getElementById("act-error").textContent !== "");
+  const conflict = await page.textContent("#act-error");
+  check(/based on revision \d+, the store is at \d+/.test(conflict), `a stale weights dialog was answered: ${conflict}`);
+  await page.click("#act-cancel");
+  await page.click(`${create} button[data-action="weights"]`);
+  await page.waitForSelector("#act[open]");
+  await setWeights(10, 90);
+  await page.fill("#act-reason", "browser test: weights from the page");
+  await page.click("#act-confirm");
+  await page.waitForFunction(() => !document.getElementById("act").open || document.getElementById("act-error").textContent);
+  check(!(await page.textContent("#act-error")), `the weights were refused: ${await page.textContent("#act-error")}`);
+  await page.waitForFunction((c) => document.querySelector(c).textContent.includes("off 90 / on 10"), create, { timeout: 10000 });
+  say({ step: "weights", stale: conflict });
+
+  // 5. Kill a flag from the page: every instance's revision catches up.
   const row = 'tr[data-key="orders-summary-v2"]';
   const killedAt = Date.now();
   await act(page, `${row} button[data-action="kill"]`, "browser test: kill from the page");
@@ -155,7 +186,7 @@ try {
   say({ figure: "killToEveryInstanceMs", ms: Date.now() - killedAt, revision: killRev });
   await shot(page, "5-flag-killed");
 
-  // 5. Changes made outside the page reach it: the time from starting the
+  // 6. Changes made outside the page reach it: the time from starting the
   // CLI (its process start included) to the page showing the change.
   const cli = (verb) => run(env("ROLLSAFE"), ["flags", verb, "orders-summary-v2", "--dialect", "sqlite",
     "--dsn", env("ROLLSAFE_DSN"), "--reason", `browser test: ${verb} from the CLI`, "--actor", "browser-test"]);
@@ -168,7 +199,7 @@ try {
   }
   say({ figure: "storeChangeToPageMs", runs: reach });
 
-  // 6. The feed drops: its server is killed, a change is made meanwhile,
+  // 7. The feed drops: its server is killed, a change is made meanwhile,
   // the server comes back on the same address; the page reconnects by
   // itself, then reads what it missed.
   let server = await serve();
@@ -188,7 +219,7 @@ try {
   server.child.kill("SIGTERM");
   await follower.close();
 
-  // 7. Read-only: everything shown, no action button at all.
+  // 8. Read-only: everything shown, no action button at all.
   const ro = watch(await browser.newPage(), "read-only");
   await ro.goto(env("READONLY_URL"));
   await ro.waitForSelector('tr[data-key="orders-summary-v2"]');
@@ -207,9 +238,10 @@ try {
   say({ step: "read-only", buttons: 0, write: res });
   await shot(ro, "6-read-only");
 
-  // Two pages logged errors on purpose: the refused write of the read-only
-  // page, and the reconnecting page while its server was gone.
-  const expected = (p) => (p.startsWith("read-only: ") && p.includes("403")) || (p.startsWith("reconnect: ") && p.includes("net::ERR_"));
+  // Errors logged on purpose: the stale weights' 409, the refused write of
+  // the read-only page, and the reconnecting page while its server was gone.
+  const expected = (p) => (p.startsWith("fleet: ") && p.includes("409 (Conflict)")) ||
+    (p.startsWith("read-only: ") && p.includes("403")) || (p.startsWith("reconnect: ") && p.includes("net::ERR_"));
   const left = problems.filter((p) => !expected(p));
   check(left.length === 0, "the pages logged errors:\n" + left.join("\n"));
   say({ ok: true });
