@@ -121,3 +121,17 @@ func TestPagesShareASnapshotUntilTheVersionsChange(t *testing.T) {
 	assert.NotSame(t, first, next)
 	assert.Equal(t, res.Revision, next.set.Revision())
 }
+
+// Values no chart can draw (beyond float64 once in ms) are left out, not
+// a panic.
+func TestChartLeavesOutWhatItCannotDraw(t *testing.T) {
+	huge, fine := 1e306, 0.002
+	at := time.Unix(1_800_000_000, 0)
+	evs := []Event{
+		{Kind: EventMeasurement, At: at, Measurement: &Measurement{Metric: MetricLatency, Flag: "f", At: at, Canary: &huge, Baseline: &fine}},
+		{Kind: EventMeasurement, At: at.Add(time.Second), Measurement: &Measurement{Metric: MetricLatency, Flag: "f", At: at.Add(time.Second), Canary: &fine, Baseline: &fine}},
+	}
+	svg := drawChart(MetricLatency, evs)
+	assert.Equal(t, 2, strings.Count(svg, "<polyline"))
+	assert.Contains(t, svg, ">2<", "the chart's top is the largest value it draws, 2 ms")
+}
