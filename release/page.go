@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -96,8 +97,11 @@ type Page struct {
 	assets         fs.FS
 	feed           *feed
 
-	snapMu sync.Mutex
-	last   *snapshot // the latest snapshot read whole
+	now     func() time.Time // the snapshots' clock
+	snapMu  sync.Mutex
+	last    *snapshot // the latest snapshot read whole
+	reading *snapRead // the read under way, if any
+	snapGen int       // raised by every write through the page
 }
 
 // PageOption configures a [Page].
@@ -177,7 +181,7 @@ func NewPage(c *Controller, store *flagstore.Store, authorize Authorizer, author
 		return nil, errors.New("release: page: nil authorizer: the page refuses to serve without one for releases and one for flags")
 	}
 	p := &Page{c: c, store: store, authorize: authorize, authorizeFlags: authorizeFlags,
-		cfg: pageConfig{poll: time.Second, history: 100, title: "rollsafe"}}
+		cfg: pageConfig{poll: time.Second, history: 100, title: "rollsafe"}, now: time.Now}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("release: page: nil option")
@@ -255,15 +259,18 @@ func (p *Page) serveAsset(w http.ResponseWriter, r *http.Request) {
 
 // Mount serves the page under prefix on mux ("/admin" serves it at
 // /admin/, and /admin redirects there); an empty prefix or "/" mounts it
-// at the root. mux is any router with the Handle method of
-// [http.ServeMux]. A prefix must be a path: it starts with "/" and holds
-// no space, "{" or "}" (no method, host or wildcard of a ServeMux
-// pattern).
+// at the root. mux is an [http.ServeMux], or any router whose Handle
+// method reads a pattern ending in "/" as that whole subtree, as
+// ServeMux does. A prefix must be a clean path: it starts with "/", has
+// no "." or ".." segment and no empty one, and holds no space, control
+// character or any of "{}%?#" (no method, host, wildcard or escape).
 func (p *Page) Mount(mux interface{ Handle(string, http.Handler) }, prefix string) error {
-	if prefix != "" && (!strings.HasPrefix(prefix, "/") || strings.ContainsAny(prefix, " \t{}")) {
-		return fmt.Errorf("release: page: mount prefix %q: give a path such as /admin", prefix)
+	trimmed := strings.TrimSuffix(prefix, "/")
+	if prefix != "" && prefix != "/" && (!strings.HasPrefix(prefix, "/") || path.Clean(trimmed) != trimmed ||
+		strings.ContainsFunc(prefix, func(r rune) bool { return r <= ' ' || r == 0x7f || strings.ContainsRune("{}%?#", r) })) {
+		return fmt.Errorf("release: page: mount prefix %q: give a clean path such as /admin", prefix)
 	}
-	prefix = strings.TrimRight(prefix, "/")
+	prefix = trimmed
 	if prefix == "" {
 		mux.Handle("/", p)
 		return nil
@@ -297,9 +304,35 @@ func (p *Page) guard(h http.Handler) http.Handler {
 			httpjson.Write(w, http.StatusForbidden, errorBody{Error: "release: page: " + err.Error()})
 			return
 		}
-		h.ServeHTTP(w, r)
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if sw.status < 300 {
+			p.forget()
+		}
 	})
 }
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (p *Page) checkWrite(r *http.Request) error {
 	switch r.Header.Get("Sec-Fetch-Site") {

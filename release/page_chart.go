@@ -114,8 +114,8 @@ func drawChart(metric string, evs []Event) string {
 		if metric == MetricErrorRate {
 			val = *v * 100
 		}
-		if math.IsInf(val, 0) {
-			return // beyond what a chart can draw
+		if math.Abs(val) > math.MaxFloat64/16 {
+			return // beyond what a chart can draw: its axis would overflow
 		}
 		s, ok := series[name]
 		if !ok {

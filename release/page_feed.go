@@ -171,11 +171,14 @@ func (f *feed) run(ctx context.Context, gen int, done chan struct{}) {
 // look reads the ledger's latest event and sums up the registry; a failed
 // read keeps the last versions (the page shows what it has) and is logged.
 func (f *feed) look(ctx context.Context, gen int) {
+	// A failed look counts as read, the versions unchanged: the flags'
+	// versions still go out while the ledger or the registry cannot be read.
 	id, err := f.c.lastEventID(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			f.c.cfg.logger.WarnContext(ctx, "release: page feed: read the ledger", "err", err)
 		}
+		f.publish(gen, partLook, func(*versions) {})
 		return
 	}
 	sum := ""
@@ -185,6 +188,7 @@ func (f *feed) look(ctx context.Context, gen int) {
 			if ctx.Err() == nil {
 				f.c.cfg.logger.WarnContext(ctx, "release: page feed: read the registry", "err", err)
 			}
+			f.publish(gen, partLook, func(*versions) {})
 			return
 		}
 		lines := make([]string, 0, len(ins))
@@ -252,8 +256,17 @@ func (p *Page) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush()
 	}
+	// Only a change of what the caller may read is sent: the others'
+	// timing is not its to know.
+	var sent versions
+	first := true
 	send := func(v versions) error {
-		b, _ := json.Marshal(v.visible(can)) // versions always marshal
+		v = v.visible(can)
+		if !first && v == sent {
+			return nil
+		}
+		first, sent = false, v
+		b, _ := json.Marshal(v) // versions always marshal
 		return write("event: versions\ndata: %s\n\n", b)
 	}
 	if err := write("retry: 2000\n\n"); err != nil {

@@ -3,8 +3,10 @@ package release
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/rollsafe/rollsafe/flags"
 	"github.com/rollsafe/rollsafe/flags/flagstore"
+	"github.com/rollsafe/rollsafe/fleet"
 	"github.com/rollsafe/rollsafe/internal/testdb"
 )
 
@@ -134,4 +137,57 @@ func TestChartLeavesOutWhatItCannotDraw(t *testing.T) {
 	svg := drawChart(MetricLatency, evs)
 	assert.Equal(t, 2, strings.Count(svg, "<polyline"))
 	assert.Contains(t, svg, ">2<", "the chart's top is the largest value it draws, 2 ms")
+}
+
+// A kept snapshot serves for snapshotTTL at most, the versions unchanged.
+func TestSnapshotExpires(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t))
+	p := newTestPage(t, h.c, h.store)
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	p.now = func() time.Time { return now }
+	ctx := context.Background()
+	ch, _, _, _ := p.feed.subscribe()
+	defer p.feed.unsubscribe(ch)
+	<-ch
+	first := p.snap(ctx)
+	now = now.Add(snapshotTTL - time.Millisecond)
+	assert.Same(t, first, p.snap(ctx))
+	now = now.Add(time.Millisecond)
+	assert.NotSame(t, first, p.snap(ctx))
+}
+
+type downRegistry struct{}
+
+func (downRegistry) List(context.Context) ([]fleet.Instance, error) {
+	return nil, errors.New("the registry is down")
+}
+
+// A snapshot a section of which could not be read names the section, and
+// is not kept: the next read tries again.
+func TestSnapshotWithAFailedSectionIsNotKept(t *testing.T) {
+	h := newHarness(t, testdb.NewSQLite(t))
+	c, err := NewController(h.db.DB, h.db.Dialect, h.store, downRegistry{})
+	require.NoError(t, err)
+	p := newTestPage(t, c, h.store)
+	ctx := context.Background()
+	ch, _, _, _ := p.feed.subscribe()
+	defer p.feed.unsubscribe(ch)
+	v := <-ch // the registry's failure counts as read: the versions go out
+	assert.Positive(t, v.Flags)
+	s := p.snap(ctx)
+	assert.Equal(t, []string{"instances"}, s.failed)
+	assert.NotSame(t, s, p.snap(ctx))
+	st := p.state(httptest.NewRequest("GET", "/api/state", nil), reads{releases: true, flags: true, history: true})
+	assert.Equal(t, []string{"instances"}, st.Problems)
+	assert.Nil(t, st.Instances)
+	assert.NotNil(t, st.Flags)
+	assert.NotNil(t, st.Releases)
+}
+
+func newTestPage(t *testing.T, c *Controller, store *flagstore.Store) *Page {
+	t.Helper()
+	p, err := NewPage(c, store, func(*http.Request, Action, string) (string, error) { return "ops", nil },
+		func(*http.Request, flagstore.Action, string) (string, error) { return "ops", nil })
+	require.NoError(t, err)
+	return p
 }

@@ -98,17 +98,50 @@ type snapshot struct {
 	failed []string
 }
 
+// snapRead is a read of a snapshot under way, which the callers that
+// arrive meanwhile wait for and share.
+type snapRead struct {
+	done chan struct{}
+	s    *snapshot
+}
+
+// snapTimeout bounds one read of a snapshot; it runs on a context of its
+// own, so that the caller that started it may leave without failing the
+// others.
+const snapTimeout = 30 * time.Second
+
 // snap returns a snapshot that is as new as the feed's versions, reading
-// one when the last is older; callers wait for a read under way.
+// one when the last is older; callers that arrive during a read share it.
 func (p *Page) snap(ctx context.Context) *snapshot {
 	p.snapMu.Lock()
-	defer p.snapMu.Unlock()
 	v, known := p.feed.versionsKnown()
-	now := p.c.cfg.now()
+	now := p.now()
 	if s := p.last; s != nil && known && s.known && s.v == v && now.Sub(s.at) < snapshotTTL {
+		p.snapMu.Unlock()
 		return s
 	}
-	s := &snapshot{at: now, v: v, known: known, events: map[string][]Event{}}
+	rd := p.reading
+	if rd == nil {
+		rd = &snapRead{done: make(chan struct{})}
+		p.reading = rd
+		gen := p.snapGen
+		go p.read(context.WithoutCancel(ctx), rd, gen, v, known, now)
+	}
+	p.snapMu.Unlock()
+	select {
+	case <-rd.done:
+		return rd.s
+	case <-ctx.Done():
+		return &snapshot{failed: []string{"releases", "instances", "flags"}} // the caller has left
+	}
+}
+
+// read reads a snapshot for rd; it keeps it for later callers when every
+// section was read and no write came since it started (gen).
+func (p *Page) read(ctx context.Context, rd *snapRead, gen int, v versions, known bool, at time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, snapTimeout)
+	defer cancel()
+	s := &snapshot{at: at, v: v, known: known, events: map[string][]Event{}}
 	fail := func(section string, err error) {
 		p.c.cfg.logger.ErrorContext(ctx, "release: page: read failed", "section", section, "err", err)
 		s.failed = append(s.failed, section)
@@ -124,10 +157,26 @@ func (p *Page) snap(ctx context.Context) *snapshot {
 	if err := p.readFlags(ctx, s); err != nil {
 		fail("flags", err)
 	}
-	if len(s.failed) == 0 {
+	p.snapMu.Lock()
+	if p.reading == rd {
+		p.reading = nil
+	}
+	if len(s.failed) == 0 && gen == p.snapGen {
 		p.last = s
 	}
-	return s
+	p.snapMu.Unlock()
+	rd.s = s
+	close(rd.done)
+}
+
+// forget drops the kept snapshot and lets no read under way keep its
+// own: after a write through the page, the next read is a new one, even
+// before the feed has seen the write.
+func (p *Page) forget() {
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
+	p.snapGen++
+	p.last, p.reading = nil, nil
 }
 
 func (p *Page) readReleases(ctx context.Context, s *snapshot) error {
@@ -150,8 +199,10 @@ func (p *Page) readReleases(ctx context.Context, s *snapshot) error {
 }
 
 func (p *Page) readFlags(ctx context.Context, s *snapshot) error {
+	// A set with flags that do not validate comes with an error, and
+	// holds the others: the page shows them and names the invalid ones.
 	set, err := p.store.Current(ctx)
-	if err != nil {
+	if set == nil {
 		return err
 	}
 	if s.doc, err = json.Marshal(set); err != nil {

@@ -3,6 +3,7 @@ package release_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
@@ -29,6 +30,7 @@ import (
 // pageFixture is a page over a real SQLite database, with a flag store, a
 // registry holding one instance and a Controller, served on 127.0.0.1.
 type pageFixture struct {
+	db    *sql.DB
 	store *flagstore.Store
 	c     *release.Controller
 	page  *release.Page
@@ -81,7 +83,7 @@ func newPageFixture(t *testing.T, opts ...release.PageOption) *pageFixture {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { _ = page.Close() })
-	return &pageFixture{store: store, c: c, page: page, srv: srv}
+	return &pageFixture{db: db.DB, store: store, c: c, page: page, srv: srv}
 }
 
 // browser is a client with a cookie jar that sends X-Actor as actor.
@@ -183,13 +185,71 @@ func TestPageEveryResponseHasTheCSP(t *testing.T) {
 
 func TestPageMountRefusesAPrefixThatIsNoPath(t *testing.T) {
 	f := newPageFixture(t)
-	for _, prefix := range []string{"admin", "GET /admin", "/admin/{x}", "/ad min"} {
+	for _, prefix := range []string{"admin", "GET /admin", "/admin/{x}", "/ad min", "//admin", "/admin/../x", "/admin/.", "/ad%20min", "/a?b", "/a#b", "/a\x01"} {
 		err := f.page.Mount(http.NewServeMux(), prefix)
 		assert.ErrorContains(t, err, "mount prefix", prefix)
 	}
 	for _, prefix := range []string{"", "/", "/admin/", "/ops/page"} {
 		assert.NoError(t, f.page.Mount(http.NewServeMux(), prefix), prefix)
 	}
+}
+
+// A write through the page is seen by the page's next read at once, even
+// before the feed has seen it (here the store is polled once an hour).
+func TestPageReadsItsOwnWriteAtOnce(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.NewSQLite(t)
+	store, err := flagstore.New(db.DB, dialect.SQLite, flagstore.WithPollInterval(time.Hour))
+	require.NoError(t, err)
+	_, err = store.Import(ctx, []byte(handlerFlags), flagstore.Change{Actor: "t", Reason: "seed"})
+	require.NoError(t, err)
+	c, err := release.NewController(db.DB, dialect.SQLite, store, nil)
+	require.NoError(t, err)
+	page, err := release.NewPage(c, store, releasesByHeader, flagsByHeader)
+	require.NoError(t, err)
+	defer page.Close()
+	mux := http.NewServeMux()
+	require.NoError(t, page.Mount(mux, "/admin"))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	f := &pageFixture{store: store, c: c, page: page, srv: srv}
+	b := f.browser(t, "alice")
+	token, _ := b.open()
+
+	// A page open: the feed runs and the snapshot is kept.
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s := b.events(sctx)
+	s.next()
+	defer s.body.Close()
+	assert.Equal(t, "ENABLED", flagState(b.state(), "pay-v2"))
+
+	res, body := b.do("POST", "/api/flags/pay-v2/kill", http.Header{release.CSRFHeader: {token}}, `{"reason": "now"}`)
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	assert.Equal(t, "DISABLED", flagState(b.state(), "pay-v2"), "the page reads its own write")
+}
+
+func flagState(st map[string]any, key string) any {
+	return st["flags"].(map[string]any)["document"].(map[string]any)["flags"].(map[string]any)[key].(map[string]any)["state"]
+}
+
+// A flag row made invalid by hand is named, and the other flags are
+// shown: the section does not fail.
+func TestPageShowsTheValidFlagsBesideAnInvalidOne(t *testing.T) {
+	f := newPageFixture(t)
+	ctx := context.Background()
+	_, err := f.store.Apply(ctx, flagstore.Change{Actor: "t", Reason: "a second flag", Edits: []flagstore.Edit{
+		flagstore.Put("search-v2", json.RawMessage(`{"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"}`))}})
+	require.NoError(t, err)
+	_, err = f.db.ExecContext(ctx, `UPDATE rollsafe_flags SET definition = '{"state": "ENABLED", "variants": {"on": true}, "defaultVariant": "nope"}' WHERE flag_key = 'search-v2'`)
+	require.NoError(t, err)
+	st := f.browser(t, "alice").state()
+	fl := st["flags"].(map[string]any)
+	assert.Contains(t, fl["document"].(map[string]any)["flags"], "pay-v2")
+	assert.Contains(t, fl["document"].(map[string]any)["flags"], "search-v2", "as the store holds it")
+	require.NotEmpty(t, fl["invalid"])
+	assert.Contains(t, fl["invalid"].([]any)[0], "search-v2")
+	assert.Nil(t, st["problems"])
 }
 
 // A caller that may read the releases but not the flags sees no flag, and

@@ -74,6 +74,7 @@ type server struct {
 	*storeFlags
 	addr, actor, userHeader, hosts string
 	readOnly                       bool
+	names                          []string // --host, each as localhost.Canonical writes it
 }
 
 // errReadOnly refuses the writes of a --read-only page.
@@ -87,6 +88,17 @@ func (s *server) run(e *env) int {
 	if s.hosts != "" && s.userHeader == "" {
 		e.errorf("serve: --host is for --user-header: without it only callers on this host are served")
 		return exitCantRun
+	}
+	for _, h := range strings.Split(s.hosts, ",") {
+		if h = strings.TrimSpace(h); h == "" {
+			continue
+		}
+		name := localhost.Canonical(h)
+		if strings.ContainsAny(name, "/ ") || strings.Contains(name, ":") && net.ParseIP(name) == nil {
+			e.errorf("serve: --host %q: give a host name or address without a port or a path", h)
+			return exitCantRun
+		}
+		s.names = append(s.names, name)
 	}
 	if s.userHeader == "" && s.actor == "" && !s.readOnly {
 		if s.actor = osUser(e); s.actor == "" {
@@ -156,7 +168,7 @@ func (s *server) authorize(r *http.Request, a release.Action, _ string) (string,
 func (s *server) decide(r *http.Request, write bool) (string, error) {
 	actor := s.actor
 	if s.userHeader != "" {
-		if name := localhost.HostName(r); !localhost.Name(name) && (name == "" || !slices.Contains(strings.Split(s.hosts, ","), name)) {
+		if name := localhost.HostName(r); !localhost.Name(name) && !slices.Contains(s.names, name) {
 			return "", errors.New("the page is not served by the name " + strconv.Quote(name) + " (rollsafe serve --host)")
 		}
 		actor = strings.TrimSpace(r.Header.Get(s.userHeader))

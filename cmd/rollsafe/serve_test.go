@@ -163,8 +163,12 @@ func TestServeBehindAnAuthenticatingProxy(t *testing.T) {
 
 func TestServeBehindAProxyByItsName(t *testing.T) {
 	r := newReleaseDB(t, testdb.NewSQLite(t))
-	url := startServe(t, r, "--user-header", "X-Forwarded-User", "--host", "flags.corp.example,ops.corp.example")
-	for host, want := range map[string]int{"ops.corp.example": http.StatusOK, "ops.corp.example:443": http.StatusOK, "evil.example": http.StatusForbidden} {
+	url := startServe(t, r, "--user-header", "X-Forwarded-User", "--host", "flags.corp.example, Ops.Corp.Example.,,[2001:db8::1]")
+	for host, want := range map[string]int{
+		"ops.corp.example": http.StatusOK, "ops.corp.example:443": http.StatusOK, "OPS.corp.example.": http.StatusOK,
+		"flags.corp.example": http.StatusOK, "[2001:db8::1]:443": http.StatusOK, "[2001:db8::1]": http.StatusOK,
+		"evil.example": http.StatusForbidden, "flags.corp.example.evil.example": http.StatusForbidden,
+	} {
 		req, err := http.NewRequest("GET", url+"api/state", nil)
 		require.NoError(t, err)
 		req.Host = host
@@ -199,6 +203,8 @@ func TestServeUsage(t *testing.T) {
 		"bad address":     {"serve", "--dialect", "sqlite", "--dsn", r.DSN, "--addr", "127.0.0.1:99999"},
 		"two actors":      {"serve", "--dialect", "sqlite", "--dsn", r.DSN, "--actor", "a", "--user-header", "X-User"},
 		"host alone":      {"serve", "--dialect", "sqlite", "--dsn", r.DSN, "--host", "ops.example"},
+		"host with port":  {"serve", "--dialect", "sqlite", "--dsn", r.DSN, "--user-header", "X-User", "--host", "ops.example:443"},
+		"host with path":  {"serve", "--dialect", "sqlite", "--dsn", r.DSN, "--user-header", "X-User", "--host", "ops.example/x"},
 		"an argument":     {"serve", "extra"},
 		"no such file":    {"serve", "--dialect", "sqlite", "--dsn", t.TempDir() + "/none.db"},
 		"unknown dialect": {"serve", "--dialect", "oracle", "--dsn", "x"},

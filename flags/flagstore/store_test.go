@@ -209,3 +209,19 @@ func TestChangeOfTheSharedPartsAloneNamesNoFlag(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"keys":[]`)
 }
+
+// A record written as "keys": null by an earlier release reads as [].
+func TestRecordOfAnEarlierReleaseWithNullKeys(t *testing.T) {
+	db := testdb.NewSQLite(t)
+	s := newStore(t, db)
+	ctx := context.Background()
+	_, err := s.Import(ctx, []byte(seedFile), flagstore.Change{Actor: "ci", Reason: "seed"})
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `UPDATE rollsafe_flag_changes SET flag_keys = 'null'`)
+	require.NoError(t, err)
+	recs, err := s.History(ctx, flagstore.Filter{})
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.NotNil(t, recs[0].Keys)
+	assert.Empty(t, recs[0].Keys)
+}

@@ -19,13 +19,21 @@ func Request(r *http.Request) bool {
 	return Name(HostName(r))
 }
 
-// HostName is the host name of r's Host header, without its port.
+// HostName is the host name of r's Host header as [Canonical] writes it,
+// without its port.
 func HostName(r *http.Request) string {
 	name, _, err := net.SplitHostPort(r.Host)
 	if err != nil {
-		return r.Host
+		name = r.Host
 	}
-	return name
+	return Canonical(name)
+}
+
+// Canonical writes a host name the one way two names of the same host
+// compare equal: lower-case, without the brackets of an IPv6 address or
+// the trailing dot of a fully qualified name.
+func Canonical(name string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.Trim(name, "[]")), ".")
 }
 
 // Name says whether a host name names this host: localhost or a loopback

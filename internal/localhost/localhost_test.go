@@ -27,3 +27,16 @@ func TestRequest(t *testing.T) {
 		assert.Equal(t, tc.ok, Request(r), "%+v", tc)
 	}
 }
+
+func TestCanonical(t *testing.T) {
+	for in, want := range map[string]string{
+		"Flags.Corp.Example.": "flags.corp.example", "[2001:DB8::1]": "2001:db8::1", "2001:db8::1": "2001:db8::1", "localhost": "localhost",
+	} {
+		assert.Equal(t, want, Canonical(in), in)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	for host, want := range map[string]string{"[2001:db8::1]:443": "2001:db8::1", "[2001:db8::1]": "2001:db8::1", "Ops.Example:8080": "ops.example", "ops.example.": "ops.example"} {
+		r.Host = host
+		assert.Equal(t, want, HostName(r), host)
+	}
+}

@@ -9,6 +9,8 @@
   let state = JSON.parse(document.getElementById("state").textContent);
   let older = []; // audit records loaded with "Show older"
   let olderMore = false; // whether records older than those are left
+  let olderGen = 0; // raised when older is emptied: a load begun before is dropped
+  let olderLoading = false;
 
   // el builds an element: el("td", {class: "x"}, "text", child...).
   function el(tag, attrs, ...children) {
@@ -65,7 +67,15 @@
     }
     const past = [];
     for (const r of state.releases) {
-      if (!terminal(r.state) || r.events) body.append(drawRelease(r));
+      if (!terminal(r.state) || r.events) {
+        // One release that cannot be drawn leaves the others.
+        try {
+          body.append(drawRelease(r));
+        } catch (e) {
+          body.append(el("p", { class: "error" }, `Release ${r.id} could not be drawn: ${e.message}`));
+          console.error(e);
+        }
+      }
       if (terminal(r.state)) past.push(r);
     }
     if (past.length) {
@@ -191,7 +201,7 @@
     body.append(el("p", { class: "meta" }, `flag store revision `, el("strong", { "data-role": "revision" }, f.revision)));
     const held = {};
     for (const r of state.releases || []) if (!terminal(r.state)) for (const k of Object.keys(r.weights || {})) held[k] = r.id;
-    const rows = Object.keys(defs).sort().map((key) => {
+    const rows = Object.keys(defs).sort().filter((key) => defs[key] && typeof defs[key] === "object").map((key) => {
       const d = defs[key];
       const s = split(d.targeting);
       const since = at[key] || f.revision;
@@ -274,20 +284,26 @@
   }
 
   async function loadOlder(ev) {
+    if (olderLoading) return;
+    olderLoading = true;
     const button = ev.target;
     button.disabled = true;
+    const gen = olderGen;
     const recs = [...state.flags.history, ...older];
     const before = recs.length ? recs[recs.length - 1].revision : 0;
     try {
       const res = await fetch(`api/history?before=${before}&limit=100`, { cache: "no-store" });
       if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
-      const got = (await res.json()).records;
+      const got = (await res.json()).records || [];
+      if (gen !== olderGen) return; // the trail moved on meanwhile: these would leave a gap
       older = [...older, ...got];
       olderMore = got.length === 100;
       drawAudit();
     } catch (e) {
       button.disabled = false;
       button.after(el("span", { class: "error" }, " The older records could not be read: " + e.message));
+    } finally {
+      olderLoading = false;
     }
   }
 
@@ -404,11 +420,16 @@
         try {
           const res = await fetch("api/state", { cache: "no-store" });
           if (res.ok) {
+            const newest = (st) => (st.flags && st.flags.history && st.flags.history.length ? st.flags.history[0].revision : null);
+            const was = newest(state);
             state = await res.json();
-            // The newest records moved on: older ones are loaded again on
-            // request, so that the trail has no gap.
-            older = [];
-            olderMore = false;
+            // When the newest records moved on, the older ones loaded are
+            // let go (loaded again on request), so that the trail has no gap.
+            if (newest(state) !== was) {
+              older = [];
+              olderMore = false;
+              olderGen++;
+            }
             draw();
             if (es && es.readyState === EventSource.OPEN) {
               badge.textContent = "live";
