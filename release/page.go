@@ -1,6 +1,7 @@
 package release
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -383,8 +384,6 @@ type indexData struct {
 	State template.JS
 }
 
-var indexPool = sync.Pool{New: func() any { return new(strings.Builder) }}
-
 func (p *Page) serveIndex(w http.ResponseWriter, r *http.Request) {
 	st := p.state(r, p.reads(r))
 	b, err := json.Marshal(st)
@@ -394,14 +393,13 @@ func (p *Page) serveIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	// json.Marshal escapes <, > and &, so the state cannot end its
 	// script element.
-	sb := indexPool.Get().(*strings.Builder)
-	defer func() { sb.Reset(); indexPool.Put(sb) }()
-	if err := p.index.Execute(sb, indexData{Title: p.cfg.title, CSRF: p.token(p.nonce(w, r)), State: template.JS(b)}); err != nil {
+	var page bytes.Buffer
+	if err := p.index.Execute(&page, indexData{Title: p.cfg.title, CSRF: p.token(p.nonce(w, r)), State: template.JS(b)}); err != nil {
 		p.fail(w, r, "draw the page", err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(sb.String()))
+	_, _ = w.Write(page.Bytes())
 }
 
 // serveState answers the state the caller may see: 403 when it may read

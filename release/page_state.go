@@ -179,21 +179,34 @@ func (p *Page) forget() {
 	p.last, p.reading = nil, nil
 }
 
+// readReleases reads every release and, for those the page draws whole
+// (the ones not over and the latest that is), the events of the attempt,
+// whose measurements make the status too: one read of the ledger each.
 func (p *Page) readReleases(ctx context.Context, s *snapshot) error {
-	list, err := p.c.List(ctx)
+	recs, driver, err := p.c.records(ctx)
 	if err != nil {
 		return err
 	}
-	s.releases = list
+	s.releases = make([]Status, 0, len(recs))
 	latestDone := false
-	// The list holds the releases not over first, then the newest.
-	for _, st := range list {
-		if !st.State.Terminal() || !latestDone {
-			if s.events[st.ID], err = p.c.events(ctx, st.ID, st.Attempt, 0); err != nil {
+	// The records come as List gives them: the releases not over first,
+	// then the newest.
+	for _, r := range recs {
+		if r.State.Terminal() && latestDone {
+			st, err := p.c.status(ctx, r, driver)
+			if err != nil {
 				return err
 			}
+			s.releases = append(s.releases, st)
+			continue
 		}
-		latestDone = latestDone || st.State.Terminal()
+		latestDone = latestDone || r.State.Terminal()
+		evs, err := p.c.events(ctx, r.ID, r.Attempt, 0)
+		if err != nil {
+			return err
+		}
+		s.events[r.ID] = evs
+		s.releases = append(s.releases, statusOf(r, driver, measurementsOf(evs)))
 	}
 	return nil
 }

@@ -69,7 +69,11 @@ func (c *Controller) status(ctx context.Context, r *record, driver string) (Stat
 	if err != nil {
 		return Status{}, err
 	}
-	ms := measurementsOf(evs)
+	return statusOf(r, driver, measurementsOf(evs)), nil
+}
+
+// statusOf is r's Status from ms, the measurements of its attempt.
+func statusOf(r *record, driver string, ms []Measurement) Status {
 	s := Status{
 		ID: r.ID, Attempt: r.Attempt, State: r.State, Step: r.Step, Steps: len(r.Plan.Steps), Weights: r.weights(),
 		StepStarted: r.StepStarted, Started: r.Started, StartedBy: r.StartedBy, Updated: r.Updated, Ended: r.Ended,
@@ -81,7 +85,7 @@ func (c *Controller) status(ctx context.Context, r *record, driver string) (Stat
 		s.Weights = stepWeights(r.Plan, -1)
 	}
 	s.AwaitingApproval = !r.State.Terminal() && r.awaitingApproval()
-	return s, nil
+	return s
 }
 
 // awaitingApproval says whether the current step is one the plan's
@@ -131,26 +135,7 @@ func latest(ms []Measurement, step int) []Measurement {
 // List returns the status of every release, the ones not over first, then
 // by start, newest first.
 func (c *Controller) List(ctx context.Context) ([]Status, error) {
-	if err := c.ensure(ctx); err != nil {
-		return nil, err
-	}
-	rows, err := c.db.QueryContext(ctx, `SELECT `+releaseColumns+` FROM `+tableReleases+` ORDER BY ended_ms <> 0, started_ms DESC, id`)
-	if err != nil {
-		return nil, fmt.Errorf("release: list: %w", err)
-	}
-	var recs []*record
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("release: list: %w", err)
-		}
-		recs = append(recs, r)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, fmt.Errorf("release: list: %w", err)
-	}
-	driver, err := c.Driver(ctx)
+	recs, driver, err := c.records(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +148,35 @@ func (c *Controller) List(ctx context.Context) ([]Status, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// records reads every release in the order of List, and the lease
+// holder.
+func (c *Controller) records(ctx context.Context) ([]*record, string, error) {
+	if err := c.ensure(ctx); err != nil {
+		return nil, "", err
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT `+releaseColumns+` FROM `+tableReleases+` ORDER BY ended_ms <> 0, started_ms DESC, id`)
+	if err != nil {
+		return nil, "", fmt.Errorf("release: list: %w", err)
+	}
+	var recs []*record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			rows.Close()
+			return nil, "", fmt.Errorf("release: list: %w", err)
+		}
+		recs = append(recs, r)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, "", fmt.Errorf("release: list: %w", err)
+	}
+	driver, err := c.Driver(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return recs, driver, nil
 }
 
 // HistoryFilter narrows [Controller.History].

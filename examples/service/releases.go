@@ -88,13 +88,13 @@ func (r *releases) mount(mux *http.ServeMux, token string) error {
 	if r == nil {
 		return nil
 	}
-	h, err := release.NewHandler(r.controller, adminAuthorizer(token))
+	auth := adminAuthorizer(token)
+	h, err := release.NewHandler(r.controller, auth)
 	if err != nil {
 		return err
 	}
 	mux.Handle("/releases", h)
 	mux.Handle("/releases/", h)
-	auth := adminAuthorizer(token)
 	r.page, err = release.NewPage(r.controller, r.store, auth,
 		func(req *http.Request, _ flagstore.Action, _ string) (string, error) { return auth(req, "", "") },
 		release.WithPageTitle("orders: releases and flags"))

@@ -151,9 +151,9 @@
       table(["when", "event", "who", "step", "weights", "why"], trail.map((e) =>
         el("tr", { "data-kind": e.kind }, el("td", {}, when(e.at)), el("td", {}, e.kind), el("td", {}, e.actor), el("td", {}, stepOf(e.step)),
           el("td", {}, e.weightsAfter ? Object.entries(e.weightsAfter).map(([k, w]) => `${k} ${w}%`).join(", ") : ""), el("td", {}, e.reason || ""))))));
-    const ms = events.filter((e) => e.measurement).map((e) => e.measurement).reverse();
-    card.append(el("details", {}, el("summary", {}, `Measurements (${ms.length})`),
-      table(["when", "step", "metric", "flag", "phase", "new", "old", "new calls", "old calls"], ms.map((m) =>
+    const measured = events.filter((e) => e.measurement).map((e) => e.measurement).reverse();
+    card.append(el("details", {}, el("summary", {}, `Measurements (${measured.length})`),
+      table(["when", "step", "metric", "flag", "phase", "new", "old", "new calls", "old calls"], measured.map((m) =>
         el("tr", {}, el("td", {}, when(m.at)), el("td", {}, stepOf(m.step)), el("td", {}, metricName(r, m)), el("td", {}, m.flag || ""),
           el("td", {}, m.phase), el("td", {}, value(m, m.canary)), el("td", {}, value(m, m.baseline)), el("td", {}, m.canaryCalls), el("td", {}, m.baselineCalls))))));
     return card;
